@@ -1,0 +1,1 @@
+//! Volley host: the [`volley_proto`] engine on real UDP sockets.

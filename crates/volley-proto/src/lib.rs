@@ -3,3 +3,7 @@
 //! This crate never touches a socket, a thread or the clock. Callers hand it
 //! datagrams together with `now`, and ask it for datagrams to send and for the
 //! next deadline.
+
+mod mode;
+
+pub use mode::TransferMode;

@@ -4,6 +4,10 @@
 //! datagrams together with `now`, and ask it for datagrams to send and for the
 //! next deadline.
 
+pub mod constants;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz_checks;
 mod mode;
+pub mod wire;
 
 pub use mode::TransferMode;

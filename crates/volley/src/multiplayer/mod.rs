@@ -291,9 +291,10 @@ pub trait MultiplayerPeer {
         drop(payload);
     }
 
-    /// Ends one peer's connection. With `force`, at once, dropping what is
-    /// still queued for it; otherwise after its queued packets are
-    /// delivered. Either way a [`PeerEvent::Disconnected`] follows.
+    /// Ends one peer's connection. Without `force`, gracefully: queued
+    /// packets are delivered first and a [`PeerEvent::Disconnected`] follows
+    /// once the peer is gone. With `force`, at once, dropping what is still
+    /// queued for it, and no event is emitted for that peer (as in Godot).
     fn disconnect_peer(&mut self, peer: PeerId, force: bool) -> Result<(), DisconnectPeerError>;
 
     /// Ends the session: every connection is closed and queued incoming

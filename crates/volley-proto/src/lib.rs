@@ -5,5 +5,7 @@
 //! next deadline.
 
 mod mode;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 
 pub use mode::TransferMode;

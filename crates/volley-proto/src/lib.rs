@@ -8,6 +8,8 @@ pub mod constants;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_checks;
 mod mode;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 pub mod wire;
 
 pub use mode::TransferMode;

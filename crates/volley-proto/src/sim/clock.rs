@@ -68,9 +68,7 @@ impl VirtualClock {
     /// is left unchanged.
     pub fn advance_to(&mut self, target: Instant) -> Result<(), ClockError> {
         if target < self.now {
-            return Err(ClockError::Backwards {
-                by: self.now - target,
-            });
+            return Err(ClockError::Backwards { by: self.now - target });
         }
         self.now = target;
         Ok(())
@@ -142,9 +140,7 @@ mod tests {
         clock.advance(Duration::from_secs(2)).unwrap();
         assert_eq!(
             clock.advance_to(start + Duration::from_secs(1)),
-            Err(ClockError::Backwards {
-                by: Duration::from_secs(1)
-            })
+            Err(ClockError::Backwards { by: Duration::from_secs(1) })
         );
         assert_eq!(clock.elapsed(), Duration::from_secs(2));
     }

@@ -258,12 +258,10 @@ impl LinkConditioner {
     /// conditioner is left unchanged.
     pub fn release(&mut self, wire_len: usize) -> Result<(), ReleaseError> {
         self.in_flight_bytes =
-            self.in_flight_bytes
-                .checked_sub(wire_len)
-                .ok_or(ReleaseError::MoreThanInFlight {
-                    wire_len,
-                    in_flight_bytes: self.in_flight_bytes,
-                })?;
+            self.in_flight_bytes.checked_sub(wire_len).ok_or(ReleaseError::MoreThanInFlight {
+                wire_len,
+                in_flight_bytes: self.in_flight_bytes,
+            })?;
         self.stats.delivered += 1;
         self.stats.delivered_bytes = self.stats.delivered_bytes.saturating_add(wire_len as u64);
         Ok(())
@@ -299,9 +297,7 @@ impl LinkConditioner {
             return Err(DropReason::QueueFull);
         }
         let departure = self.departure(now, wire_len).ok_or(DropReason::QueueFull)?;
-        let at = self
-            .arrival(departure, draws.copies[0])
-            .ok_or(DropReason::QueueFull)?;
+        let at = self.arrival(departure, draws.copies[0]).ok_or(DropReason::QueueFull)?;
 
         if config.bandwidth_bytes_per_sec.is_some() {
             self.busy_until = Some(departure);
@@ -323,10 +319,7 @@ impl LinkConditioner {
     fn has_room_for(&self, wire_len: usize) -> bool {
         match self.in_flight_bytes.checked_add(wire_len) {
             None => false,
-            Some(total) => self
-                .config
-                .queue_limit_bytes
-                .is_none_or(|limit| total <= limit.get()),
+            Some(total) => self.config.queue_limit_bytes.is_none_or(|limit| total <= limit.get()),
         }
     }
 
@@ -369,13 +362,9 @@ pub enum ReleaseError {
 impl fmt::Display for ReleaseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::MoreThanInFlight {
-                wire_len,
-                in_flight_bytes,
-            } => write!(
-                f,
-                "released {wire_len} bytes but the link holds only {in_flight_bytes}"
-            ),
+            Self::MoreThanInFlight { wire_len, in_flight_bytes } => {
+                write!(f, "released {wire_len} bytes but the link holds only {in_flight_bytes}")
+            }
         }
     }
 }
@@ -411,10 +400,7 @@ impl Draws {
 
 impl CopyDraws {
     fn take(rng: &mut SmallRng) -> Self {
-        Self {
-            jitter: rng.next_u64(),
-            reorder: rng.next_u64(),
-        }
+        Self { jitter: rng.next_u64(), reorder: rng.next_u64() }
     }
 }
 
@@ -470,9 +456,7 @@ mod tests {
         spacing: Duration,
         wire_len: usize,
     ) -> Vec<Verdict> {
-        (0..count)
-            .map(|i| link.decide(start + spacing * i, wire_len))
-            .collect()
+        (0..count).map(|i| link.decide(start + spacing * i, wire_len)).collect()
     }
 
     /// Asserts `observed` is within five standard deviations of a binomial
@@ -498,20 +482,11 @@ mod tests {
         let mut link = LinkConditioner::new(LinkConfig::default());
         let now = Instant::now();
         for len in [0, 28, 65_535] {
-            assert_eq!(
-                link.decide(now, len),
-                Verdict::Deliver {
-                    at: now,
-                    duplicate_at: None
-                }
-            );
+            assert_eq!(link.decide(now, len), Verdict::Deliver { at: now, duplicate_at: None });
         }
         assert_eq!(link.in_flight_bytes(), 28 + 65_535);
         let stats = link.stats();
-        assert_eq!(
-            (stats.offered, stats.offered_bytes, stats.duplicated),
-            (3, 65_563, 0)
-        );
+        assert_eq!((stats.offered, stats.offered_bytes, stats.duplicated), (3, 65_563, 0));
     }
 
     #[test]
@@ -523,10 +498,9 @@ mod tests {
                     c.loss(probability).unwrap();
                 });
                 let verdicts = offer(&mut link, now, 100_000, Duration::ZERO, 100);
-                let lost = verdicts
-                    .iter()
-                    .filter(|v| **v == Verdict::Dropped(DropReason::Loss))
-                    .count() as u64;
+                let lost =
+                    verdicts.iter().filter(|v| **v == Verdict::Dropped(DropReason::Loss)).count()
+                        as u64;
                 assert_eq!(link.stats().dropped_loss, lost);
                 assert_binomial(lost, 100_000, probability);
             }
@@ -644,10 +618,7 @@ mod tests {
         assert!(*min < 40 * MS + Duration::from_micros(100), "{min:?}");
         assert!(*max > 60 * MS - Duration::from_micros(100), "{max:?}");
         let mean = delays.iter().sum::<Duration>() / 10_000;
-        assert!(
-            mean.abs_diff(50 * MS) < Duration::from_micros(300),
-            "{mean:?}"
-        );
+        assert!(mean.abs_diff(50 * MS) < Duration::from_micros(300), "{mean:?}");
     }
 
     #[test]
@@ -670,34 +641,17 @@ mod tests {
         let now = Instant::now();
         for seed in [4, 40, 400] {
             let mut link = conditioner(seed, |c| {
-                c.duplicate(0.25)
-                    .unwrap()
-                    .delay(30 * MS)
-                    .unwrap()
-                    .jitter(5 * MS)
-                    .unwrap();
+                c.duplicate(0.25).unwrap().delay(30 * MS).unwrap().jitter(5 * MS).unwrap();
             });
             let verdicts = offer(&mut link, now, 100_000, Duration::ZERO, 10);
             let twice = verdicts
                 .iter()
-                .filter(|v| {
-                    matches!(
-                        v,
-                        Verdict::Deliver {
-                            duplicate_at: Some(_),
-                            ..
-                        }
-                    )
-                })
+                .filter(|v| matches!(v, Verdict::Deliver { duplicate_at: Some(_), .. }))
                 .count() as u64;
             assert_eq!(link.stats().duplicated, twice);
             assert_binomial(twice, 100_000, 0.25);
             let copies: Vec<Instant> = verdicts.iter().flat_map(|v| v.deliveries()).collect();
-            assert!(
-                copies
-                    .iter()
-                    .all(|at| *at >= now + 25 * MS && *at <= now + 35 * MS)
-            );
+            assert!(copies.iter().all(|at| *at >= now + 25 * MS && *at <= now + 35 * MS));
             assert_eq!(copies.len() as u64, 100_000 + twice);
             assert_eq!(link.in_flight_bytes() as u64, 10 * (100_000 + twice));
         }
@@ -737,29 +691,19 @@ mod tests {
         let held_back = verdicts
             .iter()
             .enumerate()
-            .filter(|(i, v)| {
-                v.deliveries()
-                    .all(|at| at == now + MS * *i as u32 + 70 * MS)
-            })
+            .filter(|(i, v)| v.deliveries().all(|at| at == now + MS * *i as u32 + 70 * MS))
             .count() as u64;
         assert_binomial(held_back, 10_000, 0.2);
         // Each held-back datagram is overtaken by the next 29 sends, unless
         // those were held back too.
-        assert!(
-            overtaken(&verdicts) > 10_000 / 2,
-            "{}",
-            overtaken(&verdicts)
-        );
+        assert!(overtaken(&verdicts) > 10_000 / 2, "{}", overtaken(&verdicts));
     }
 
     #[test]
     fn bandwidth_serializes_datagrams_back_to_back() {
         let now = Instant::now();
         let mut link = conditioner(0, |c| {
-            c.bandwidth_bytes_per_sec(100_000)
-                .unwrap()
-                .delay(25 * MS)
-                .unwrap();
+            c.bandwidth_bytes_per_sec(100_000).unwrap().delay(25 * MS).unwrap();
         });
         // 1000 datagrams of 1000 wire bytes, all offered at once.
         let verdicts = offer(&mut link, now, 1_000, Duration::ZERO, 1_000);
@@ -769,10 +713,7 @@ mod tests {
         }
         // An idle link starts sending at once, not where the backlog ended.
         let later = now + Duration::from_secs(60);
-        assert_eq!(
-            link.decide(later, 500).deliveries().next(),
-            Some(later + 5 * MS + 25 * MS)
-        );
+        assert_eq!(link.decide(later, 500).deliveries().next(), Some(later + 5 * MS + 25 * MS));
         // Rates that do not divide evenly round each datagram up to the
         // nanosecond.
         let mut odd = conditioner(0, |c| {
@@ -796,14 +737,8 @@ mod tests {
                 .unwrap();
         });
         let verdicts = offer(&mut link, now, 100, Duration::ZERO, 1_000);
-        let accepted = verdicts
-            .iter()
-            .filter(|v| !matches!(v, Verdict::Dropped(_)));
-        assert_eq!(
-            accepted.count(),
-            5,
-            "each accepted datagram brings its duplicate"
-        );
+        let accepted = verdicts.iter().filter(|v| !matches!(v, Verdict::Dropped(_)));
+        assert_eq!(accepted.count(), 5, "each accepted datagram brings its duplicate");
         assert_eq!(link.in_flight_bytes(), 10_000);
         assert_eq!(link.stats().dropped_queue_full, 95);
 
@@ -826,10 +761,7 @@ mod tests {
             c.mtu_bytes(1_500).unwrap();
         });
         assert!(matches!(link.decide(now, 1_500), Verdict::Deliver { .. }));
-        assert_eq!(
-            link.decide(now, 1_501),
-            Verdict::Dropped(DropReason::TooLarge)
-        );
+        assert_eq!(link.decide(now, 1_501), Verdict::Dropped(DropReason::TooLarge));
         assert_eq!(link.stats().dropped_too_large, 1);
     }
 
@@ -840,10 +772,7 @@ mod tests {
         link.decide(now, 100);
         assert_eq!(
             link.release(101),
-            Err(ReleaseError::MoreThanInFlight {
-                wire_len: 101,
-                in_flight_bytes: 100
-            })
+            Err(ReleaseError::MoreThanInFlight { wire_len: 101, in_flight_bytes: 100 })
         );
         assert_eq!(link.in_flight_bytes(), 100);
         assert_eq!(link.stats().delivered, 0);
@@ -879,21 +808,12 @@ mod tests {
         let mut slow = conditioner(0, |c| {
             c.bandwidth_bytes_per_sec(1).unwrap();
         });
-        assert_eq!(
-            slow.decide(now, usize::MAX),
-            Verdict::Dropped(DropReason::QueueFull)
-        );
+        assert_eq!(slow.decide(now, usize::MAX), Verdict::Dropped(DropReason::QueueFull));
         assert_eq!(slow.in_flight_bytes(), 0);
 
         let mut unlimited = LinkConditioner::new(LinkConfig::default());
-        assert!(matches!(
-            unlimited.decide(now, usize::MAX),
-            Verdict::Deliver { .. }
-        ));
-        assert_eq!(
-            unlimited.decide(now, 1),
-            Verdict::Dropped(DropReason::QueueFull)
-        );
+        assert!(matches!(unlimited.decide(now, usize::MAX), Verdict::Deliver { .. }));
+        assert_eq!(unlimited.decide(now, 1), Verdict::Dropped(DropReason::QueueFull));
         assert_eq!(unlimited.in_flight_bytes(), usize::MAX);
     }
 }

@@ -126,10 +126,10 @@ impl LinkConfig {
     /// [`LinkConfigError::Zero`] for `0`; use [`cut`](Self::cut) to stop all
     /// traffic.
     pub fn bandwidth_bytes_per_sec(&mut self, rate: u64) -> Result<&mut Self, LinkConfigError> {
-        self.bandwidth_bytes_per_sec =
-            Some(NonZeroU64::new(rate).ok_or(LinkConfigError::Zero {
-                knob: "bandwidth_bytes_per_sec",
-            })?);
+        self.bandwidth_bytes_per_sec = Some(
+            NonZeroU64::new(rate)
+                .ok_or(LinkConfigError::Zero { knob: "bandwidth_bytes_per_sec" })?,
+        );
         Ok(self)
     }
 
@@ -142,9 +142,9 @@ impl LinkConfig {
     /// [`LinkConfigError::Zero`] for `0`; use [`cut`](Self::cut) to stop all
     /// traffic.
     pub fn queue_limit_bytes(&mut self, limit: usize) -> Result<&mut Self, LinkConfigError> {
-        self.queue_limit_bytes = Some(NonZeroUsize::new(limit).ok_or(LinkConfigError::Zero {
-            knob: "queue_limit_bytes",
-        })?);
+        self.queue_limit_bytes = Some(
+            NonZeroUsize::new(limit).ok_or(LinkConfigError::Zero { knob: "queue_limit_bytes" })?,
+        );
         Ok(self)
     }
 
@@ -234,10 +234,7 @@ impl fmt::Display for LinkConfigError {
                 write!(f, "{knob}: probability {value} is not within 0..=1")
             }
             Self::DelayTooLong { knob, value } => {
-                write!(
-                    f,
-                    "{knob}: {value:?} exceeds the maximum of {MAX_LINK_DELAY:?}"
-                )
+                write!(f, "{knob}: {value:?} exceeds the maximum of {MAX_LINK_DELAY:?}")
             }
             Self::Zero { knob } => write!(f, "{knob}: must not be zero"),
         }
@@ -267,42 +264,22 @@ mod tests {
 
     #[test]
     fn probabilities_outside_zero_to_one_are_refused() {
-        for bad in [
-            -0.01,
-            1.0001,
-            f64::NAN,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            50.0,
-        ] {
+        for bad in [-0.01, 1.0001, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 50.0] {
             let mut config = LinkConfig::default();
             let loss = config.loss(bad).unwrap_err();
             assert!(
-                matches!(
-                    loss,
-                    LinkConfigError::ProbabilityOutOfRange { knob: "loss", .. }
-                ),
+                matches!(loss, LinkConfigError::ProbabilityOutOfRange { knob: "loss", .. }),
                 "{loss}"
             );
             assert!(matches!(
                 config.duplicate(bad),
-                Err(LinkConfigError::ProbabilityOutOfRange {
-                    knob: "duplicate",
-                    ..
-                })
+                Err(LinkConfigError::ProbabilityOutOfRange { knob: "duplicate", .. })
             ));
             assert!(matches!(
                 config.reorder(bad, Duration::from_millis(1)),
-                Err(LinkConfigError::ProbabilityOutOfRange {
-                    knob: "reorder",
-                    ..
-                })
+                Err(LinkConfigError::ProbabilityOutOfRange { knob: "reorder", .. })
             ));
-            assert_eq!(
-                config,
-                LinkConfig::default(),
-                "a refused value changes nothing"
-            );
+            assert_eq!(config, LinkConfig::default(), "a refused value changes nothing");
         }
     }
 
@@ -310,32 +287,18 @@ mod tests {
     fn probability_bounds_are_inclusive() {
         let mut config = LinkConfig::default();
         config.loss(0.0).unwrap().loss(1.0).unwrap();
-        config
-            .duplicate(1.0)
-            .unwrap()
-            .reorder(1.0, Duration::ZERO)
-            .unwrap();
-        assert_eq!(
-            (config.loss, config.duplicate, config.reorder),
-            (1.0, 1.0, 1.0)
-        );
+        config.duplicate(1.0).unwrap().reorder(1.0, Duration::ZERO).unwrap();
+        assert_eq!((config.loss, config.duplicate, config.reorder), (1.0, 1.0, 1.0));
     }
 
     #[test]
     fn delays_above_the_maximum_are_refused() {
         let too_long = MAX_LINK_DELAY + Duration::from_nanos(1);
         let mut config = LinkConfig::default();
-        config
-            .delay(MAX_LINK_DELAY)
-            .unwrap()
-            .jitter(MAX_LINK_DELAY)
-            .unwrap();
+        config.delay(MAX_LINK_DELAY).unwrap().jitter(MAX_LINK_DELAY).unwrap();
         assert_eq!(
             config.delay(too_long).unwrap_err(),
-            LinkConfigError::DelayTooLong {
-                knob: "delay",
-                value: too_long
-            }
+            LinkConfigError::DelayTooLong { knob: "delay", value: too_long }
         );
         assert!(matches!(
             config.jitter(Duration::MAX),
@@ -344,25 +307,16 @@ mod tests {
         let before = config;
         assert!(matches!(
             config.reorder(0.5, too_long),
-            Err(LinkConfigError::DelayTooLong {
-                knob: "reorder",
-                ..
-            })
+            Err(LinkConfigError::DelayTooLong { knob: "reorder", .. })
         ));
-        assert_eq!(
-            config, before,
-            "a refused reorder leaves its probability alone"
-        );
+        assert_eq!(config, before, "a refused reorder leaves its probability alone");
     }
 
     #[test]
     fn zero_rates_and_sizes_are_refused() {
         let mut config = LinkConfig::default();
         for (result, knob) in [
-            (
-                config.bandwidth_bytes_per_sec(0).map(|_| ()),
-                "bandwidth_bytes_per_sec",
-            ),
+            (config.bandwidth_bytes_per_sec(0).map(|_| ()), "bandwidth_bytes_per_sec"),
             (config.queue_limit_bytes(0).map(|_| ()), "queue_limit_bytes"),
             (config.mtu_bytes(0).map(|_| ()), "mtu_bytes"),
         ] {
@@ -378,10 +332,7 @@ mod tests {
             config.loss(2.0).unwrap_err().to_string(),
             "loss: probability 2 is not within 0..=1"
         );
-        assert_eq!(
-            config.mtu_bytes(0).unwrap_err().to_string(),
-            "mtu_bytes: must not be zero"
-        );
+        assert_eq!(config.mtu_bytes(0).unwrap_err().to_string(), "mtu_bytes: must not be zero");
         assert!(
             config
                 .delay(Duration::from_secs(7200))

@@ -89,6 +89,7 @@
 mod clock;
 mod conditioner;
 mod config;
+mod harness;
 mod network;
 
 pub use clock::{ClockError, VirtualClock};
@@ -97,4 +98,5 @@ pub use conditioner::{
     Verdict, wire_len,
 };
 pub use config::{LinkConfig, LinkConfigError, MAX_LINK_DELAY};
+pub use harness::{Harness, Node};
 pub use network::{Delivery, MAX_DATAGRAM_LEN, Network, SendError};

@@ -84,12 +84,9 @@ impl Network {
     /// (see [`LinkConditioner::reconfigure`]).
     pub fn set_link(&mut self, from: SocketAddr, to: SocketAddr, config: LinkConfig) {
         let network_seed = self.seed;
-        self.links
-            .entry((from, to))
-            .and_modify(|link| link.reconfigure(config))
-            .or_insert_with(|| {
-                LinkConditioner::with_seed(config, link_seed(network_seed, from, to))
-            });
+        self.links.entry((from, to)).and_modify(|link| link.reconfigure(config)).or_insert_with(
+            || LinkConditioner::with_seed(config, link_seed(network_seed, from, to)),
+        );
     }
 
     /// Cuts both directions between `a` and `b`, or restores them. While cut,
@@ -109,9 +106,7 @@ impl Network {
 
     /// The counters of the direction `from` → `to` (all zero if unused).
     pub fn stats(&self, from: SocketAddr, to: SocketAddr) -> LinkStats {
-        self.link(from, to)
-            .map(LinkConditioner::stats)
-            .unwrap_or_default()
+        self.link(from, to).map(LinkConditioner::stats).unwrap_or_default()
     }
 
     /// Sends `payload` from `from` to `to` at `now`, and tells what the link
@@ -135,10 +130,8 @@ impl Network {
         }
         let wire_len = wire_len(payload.len(), to);
         let network_seed = self.seed;
-        let link = self
-            .links
-            .entry((from, to))
-            .or_insert_with(|| default_link(network_seed, from, to));
+        let link =
+            self.links.entry((from, to)).or_insert_with(|| default_link(network_seed, from, to));
         let copies = if link.config().duplicate > 0.0 { 2 } else { 1 };
         let worst_case = self.held_bytes.saturating_add(copies * wire_len);
         if worst_case > self.memory_limit {
@@ -208,9 +201,7 @@ impl Network {
 
     fn link_mut(&mut self, from: SocketAddr, to: SocketAddr) -> &mut LinkConditioner {
         let network_seed = self.seed;
-        self.links
-            .entry((from, to))
-            .or_insert_with(|| default_link(network_seed, from, to))
+        self.links.entry((from, to)).or_insert_with(|| default_link(network_seed, from, to))
     }
 
     fn pop_arrived(&mut self, now: Instant) -> Option<InFlight> {
@@ -219,13 +210,8 @@ impl Network {
         }
         let Reverse(arrived) = self.in_flight.pop()?;
         self.held_bytes -= arrived.wire_len;
-        let released = self
-            .link_mut(arrived.from, arrived.to)
-            .release(arrived.wire_len);
-        debug_assert!(
-            released.is_ok(),
-            "every copy in flight was counted by its link"
-        );
+        let released = self.link_mut(arrived.from, arrived.to).release(arrived.wire_len);
+        debug_assert!(released.is_ok(), "every copy in flight was counted by its link");
         Some(arrived)
     }
 
@@ -250,12 +236,7 @@ struct InFlight {
 
 impl InFlight {
     fn delivery(&self) -> Delivery {
-        Delivery {
-            from: self.from,
-            to: self.to,
-            sent_at: self.sent_at,
-            at: self.at,
-        }
+        Delivery { from: self.from, to: self.to, sent_at: self.sent_at, at: self.at }
     }
 }
 
@@ -290,9 +271,7 @@ fn link_seed(network_seed: u64, from: SocketAddr, to: SocketAddr) -> u64 {
     [from, to]
         .into_iter()
         .flat_map(address_words)
-        .fold(split_mix(network_seed), |state, word| {
-            split_mix(state ^ word)
-        })
+        .fold(split_mix(network_seed), |state, word| split_mix(state ^ word))
 }
 
 fn address_words(address: SocketAddr) -> [u64; 4] {
@@ -336,14 +315,12 @@ pub enum SendError {
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::TooLarge { len } => write!(
-                f,
-                "datagram of {len} bytes exceeds the maximum of {MAX_DATAGRAM_LEN}"
-            ),
-            Self::NetworkFull { held_bytes, limit } => write!(
-                f,
-                "network holds {held_bytes} bytes, at its limit of {limit}"
-            ),
+            Self::TooLarge { len } => {
+                write!(f, "datagram of {len} bytes exceeds the maximum of {MAX_DATAGRAM_LEN}")
+            }
+            Self::NetworkFull { held_bytes, limit } => {
+                write!(f, "network holds {held_bytes} bytes, at its limit of {limit}")
+            }
         }
     }
 }
@@ -404,18 +381,13 @@ mod tests {
         network.send(start, addr(1), addr(9), b"slow").unwrap();
         network.send(start, addr(2), addr(9), b"first").unwrap();
         network.send(start, addr(3), addr(9), b"second").unwrap();
-        network
-            .send(start + 5 * MS, addr(2), addr(9), b"tie")
-            .unwrap();
+        network.send(start + 5 * MS, addr(2), addr(9), b"tie").unwrap();
         assert_eq!(network.next_delivery(), Some(start));
 
         let mut payload = Vec::new();
         let mut order = Vec::new();
         while let Some(delivery) = network.pop_due(start + 5 * MS, &mut payload) {
-            order.push((
-                String::from_utf8(payload.clone()).unwrap(),
-                delivery.at - start,
-            ));
+            order.push((String::from_utf8(payload.clone()).unwrap(), delivery.at - start));
         }
         let expected = [
             ("first", Duration::ZERO),
@@ -437,9 +409,7 @@ mod tests {
         }
         for i in 0..200u32 {
             let sender = addr(1 + (i * 7 % 5) as u8);
-            network
-                .send(start, sender, addr(9), &i.to_le_bytes())
-                .unwrap();
+            network.send(start, sender, addr(9), &i.to_le_bytes()).unwrap();
         }
         let mut received = Vec::new();
         network.deliver_due(start + 3 * MS, |_, payload| received.push(payload.to_vec()));
@@ -486,12 +456,8 @@ mod tests {
         let mut delivered = Vec::new();
         for round in 0..2_000u32 {
             let now = clock.now();
-            network
-                .send(now, addr(1), addr(2), &round.to_le_bytes())
-                .unwrap();
-            network
-                .send(now, addr(2), addr(1), &[round as u8; 300])
-                .unwrap();
+            network.send(now, addr(1), addr(2), &round.to_le_bytes()).unwrap();
+            network.send(now, addr(2), addr(1), &[round as u8; 300]).unwrap();
             if extra_traffic {
                 network.send(now, addr(3), addr(2), &[7; 900]).unwrap();
             }
@@ -537,27 +503,20 @@ mod tests {
         network.cut(addr(1), addr(2), true);
         for (from, to) in [(1, 2), (2, 1)] {
             assert_eq!(
-                network
-                    .send(start, addr(from), addr(to), b"during")
-                    .unwrap(),
+                network.send(start, addr(from), addr(to), b"during").unwrap(),
                 Verdict::Dropped(DropReason::Cut)
             );
         }
         assert_eq!(
             network.send(start, addr(1), addr(3), b"elsewhere").unwrap(),
-            Verdict::Deliver {
-                at: start,
-                duplicate_at: None
-            }
+            Verdict::Deliver { at: start, duplicate_at: None }
         );
         network.cut(addr(2), addr(1), false);
         network.send(start, addr(2), addr(1), b"after").unwrap();
 
         let mut clock = VirtualClock::starting_at(start);
-        let texts: Vec<Vec<u8>> = drain(&mut network, &mut clock)
-            .into_iter()
-            .map(|(_, payload)| payload)
-            .collect();
+        let texts: Vec<Vec<u8>> =
+            drain(&mut network, &mut clock).into_iter().map(|(_, payload)| payload).collect();
         assert_eq!(texts, [&b"elsewhere"[..], b"after", b"before"]);
         assert_eq!(network.stats(addr(1), addr(2)).dropped_cut, 1);
         assert_eq!(network.stats(addr(2), addr(1)).dropped_cut, 1);
@@ -635,10 +594,7 @@ mod tests {
         }
         assert_eq!(
             network.send(now, addr(1), addr(2), &[]),
-            Err(SendError::NetworkFull {
-                held_bytes: 10_000,
-                limit: 10_000
-            })
+            Err(SendError::NetworkFull { held_bytes: 10_000, limit: 10_000 })
         );
         assert_eq!(network.stats(addr(1), addr(2)).offered, 10);
 
@@ -659,20 +615,12 @@ mod tests {
         let mut buffer = vec![0; MAX_DATAGRAM_LEN + 1];
         assert_eq!(
             network.send(now, addr(1), addr(2), &buffer),
-            Err(SendError::TooLarge {
-                len: MAX_DATAGRAM_LEN + 1
-            })
+            Err(SendError::TooLarge { len: MAX_DATAGRAM_LEN + 1 })
         );
-        assert!(
-            network.link(addr(1), addr(2)).is_none(),
-            "nothing was offered"
-        );
+        assert!(network.link(addr(1), addr(2)).is_none(), "nothing was offered");
         buffer.pop();
         network.send(now, addr(1), addr(2), &buffer).unwrap();
-        assert_eq!(
-            network.pop_due(now, &mut Vec::new()).map(|d| d.to),
-            Some(addr(2))
-        );
+        assert_eq!(network.pop_due(now, &mut Vec::new()).map(|d| d.to), Some(addr(2)));
     }
 
     #[test]
@@ -681,17 +629,11 @@ mod tests {
         let mut clock = VirtualClock::starting_at(start);
         let mut network = Network::new(77);
         let mut config = lossy();
-        config
-            .queue_limit_bytes(8_000)
-            .unwrap()
-            .mtu_bytes(1_000)
-            .unwrap();
+        config.queue_limit_bytes(8_000).unwrap().mtu_bytes(1_000).unwrap();
         network.set_link(addr(1), addr(2), config);
         for i in 0..20_000u32 {
             let len = (i % 1_100) as usize;
-            network
-                .send(clock.now(), addr(1), addr(2), &vec![0; len])
-                .unwrap();
+            network.send(clock.now(), addr(1), addr(2), &vec![0; len]).unwrap();
             clock.advance(MS / 2).unwrap();
             network.deliver_due(clock.now(), |_, _| ());
         }
@@ -717,15 +659,11 @@ mod tests {
 
         let mut payload = Vec::new();
         let mut step = |network: &mut Network, clock: &mut VirtualClock| {
-            network
-                .send(clock.now(), addr(1), addr(2), &[1; 1_200])
-                .unwrap();
+            network.send(clock.now(), addr(1), addr(2), &[1; 1_200]).unwrap();
             clock.advance(MS).unwrap();
             while let Some(delivery) = network.pop_due(clock.now(), &mut payload) {
                 if delivery.to == addr(2) {
-                    network
-                        .send(clock.now(), addr(2), addr(1), &payload[..600])
-                        .unwrap();
+                    network.send(clock.now(), addr(2), addr(1), &payload[..600]).unwrap();
                 }
             }
         };

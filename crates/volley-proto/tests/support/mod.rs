@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod sim;
+
 use std::path::PathBuf;
 
 /// Directory of the captured datagrams (the repository's `shared/` sits beside it).

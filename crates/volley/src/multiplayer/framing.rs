@@ -133,9 +133,7 @@ impl WireProfile {
         // Channel 255 (ENet's connection-level commands) is the only u8
         // outside 0..MAX_ENET_CHANNEL_COUNT.
         if enet_channel == MAX_ENET_CHANNEL_COUNT {
-            return Err(ChannelError::EnetChannelOutOfRange {
-                channel: enet_channel,
-            });
+            return Err(ChannelError::EnetChannelOutOfRange { channel: enet_channel });
         }
         Ok(match (self, enet_channel) {
             (Self::Relay, 0) => ChannelKind::System,
@@ -209,10 +207,7 @@ impl fmt::Display for ChannelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UserChannelOutOfRange { channel, max } => {
-                write!(
-                    f,
-                    "user channel {channel} is out of range (highest is {max})"
-                )
+                write!(f, "user channel {channel} is out of range (highest is {max})")
             }
             Self::EnetChannelOutOfRange { channel } => {
                 write!(f, "ENet channel {channel} carries no packets")
@@ -312,17 +307,11 @@ mod tests {
     fn out_of_range_channels_are_typed_errors() {
         assert_eq!(
             WireProfile::Relay.enet_channel(253, Reliable),
-            Err(ChannelError::UserChannelOutOfRange {
-                channel: 253,
-                max: 252
-            })
+            Err(ChannelError::UserChannelOutOfRange { channel: 253, max: 252 })
         );
         assert_eq!(
             WireProfile::Godot4.enet_channel(254, Unreliable),
-            Err(ChannelError::UserChannelOutOfRange {
-                channel: 254,
-                max: 253
-            })
+            Err(ChannelError::UserChannelOutOfRange { channel: 254, max: 253 })
         );
         for profile in [WireProfile::Relay, WireProfile::Godot4] {
             assert_eq!(
@@ -377,13 +366,7 @@ mod tests {
             "source 2 LE, target 0 LE, then the user bytes"
         );
         let (decoded, user) = RelayHeader::decode(&packet).expect("8 bytes");
-        assert_eq!(
-            decoded,
-            RelayHeader {
-                source: 2,
-                target: 0
-            }
-        );
+        assert_eq!(decoded, RelayHeader { source: 2, target: 0 });
         assert_eq!(user, b"hi");
         // Sent on channel 1 if reliable, 2 if not; the receiver reports
         // user channel 0 either way.
@@ -406,10 +389,7 @@ mod tests {
         assert_eq!(added, [0, 0, 0, 0, 0x39, 0x30, 0, 0]);
         let removed = SystemMessage::PeerRemoved(id).to_bytes();
         assert_eq!(removed, [1, 0, 0, 0, 0x39, 0x30, 0, 0]);
-        assert_eq!(
-            SystemMessage::decode(&added),
-            Ok(SystemMessage::PeerAdded(id))
-        );
+        assert_eq!(SystemMessage::decode(&added), Ok(SystemMessage::PeerAdded(id)));
         assert_eq!(WireProfile::Relay.channel_kind(0), Ok(ChannelKind::System));
     }
 }

@@ -480,10 +480,7 @@ mod tests {
             })
         }
         fn available_packet_count(&self) -> usize {
-            let packets = self
-                .queue
-                .iter()
-                .filter(|i| matches!(i, Incoming::Packet(_)));
+            let packets = self.queue.iter().filter(|i| matches!(i, Incoming::Packet(_)));
             packets.count()
         }
         fn recycle(&mut self, payload: Vec<u8>) {
@@ -523,10 +520,7 @@ mod tests {
             packet(5, b"last words"),
             Incoming::Event(PeerEvent::Disconnected(id(5))),
         ];
-        let mut peer = ScriptedPeer {
-            queue: script.clone().into(),
-            ..Default::default()
-        };
+        let mut peer = ScriptedPeer { queue: script.clone().into(), ..Default::default() };
         let taken: Vec<Incoming> = std::iter::from_fn(|| peer.next_incoming()).collect();
         assert_eq!(taken, script);
     }
@@ -534,11 +528,7 @@ mod tests {
     #[test]
     fn packet_accessors_describe_the_next_packet_past_events() {
         let mut peer = ScriptedPeer {
-            queue: [
-                Incoming::Event(PeerEvent::Connected(id(5))),
-                packet(5, b"abc"),
-            ]
-            .into(),
+            queue: [Incoming::Event(PeerEvent::Connected(id(5))), packet(5, b"abc")].into(),
             ..Default::default()
         };
         assert_eq!(peer.available_packet_count(), 1);
@@ -548,12 +538,7 @@ mod tests {
         let taken = peer.next_packet().expect("one packet queued");
         assert_eq!(
             taken.info(),
-            PacketInfo {
-                from: id(5),
-                channel: 3,
-                mode: TransferMode::Unreliable,
-                len: 3
-            }
+            PacketInfo { from: id(5), channel: 3, mode: TransferMode::Unreliable, len: 3 }
         );
         assert_eq!(peer.next_incoming(), None, "the passed event was discarded");
         assert_eq!(peer.packet_peer(), None);
@@ -565,26 +550,16 @@ mod tests {
     #[test]
     fn next_packet_stops_at_the_packet_and_keeps_later_events() {
         let mut peer = ScriptedPeer {
-            queue: [
-                packet(2, b"a"),
-                Incoming::Event(PeerEvent::Disconnected(id(2))),
-            ]
-            .into(),
+            queue: [packet(2, b"a"), Incoming::Event(PeerEvent::Disconnected(id(2)))].into(),
             ..Default::default()
         };
         assert_eq!(peer.next_packet().map(|p| p.payload), Some(b"a".to_vec()));
-        assert_eq!(
-            peer.next_incoming(),
-            Some(Incoming::Event(PeerEvent::Disconnected(id(2))))
-        );
+        assert_eq!(peer.next_incoming(), Some(Incoming::Event(PeerEvent::Disconnected(id(2)))));
     }
 
     #[test]
     fn recycled_buffers_reach_the_implementation() {
-        let mut peer = ScriptedPeer {
-            queue: [packet(2, b"xyz")].into(),
-            ..Default::default()
-        };
+        let mut peer = ScriptedPeer { queue: [packet(2, b"xyz")].into(), ..Default::default() };
         let taken = peer.next_packet().expect("queued");
         peer.recycle(taken.payload);
         assert_eq!(peer.recycled, [b"xyz".to_vec()]);
@@ -592,10 +567,8 @@ mod tests {
 
     #[test]
     fn trait_objects_work() {
-        let mut peers: Vec<Box<dyn MultiplayerPeer>> = vec![
-            Box::new(ScriptedPeer::default()),
-            Box::new(OfflinePeer::new()),
-        ];
+        let mut peers: Vec<Box<dyn MultiplayerPeer>> =
+            vec![Box::new(ScriptedPeer::default()), Box::new(OfflinePeer::new())];
         let ids: Vec<u32> = peers.iter().map(|p| p.unique_id().get()).collect();
         assert_eq!(ids, [77, 1]);
         for peer in &mut peers {
@@ -613,14 +586,8 @@ mod tests {
 
     #[test]
     fn put_packet_errors_explain_themselves() {
-        assert_eq!(
-            PutPacketError::Offline.to_string(),
-            "cannot send: the peer is offline"
-        );
-        assert_eq!(
-            PutPacketError::NotConnected.to_string(),
-            "cannot send: not connected"
-        );
+        assert_eq!(PutPacketError::Offline.to_string(), "cannot send: the peer is offline");
+        assert_eq!(PutPacketError::NotConnected.to_string(), "cannot send: not connected");
         assert_eq!(
             PutPacketError::PayloadTooLarge { len: 9, max: 4 }.to_string(),
             "cannot send 9 bytes: at most 4 fit in a packet"
@@ -632,20 +599,14 @@ mod tests {
         let channel = ChannelError::UserChannelOutOfRange { channel: 9, max: 3 };
         let error = PutPacketError::from(channel);
         assert_eq!(error, PutPacketError::Channel(channel));
-        assert_eq!(
-            error.to_string(),
-            "cannot send: user channel 9 is out of range (highest is 3)"
-        );
+        assert_eq!(error.to_string(), "cannot send: user channel 9 is out of range (highest is 3)");
         assert!(error.source().is_some());
         assert!(PutPacketError::Offline.source().is_none());
     }
 
     #[test]
     fn poll_and_disconnect_errors_explain_themselves() {
-        assert_eq!(
-            PollError::Closed.to_string(),
-            "cannot poll: the peer is closed"
-        );
+        assert_eq!(PollError::Closed.to_string(), "cannot poll: the peer is closed");
         let io = PollError::from(io::Error::new(io::ErrorKind::ConnectionReset, "reset"));
         assert_eq!(io.to_string(), "socket error while polling: reset");
         assert!(io.source().is_some());

@@ -183,8 +183,7 @@ mod tests {
     #[test]
     fn nothing_ever_arrives() {
         let mut peer = OfflinePeer::new();
-        peer.poll_timeout(Duration::ZERO)
-            .expect("offline poll succeeds");
+        peer.poll_timeout(Duration::ZERO).expect("offline poll succeeds");
         assert_eq!(peer.available_packet_count(), 0);
         assert_eq!(peer.peek_packet(), None);
         assert_eq!(peer.packet_peer(), None);
@@ -201,8 +200,7 @@ mod tests {
         let mut peer = OfflinePeer::new();
         let start = Instant::now();
         peer.poll().expect("offline poll succeeds");
-        peer.poll_timeout(Duration::from_secs(3600))
-            .expect("offline poll succeeds");
+        peer.poll_timeout(Duration::from_secs(3600)).expect("offline poll succeeds");
         // Either call blocking as asked would take a second or an hour.
         assert!(start.elapsed() < Duration::from_millis(500));
     }
@@ -227,7 +225,6 @@ mod tests {
         assert_eq!(peer, before);
         assert_eq!(peer.connection_status(), ConnectionStatus::Connected);
         assert_eq!(peer.unique_id(), PeerId::SERVER);
-        peer.poll_timeout(Duration::ZERO)
-            .expect("still usable after close");
+        peer.poll_timeout(Duration::ZERO).expect("still usable after close");
     }
 }

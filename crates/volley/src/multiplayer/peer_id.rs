@@ -184,17 +184,9 @@ impl TryFrom<i32> for Target {
 
     fn try_from(raw: i32) -> Result<Self, Self::Error> {
         let Ok(id) = PeerId::try_from(raw.unsigned_abs()) else {
-            return if raw == 0 {
-                Ok(Self::Broadcast)
-            } else {
-                Err(TargetError(raw))
-            };
+            return if raw == 0 { Ok(Self::Broadcast) } else { Err(TargetError(raw)) };
         };
-        Ok(if raw > 0 {
-            Self::Peer(id)
-        } else {
-            Self::AllExcept(id)
-        })
+        Ok(if raw > 0 { Self::Peer(id) } else { Self::AllExcept(id) })
     }
 }
 
@@ -256,24 +248,15 @@ mod tests {
         assert_eq!(PeerId::try_from(0_u32), Err(PeerIdError::Zero));
         assert_eq!(PeerId::try_from(1_u32), Ok(PeerId::SERVER));
         assert_eq!(PeerId::try_from(0x7FFF_FFFF_u32), Ok(PeerId::MAX));
-        assert_eq!(
-            PeerId::try_from(0x8000_0000_u32),
-            Err(PeerIdError::AboveMax(0x8000_0000))
-        );
-        assert_eq!(
-            PeerId::try_from(u32::MAX),
-            Err(PeerIdError::AboveMax(u32::MAX))
-        );
+        assert_eq!(PeerId::try_from(0x8000_0000_u32), Err(PeerIdError::AboveMax(0x8000_0000)));
+        assert_eq!(PeerId::try_from(u32::MAX), Err(PeerIdError::AboveMax(u32::MAX)));
     }
 
     #[test]
     fn peer_id_from_i32_rejects_zero_and_negatives() {
         assert_eq!(PeerId::try_from(0_i32), Err(PeerIdError::Zero));
         assert_eq!(PeerId::try_from(-1_i32), Err(PeerIdError::Negative(-1)));
-        assert_eq!(
-            PeerId::try_from(i32::MIN),
-            Err(PeerIdError::Negative(i32::MIN))
-        );
+        assert_eq!(PeerId::try_from(i32::MIN), Err(PeerIdError::Negative(i32::MIN)));
         assert_eq!(PeerId::try_from(42_i32), Ok(id(42)));
         assert_eq!(PeerId::try_from(i32::MAX), Ok(PeerId::MAX));
     }
@@ -291,11 +274,7 @@ mod tests {
     fn peer_id_error_messages_name_the_value() {
         assert!(PeerIdError::Zero.to_string().contains("0"));
         assert!(PeerIdError::Negative(-9).to_string().contains("-9"));
-        assert!(
-            PeerIdError::AboveMax(u32::MAX)
-                .to_string()
-                .contains("4294967295")
-        );
+        assert!(PeerIdError::AboveMax(u32::MAX).to_string().contains("4294967295"));
     }
 
     #[test]
@@ -350,10 +329,7 @@ mod tests {
         assert_eq!(Target::try_from(i32::MAX), Ok(Target::Peer(PeerId::MAX)));
         assert_eq!(Target::try_from(-1), Ok(Target::AllExcept(PeerId::SERVER)));
         assert_eq!(Target::try_from(-77), Ok(Target::AllExcept(id(77))));
-        assert_eq!(
-            Target::try_from(-i32::MAX),
-            Ok(Target::AllExcept(PeerId::MAX))
-        );
+        assert_eq!(Target::try_from(-i32::MAX), Ok(Target::AllExcept(PeerId::MAX)));
         assert_eq!(Target::try_from(i32::MIN), Err(TargetError(i32::MIN)));
     }
 
@@ -371,10 +347,7 @@ mod tests {
         assert_eq!(Target::from(id(5)), Target::Peer(id(5)));
         assert_eq!(Target::Broadcast.to_string(), "everyone");
         assert_eq!(Target::SERVER.to_string(), "peer 1");
-        assert_eq!(
-            Target::AllExcept(id(3)).to_string(),
-            "everyone except peer 3"
-        );
+        assert_eq!(Target::AllExcept(id(3)).to_string(), "everyone except peer 3");
         assert!(TargetError(i32::MIN).to_string().contains("-2147483648"));
     }
 }

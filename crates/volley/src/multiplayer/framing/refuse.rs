@@ -120,16 +120,7 @@ mod tests {
     #[test]
     fn codes_are_the_documented_values() {
         let codes = ALL.map(RefuseReason::code);
-        assert_eq!(
-            codes,
-            [
-                0x8000_0001,
-                0x8000_0002,
-                0x8000_0003,
-                0x8000_0004,
-                0x8000_0005
-            ]
-        );
+        assert_eq!(codes, [0x8000_0001, 0x8000_0002, 0x8000_0003, 0x8000_0004, 0x8000_0005]);
     }
 
     #[test]

@@ -31,14 +31,7 @@ pub enum Relay {
 impl Relay {
     /// Whether the server delivers the packet to itself.
     pub const fn for_server(self) -> bool {
-        matches!(
-            self,
-            Self::ToServer
-                | Self::Broadcast {
-                    include_server: true,
-                    ..
-                }
-        )
+        matches!(self, Self::ToServer | Self::Broadcast { include_server: true, .. })
     }
 
     /// Whether connected client `client` gets a copy of a packet `sender`
@@ -123,9 +116,7 @@ pub fn route_from_client(
     is_connected_client: impl FnOnce(PeerId) -> bool,
 ) -> Relay {
     if header.source != sender.get() {
-        return Relay::Drop(DropReason::SpoofedSource {
-            claimed: header.source,
-        });
+        return Relay::Drop(DropReason::SpoofedSource { claimed: header.source });
     }
     let Ok(target) = header.destination() else {
         return Relay::Drop(DropReason::InvalidTarget(header.target));
@@ -133,18 +124,13 @@ pub fn route_from_client(
     match target {
         Target::Peer(PeerId::SERVER) => Relay::ToServer,
         _ if !relay_enabled => Relay::Drop(DropReason::RelayDisabled),
-        Target::Broadcast => Relay::Broadcast {
-            include_server: true,
-            except: None,
-        },
-        Target::AllExcept(PeerId::SERVER) => Relay::Broadcast {
-            include_server: false,
-            except: None,
-        },
-        Target::AllExcept(excluded) => Relay::Broadcast {
-            include_server: true,
-            except: Some(excluded),
-        },
+        Target::Broadcast => Relay::Broadcast { include_server: true, except: None },
+        Target::AllExcept(PeerId::SERVER) => {
+            Relay::Broadcast { include_server: false, except: None }
+        }
+        Target::AllExcept(excluded) => {
+            Relay::Broadcast { include_server: true, except: Some(excluded) }
+        }
         Target::Peer(client) if is_connected_client(client) => Relay::Forward(client),
         Target::Peer(client) => Relay::Drop(DropReason::UnknownTarget(client)),
     }
@@ -185,25 +171,13 @@ mod tests {
 
     #[test]
     fn target_0_reaches_the_server_and_every_other_client() {
-        assert_eq!(
-            route(2, 2, 0, true),
-            Relay::Broadcast {
-                include_server: true,
-                except: None
-            }
-        );
+        assert_eq!(route(2, 2, 0, true), Relay::Broadcast { include_server: true, except: None });
         assert_eq!(receivers(2, 0), [1, 3, 4]);
     }
 
     #[test]
     fn target_minus_1_reaches_every_other_client_but_not_the_server() {
-        assert_eq!(
-            route(2, 2, -1, true),
-            Relay::Broadcast {
-                include_server: false,
-                except: None
-            }
-        );
+        assert_eq!(route(2, 2, -1, true), Relay::Broadcast { include_server: false, except: None });
         assert_eq!(receivers(2, -1), [3, 4]);
     }
 
@@ -211,10 +185,7 @@ mod tests {
     fn target_minus_n_skips_the_sender_and_n() {
         assert_eq!(
             route(2, 2, -3, true),
-            Relay::Broadcast {
-                include_server: true,
-                except: Some(id(3))
-            }
+            Relay::Broadcast { include_server: true, except: Some(id(3)) }
         );
         assert_eq!(receivers(2, -3), [1, 4]);
         // Excluding oneself is the same as target 0.
@@ -231,10 +202,7 @@ mod tests {
 
     #[test]
     fn unknown_target_is_dropped() {
-        assert_eq!(
-            route(2, 2, 99, true),
-            Relay::Drop(DropReason::UnknownTarget(id(99)))
-        );
+        assert_eq!(route(2, 2, 99, true), Relay::Drop(DropReason::UnknownTarget(id(99))));
         assert_eq!(receivers(2, 99), [] as [u32; 0]);
     }
 
@@ -246,10 +214,7 @@ mod tests {
             assert!(!relay.for_server());
             assert!(!relay.copies_to(id(2), id(4)));
         }
-        assert_eq!(
-            route(2, 0, 1, true),
-            Relay::Drop(DropReason::SpoofedSource { claimed: 0 })
-        );
+        assert_eq!(route(2, 0, 1, true), Relay::Drop(DropReason::SpoofedSource { claimed: 0 }));
     }
 
     #[test]
@@ -265,10 +230,7 @@ mod tests {
 
     #[test]
     fn i32_min_target_is_dropped() {
-        assert_eq!(
-            route(2, 2, i32::MIN, true),
-            Relay::Drop(DropReason::InvalidTarget(i32::MIN))
-        );
+        assert_eq!(route(2, 2, i32::MIN, true), Relay::Drop(DropReason::InvalidTarget(i32::MIN)));
     }
 
     #[test]
@@ -291,10 +253,7 @@ mod tests {
             DropReason::RelayDisabled.to_string(),
             "relay is disabled and the target is not the server"
         );
-        assert_eq!(
-            DropReason::UnknownTarget(id(9)).to_string(),
-            "target peer 9 is not connected"
-        );
+        assert_eq!(DropReason::UnknownTarget(id(9)).to_string(), "target peer 9 is not connected");
         assert_eq!(
             DropReason::InvalidTarget(i32::MIN).to_string(),
             "target -2147483648 names no peer"

@@ -37,10 +37,7 @@ impl RelayHeader {
 
     /// The header `source` sends to `target` with.
     pub fn new(source: PeerId, target: Target) -> Self {
-        Self {
-            source: source.get(),
-            target: i32::from(target),
-        }
+        Self { source: source.get(), target: i32::from(target) }
     }
 
     /// The header as it goes on the wire.
@@ -71,10 +68,8 @@ impl RelayHeader {
         let Some((target, user_bytes)) = rest.split_first_chunk::<4>() else {
             return Err(RelayHeaderError::TooShort { len: packet.len() });
         };
-        let header = Self {
-            source: u32::from_le_bytes(*source),
-            target: i32::from_le_bytes(*target),
-        };
+        let header =
+            Self { source: u32::from_le_bytes(*source), target: i32::from_le_bytes(*target) };
         Ok((header, user_bytes))
     }
 
@@ -126,13 +121,7 @@ mod tests {
     fn decode_reads_little_endian_fields_and_keeps_the_rest() {
         let packet = [0x39, 0x30, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3];
         let (header, user) = RelayHeader::decode(&packet).expect("long enough");
-        assert_eq!(
-            header,
-            RelayHeader {
-                source: 12345,
-                target: -1
-            }
-        );
+        assert_eq!(header, RelayHeader { source: 12345, target: -1 });
         assert_eq!(user, [1, 2, 3]);
         assert_eq!(header.sender(), Ok(id(12345)));
         assert_eq!(header.destination(), Ok(Target::AllExcept(PeerId::SERVER)));
@@ -149,10 +138,7 @@ mod tests {
     fn decode_rejects_every_length_below_8() {
         let bytes = [0xAB; 8];
         for len in 0..RelayHeader::LEN {
-            assert_eq!(
-                RelayHeader::decode(&bytes[..len]),
-                Err(RelayHeaderError::TooShort { len })
-            );
+            assert_eq!(RelayHeader::decode(&bytes[..len]), Err(RelayHeaderError::TooShort { len }));
         }
     }
 
@@ -162,10 +148,7 @@ mod tests {
             RelayHeader::new(id(2), Target::Broadcast),
             RelayHeader::new(PeerId::SERVER, Target::Peer(PeerId::MAX)),
             RelayHeader::new(PeerId::MAX, Target::AllExcept(PeerId::MAX)),
-            RelayHeader {
-                source: u32::MAX,
-                target: i32::MIN,
-            },
+            RelayHeader { source: u32::MAX, target: i32::MIN },
         ];
         for header in headers {
             let bytes = header.to_bytes();
@@ -189,10 +172,7 @@ mod tests {
 
     #[test]
     fn invalid_wire_values_are_reported_not_hidden() {
-        let header = RelayHeader {
-            source: 0,
-            target: i32::MIN,
-        };
+        let header = RelayHeader { source: 0, target: i32::MIN };
         assert_eq!(header.sender(), Err(PeerIdError::Zero));
         assert_eq!(header.destination(), Err(TargetError(i32::MIN)));
         assert_eq!(

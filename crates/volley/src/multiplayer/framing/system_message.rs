@@ -153,10 +153,7 @@ mod tests {
         for kind in [2_u32, 7, u32::MAX] {
             let mut bytes = [0, 0, 0, 0, 5, 0, 0, 0];
             bytes[..4].copy_from_slice(&kind.to_le_bytes());
-            assert_eq!(
-                SystemMessage::decode(&bytes),
-                Err(SystemMessageError::UnknownKind(kind))
-            );
+            assert_eq!(SystemMessage::decode(&bytes), Err(SystemMessageError::UnknownKind(kind)));
         }
     }
 
@@ -165,10 +162,7 @@ mod tests {
         for raw in [0_u32, 1, 0x8000_0000, u32::MAX] {
             let mut bytes = [0; 8];
             bytes[4..].copy_from_slice(&raw.to_le_bytes());
-            assert_eq!(
-                SystemMessage::decode(&bytes),
-                Err(SystemMessageError::InvalidPeerId(raw))
-            );
+            assert_eq!(SystemMessage::decode(&bytes), Err(SystemMessageError::InvalidPeerId(raw)));
         }
     }
 
@@ -178,10 +172,7 @@ mod tests {
             SystemMessageError::WrongLength { len: 3 }.to_string(),
             "system message of 3 bytes (expected 8)"
         );
-        assert_eq!(
-            SystemMessageError::UnknownKind(9).to_string(),
-            "unknown system message kind 9"
-        );
+        assert_eq!(SystemMessageError::UnknownKind(9).to_string(), "unknown system message kind 9");
         assert_eq!(
             SystemMessageError::InvalidPeerId(1).to_string(),
             "system message names 1, which is not a client id"

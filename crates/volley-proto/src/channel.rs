@@ -1,0 +1,524 @@
+//! The receiving side of one channel: reliable ordering, sequenced
+//! unreliable delivery, and fragment reassembly, with ENet's window rules.
+
+use std::collections::BTreeMap;
+use std::collections::VecDeque;
+
+use crate::TransferMode;
+use crate::constants::{FREE_RELIABLE_WINDOWS, RELIABLE_WINDOW_SIZE, RELIABLE_WINDOWS};
+use crate::fragment::{Added, Reassembly};
+use crate::pool::BufferPool;
+use crate::wire::Fragment;
+
+/// Where a received sequence number lies relative to the channel's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WindowPosition {
+    /// Inside the acceptance range.
+    Inside,
+    /// Outside, but the sender should be told (ack it): old or far behind.
+    Outside,
+    /// Too far ahead: do not even acknowledge, the sender will resend.
+    TooFarAhead,
+}
+
+/// ENet's reliable window test for `seq` against the last delivered `incoming`.
+pub(crate) fn window_position(incoming: u16, seq: u16) -> WindowPosition {
+    let current = incoming / RELIABLE_WINDOW_SIZE;
+    let mut window = seq / RELIABLE_WINDOW_SIZE;
+    if seq < incoming {
+        window += RELIABLE_WINDOWS;
+    }
+    if window >= current && window < current + FREE_RELIABLE_WINDOWS - 1 {
+        WindowPosition::Inside
+    } else if window >= current + FREE_RELIABLE_WINDOWS - 1
+        && window <= current + FREE_RELIABLE_WINDOWS
+    {
+        WindowPosition::TooFarAhead
+    } else {
+        WindowPosition::Outside
+    }
+}
+
+/// A protocol violation: the rest of the datagram is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Violation {
+    /// A fragment disagrees with its reassembly, or a reliable fragment
+    /// restarts an already delivered sequence.
+    BadFragment,
+    /// Waiting data would exceed its limit.
+    WaitingData,
+}
+
+/// Budget and sink for one receive call: waiting-data accounting, buffers,
+/// and where delivered packets go.
+pub(crate) struct Delivery<'a> {
+    pub(crate) pool: &'a mut BufferPool,
+    /// Bytes received but not yet handed to the application, this peer.
+    pub(crate) waiting: &'a mut usize,
+    pub(crate) max_waiting: usize,
+    /// The same, all peers together.
+    pub(crate) host_waiting: &'a mut usize,
+    pub(crate) max_host_waiting: usize,
+    /// Packets ready for the application, in delivery order.
+    pub(crate) out: &'a mut VecDeque<(TransferMode, Vec<u8>)>,
+}
+
+impl Delivery<'_> {
+    fn reserve(&mut self, bytes: usize) -> Result<(), Violation> {
+        if *self.waiting + bytes > self.max_waiting
+            || *self.host_waiting + bytes > self.max_host_waiting
+        {
+            return Err(Violation::WaitingData);
+        }
+        *self.waiting += bytes;
+        *self.host_waiting += bytes;
+        Ok(())
+    }
+
+    fn unreserve(&mut self, bytes: usize) {
+        *self.waiting -= bytes;
+        *self.host_waiting -= bytes;
+    }
+}
+
+enum Pending {
+    Whole(Vec<u8>),
+    Fragmented(Reassembly),
+}
+
+impl Pending {
+    fn bytes(&self) -> usize {
+        match self {
+            Self::Whole(b) => b.len(),
+            Self::Fragmented(r) => r.stored(),
+        }
+    }
+}
+
+/// An unreliable packet (or reassembly) waiting for its reliable predecessor.
+struct Sequenced {
+    /// Extended reliable sequence it follows.
+    reliable: u64,
+    unreliable: u16,
+    pending: Pending,
+}
+
+/// Receive state of one channel.
+#[derive(Default)]
+pub(crate) struct IncomingChannel {
+    /// Last delivered reliable sequence number.
+    reliable_seq: u16,
+    /// `reliable_seq` counted without wrapping, so queue keys never move.
+    reliable_ext: u64,
+    /// Last delivered unreliable sequence number since `reliable_seq`.
+    unreliable_seq: u16,
+    /// Reliable packets and reassemblies received ahead of order.
+    reliable: BTreeMap<u64, (u32, Pending)>,
+    /// Unreliable packets and reassemblies not yet deliverable, sorted by (reliable, unreliable).
+    unreliable: Vec<Sequenced>,
+}
+
+impl IncomingChannel {
+    /// Last delivered reliable sequence number.
+    pub(crate) fn incoming_reliable(&self) -> u16 {
+        self.reliable_seq
+    }
+
+    fn ext(&self, seq: u16) -> u64 {
+        self.reliable_ext + u64::from(seq.wrapping_sub(self.reliable_seq))
+    }
+
+    /// A SEND_RELIABLE with sequence `seq`.
+    pub(crate) fn receive_reliable(
+        &mut self,
+        seq: u16,
+        data: &[u8],
+        d: &mut Delivery<'_>,
+    ) -> Result<(), Violation> {
+        if window_position(self.reliable_seq, seq) != WindowPosition::Inside
+            || seq == self.reliable_seq
+        {
+            return Ok(());
+        }
+        let key = self.ext(seq);
+        if self.reliable.contains_key(&key) {
+            return Ok(());
+        }
+        d.reserve(data.len())?;
+        let packet = d.pool.copy_of(data);
+        if key == self.reliable_ext + 1 {
+            // In order: deliver at once, then whatever it unblocks.
+            d.out.push_back((TransferMode::Reliable, packet));
+            self.advance_reliable(1, d);
+        } else {
+            self.reliable.insert(key, (1, Pending::Whole(packet)));
+        }
+        Ok(())
+    }
+
+    /// A SEND_FRAGMENT (reliable) or SEND_UNRELIABLE_FRAGMENT piece.
+    /// `reliable_seq` is the command header's sequence number.
+    pub(crate) fn receive_fragment(
+        &mut self,
+        reliable_seq: u16,
+        fragment: &Fragment<'_>,
+        reliable: bool,
+        d: &mut Delivery<'_>,
+    ) -> Result<(), Violation> {
+        if reliable {
+            let start = fragment.start_sequence_number;
+            if window_position(self.reliable_seq, start) != WindowPosition::Inside {
+                return Ok(());
+            }
+            if start == self.reliable_seq {
+                return Err(Violation::BadFragment);
+            }
+            let key = self.ext(start);
+            let span = fragment.fragment_count;
+            match self.reliable.get(&key) {
+                Some((s, Pending::Fragmented(_))) if *s == span => {}
+                Some(_) => return Err(Violation::BadFragment),
+                None => {
+                    let r = Reassembly::new(fragment, d.pool.take());
+                    self.reliable.insert(key, (span, Pending::Fragmented(r)));
+                }
+            }
+            let Some((_, Pending::Fragmented(reassembly))) = self.reliable.get_mut(&key) else {
+                return Err(Violation::BadFragment);
+            };
+            add_piece(reassembly, fragment, d)?;
+            if key == self.reliable_ext + 1 && reassembly.is_complete() {
+                self.advance_reliable(0, d);
+            }
+            return Ok(());
+        }
+        let r = reliable_seq;
+        if window_position(self.reliable_seq, r) != WindowPosition::Inside {
+            return Ok(());
+        }
+        let u = fragment.start_sequence_number;
+        if r == self.reliable_seq && u <= self.unreliable_seq {
+            return Ok(());
+        }
+        let reliable_key = self.ext(r);
+        let at =
+            self.unreliable.partition_point(|s| (s.reliable, s.unreliable) < (reliable_key, u));
+        if self.unreliable.get(at).is_none_or(|s| (s.reliable, s.unreliable) != (reliable_key, u)) {
+            let reassembly = Reassembly::new(fragment, d.pool.take());
+            let pending = Pending::Fragmented(reassembly);
+            self.unreliable
+                .insert(at, Sequenced { reliable: reliable_key, unreliable: u, pending });
+        }
+        let Pending::Fragmented(reassembly) = &mut self.unreliable[at].pending else {
+            return Err(Violation::BadFragment);
+        };
+        add_piece(reassembly, fragment, d)?;
+        if reassembly.is_complete() {
+            self.deliver_unreliable(d);
+        }
+        Ok(())
+    }
+
+    /// A SEND_UNRELIABLE with reliable sequence `r` and unreliable sequence `u`.
+    pub(crate) fn receive_unreliable(
+        &mut self,
+        r: u16,
+        u: u16,
+        data: &[u8],
+        d: &mut Delivery<'_>,
+    ) -> Result<(), Violation> {
+        if window_position(self.reliable_seq, r) != WindowPosition::Inside {
+            return Ok(());
+        }
+        if r == self.reliable_seq && u <= self.unreliable_seq {
+            return Ok(());
+        }
+        let reliable_key = self.ext(r);
+        let at =
+            self.unreliable.partition_point(|s| (s.reliable, s.unreliable) < (reliable_key, u));
+        if self.unreliable.get(at).is_some_and(|s| (s.reliable, s.unreliable) == (reliable_key, u))
+        {
+            return Ok(());
+        }
+        d.reserve(data.len())?;
+        let packet = d.pool.copy_of(data);
+        if r == self.reliable_seq {
+            // Current: deliver now; older incomplete reassemblies are superseded.
+            self.unreliable_seq = u;
+            self.drop_superseded(d);
+            d.out.push_back((TransferMode::UnreliableOrdered, packet));
+        } else {
+            let pending = Pending::Whole(packet);
+            self.unreliable
+                .insert(at, Sequenced { reliable: reliable_key, unreliable: u, pending });
+        }
+        Ok(())
+    }
+
+    /// Delivers in-order reliable packets from the queue head; `already`
+    /// packets were just delivered by the caller.
+    fn advance_reliable(&mut self, already: u16, d: &mut Delivery<'_>) {
+        if already > 0 {
+            self.reliable_seq = self.reliable_seq.wrapping_add(already);
+            self.reliable_ext += u64::from(already);
+        }
+        let mut delivered_any = already > 0;
+        while let Some(entry) = self.reliable.first_entry() {
+            if *entry.key() != self.reliable_ext + 1 {
+                if *entry.key() <= self.reliable_ext {
+                    // Inside a delivered fragment span: stale.
+                    let (_, pending) = entry.remove();
+                    self.discard(pending, d);
+                    continue;
+                }
+                break;
+            }
+            let complete = match &entry.get().1 {
+                Pending::Whole(_) => true,
+                Pending::Fragmented(r) => r.is_complete(),
+            };
+            if !complete {
+                break;
+            }
+            let (span, pending) = entry.remove();
+            let packet = match pending {
+                Pending::Whole(p) => p,
+                Pending::Fragmented(r) => r.into_data(d.pool),
+            };
+            d.out.push_back((TransferMode::Reliable, packet));
+            self.reliable_seq = self.reliable_seq.wrapping_add(span as u16);
+            self.reliable_ext += u64::from(span);
+            delivered_any = true;
+        }
+        if delivered_any {
+            self.unreliable_seq = 0;
+            self.deliver_unreliable(d);
+        }
+    }
+
+    /// Delivers queued unreliable packets that now follow the reliable
+    /// sequence, in order, and frees those that fell behind.
+    fn deliver_unreliable(&mut self, d: &mut Delivery<'_>) {
+        let current = self.reliable_ext;
+        let mut i = 0;
+        while i < self.unreliable.len() {
+            let s = &self.unreliable[i];
+            if s.reliable > current {
+                break;
+            }
+            let stale = s.reliable < current || s.unreliable <= self.unreliable_seq;
+            let complete = match &s.pending {
+                Pending::Whole(_) => true,
+                Pending::Fragmented(r) => r.is_complete(),
+            };
+            if stale {
+                let s = self.unreliable.remove(i);
+                self.discard(s.pending, d);
+            } else if complete {
+                let s = self.unreliable.remove(i);
+                self.unreliable_seq = s.unreliable;
+                let packet = match s.pending {
+                    Pending::Whole(p) => p,
+                    Pending::Fragmented(r) => r.into_data(d.pool),
+                };
+                d.out.push_back((TransferMode::UnreliableOrdered, packet));
+            } else {
+                // An incomplete reassembly does not block later complete ones.
+                i += 1;
+            }
+        }
+        self.drop_superseded(d);
+    }
+
+    /// Frees incomplete unreliable reassemblies older than what was delivered.
+    fn drop_superseded(&mut self, d: &mut Delivery<'_>) {
+        let (current, delivered) = (self.reliable_ext, self.unreliable_seq);
+        let mut i = 0;
+        while i < self.unreliable.len() {
+            let s = &self.unreliable[i];
+            if s.reliable < current || (s.reliable == current && s.unreliable <= delivered) {
+                let s = self.unreliable.remove(i);
+                self.discard(s.pending, d);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn discard(&mut self, pending: Pending, d: &mut Delivery<'_>) {
+        d.unreserve(pending.bytes());
+        match pending {
+            Pending::Whole(p) => d.pool.give(p),
+            Pending::Fragmented(r) => {
+                let data = r.into_data(d.pool);
+                d.pool.give(data);
+            }
+        }
+    }
+
+    /// Frees everything queued (peer reset); returns the bytes released.
+    pub(crate) fn clear(&mut self, pool: &mut BufferPool) -> usize {
+        let mut bytes = 0;
+        let pending = std::mem::take(&mut self.reliable)
+            .into_values()
+            .map(|(_, p)| p)
+            .chain(std::mem::take(&mut self.unreliable).into_iter().map(|s| s.pending));
+        for p in pending {
+            bytes += p.bytes();
+            match p {
+                Pending::Whole(b) => pool.give(b),
+                Pending::Fragmented(r) => {
+                    let data = r.into_data(pool);
+                    pool.give(data);
+                }
+            }
+        }
+        *self = Self::default();
+        bytes
+    }
+}
+
+fn add_piece(
+    r: &mut Reassembly,
+    fragment: &Fragment<'_>,
+    d: &mut Delivery<'_>,
+) -> Result<(), Violation> {
+    d.reserve(fragment.data.len())?;
+    match r.add(fragment, d.pool) {
+        Ok(Added::Stored(_)) => Ok(()),
+        Ok(Added::Duplicate) => {
+            d.unreserve(fragment.data.len());
+            Ok(())
+        }
+        Err(_) => {
+            d.unreserve(fragment.data.len());
+            Err(Violation::BadFragment)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Harness {
+        pool: BufferPool,
+        waiting: usize,
+        host_waiting: usize,
+        out: VecDeque<(TransferMode, Vec<u8>)>,
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            Self {
+                pool: BufferPool::new(64, 4096),
+                waiting: 0,
+                host_waiting: 0,
+                out: VecDeque::new(),
+            }
+        }
+        fn d(&mut self) -> Delivery<'_> {
+            Delivery {
+                pool: &mut self.pool,
+                waiting: &mut self.waiting,
+                max_waiting: 10_000,
+                host_waiting: &mut self.host_waiting,
+                max_host_waiting: 1 << 30,
+                out: &mut self.out,
+            }
+        }
+        fn delivered(&mut self) -> Vec<Vec<u8>> {
+            self.out.drain(..).map(|(_, p)| p).collect()
+        }
+    }
+
+    #[test]
+    fn window_positions_match_enet() {
+        use WindowPosition::*;
+        assert_eq!(window_position(0, 1), Inside);
+        assert_eq!(window_position(0, 7 * 4096 - 1), Inside);
+        assert_eq!(window_position(0, 7 * 4096), TooFarAhead);
+        assert_eq!(window_position(0, 9 * 4096 - 1), TooFarAhead);
+        assert_eq!(window_position(0, 9 * 4096), Outside);
+        assert_eq!(window_position(100, 99), Outside, "behind");
+        assert_eq!(window_position(0xFFF0, 5), Inside, "ahead across the wrap");
+    }
+
+    #[test]
+    fn reliable_packets_are_delivered_once_in_order() {
+        let mut h = Harness::new();
+        let mut c = IncomingChannel::default();
+        for seq in [3u16, 1, 1, 4, 2, 3] {
+            c.receive_reliable(seq, &[seq as u8], &mut h.d()).unwrap();
+        }
+        assert_eq!(h.delivered(), vec![vec![1], vec![2], vec![3], vec![4]]);
+        assert_eq!(c.incoming_reliable(), 4);
+    }
+
+    #[test]
+    fn unreliable_never_goes_backwards_and_waits_for_its_reliable() {
+        let mut h = Harness::new();
+        let mut c = IncomingChannel::default();
+        c.receive_unreliable(0, 2, b"u2", &mut h.d()).unwrap();
+        c.receive_unreliable(0, 1, b"u1-late", &mut h.d()).unwrap();
+        // Follows reliable 1, which has not arrived: waits.
+        c.receive_unreliable(1, 1, b"after-r1", &mut h.d()).unwrap();
+        assert_eq!(h.delivered(), vec![b"u2".to_vec()]);
+        c.receive_reliable(1, b"r1", &mut h.d()).unwrap();
+        assert_eq!(h.delivered(), vec![b"r1".to_vec(), b"after-r1".to_vec()]);
+        assert_eq!(h.waiting, 2 + 2 + 8, "delivered bytes stay counted until handed over");
+    }
+
+    #[test]
+    fn fragmented_reliable_packet_completes_in_order() {
+        let mut h = Harness::new();
+        let mut c = IncomingChannel::default();
+        let packet: Vec<u8> = (0..250u32).map(|i| i as u8).collect();
+        let frag = |n: u32| Fragment {
+            start_sequence_number: 1,
+            fragment_count: 3,
+            fragment_number: n,
+            total_length: 250,
+            fragment_offset: n * 100,
+            data: &packet[(n * 100) as usize..((n + 1) * 100).min(250) as usize],
+        };
+        c.receive_fragment(3, &frag(2), true, &mut h.d()).unwrap();
+        c.receive_reliable(4, b"next", &mut h.d()).unwrap();
+        c.receive_fragment(1, &frag(0), true, &mut h.d()).unwrap();
+        assert!(h.delivered().is_empty());
+        c.receive_fragment(2, &frag(1), true, &mut h.d()).unwrap();
+        assert_eq!(h.delivered(), vec![packet.clone(), b"next".to_vec()]);
+        assert_eq!(c.incoming_reliable(), 4);
+    }
+
+    #[test]
+    fn superseded_unreliable_fragments_are_discarded() {
+        let mut h = Harness::new();
+        let mut c = IncomingChannel::default();
+        let data = [7u8; 100];
+        let frag = |u: u16, n: u32| Fragment {
+            start_sequence_number: u,
+            fragment_count: 2,
+            fragment_number: n,
+            total_length: 200,
+            fragment_offset: n * 100,
+            data: &data,
+        };
+        c.receive_fragment(0, &frag(1, 0), false, &mut h.d()).unwrap();
+        assert_eq!(h.waiting, 100);
+        c.receive_unreliable(0, 2, b"newer", &mut h.d()).unwrap();
+        assert_eq!(h.delivered(), vec![b"newer".to_vec()]);
+        assert_eq!(h.waiting, 5, "the partial set was freed");
+        c.receive_fragment(0, &frag(1, 1), false, &mut h.d()).unwrap();
+        assert!(h.delivered().is_empty(), "its late half is ignored");
+    }
+
+    #[test]
+    fn waiting_data_is_bounded() {
+        let mut h = Harness::new();
+        let mut c = IncomingChannel::default();
+        let big = vec![0u8; 6000];
+        c.receive_reliable(2, &big, &mut h.d()).unwrap();
+        assert_eq!(c.receive_reliable(3, &big, &mut h.d()), Err(Violation::WaitingData));
+    }
+}

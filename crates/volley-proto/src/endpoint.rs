@@ -1,0 +1,1346 @@
+//! The endpoint: owns the peer slots, turns datagrams and deadlines into
+//! events, and events and commands into datagrams. No I/O, no clock.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::TransferMode;
+use crate::channel::{Delivery, Violation, WindowPosition, window_position};
+use crate::config::{EndpointConfig, Timeouts, validate_timeouts};
+use crate::constants::{
+    BANDWIDTH_THROTTLE_INTERVAL, CONTROL_CHANNEL, DEFAULT_PACKET_THROTTLE_ACCELERATION,
+    DEFAULT_PACKET_THROTTLE_DECELERATION, DEFAULT_PACKET_THROTTLE_INTERVAL_MS, MAX_CHANNEL_COUNT,
+    MAX_DATAGRAM_SIZE, MAX_MTU, MAX_WINDOW_SIZE, MIN_CHANNEL_COUNT, MIN_MTU, MIN_WINDOW_SIZE,
+    NO_PEER_ID, PACKET_LOSS_INTERVAL, PACKET_THROTTLE_SCALE, SESSION_ID_MASK, UNUSED_SESSION_ID,
+    WINDOW_SIZE_SCALE,
+};
+use crate::error::{ConfigError, ConnectError, PeerError, SendError};
+use crate::event::{DisconnectReason, Event};
+use crate::outgoing::OutKind;
+use crate::peer::{FillContext, Peer, PeerHandle, PeerState, PendingAck};
+use crate::pool::BufferPool;
+use crate::reliable::{TimeoutCheck, TimeoutMs};
+use crate::stats::{EndpointStats, PeerStats};
+use crate::throttle::PacketThrottle;
+use crate::time::{Clock, duration_ms, time_difference, time_less};
+use crate::wire::{
+    Command, CommandBody, CommandHeader, ConnectParams, Datagram, DatagramWriter, Header,
+    MAX_HEADER_LEN, ThrottleParams,
+};
+
+/// Size a transmit buffer must have: the largest datagram plus header room.
+pub const TRANSMIT_BUFFER_SIZE: usize = MAX_DATAGRAM_SIZE + MAX_HEADER_LEN;
+
+/// A datagram to send, produced by [`Endpoint::poll_transmit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Transmit {
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// Where it lies in the buffer given to `poll_transmit`.
+    pub range: Range<usize>,
+}
+
+/// A datagram the endpoint built on the spot (immediate disconnects, refusals).
+#[derive(Debug, Clone, Copy)]
+struct Direct {
+    destination: SocketAddr,
+    len: usize,
+    bytes: [u8; 16],
+}
+
+/// Protocol default throttle parameters.
+const DEFAULT_THROTTLE: ThrottleParams = ThrottleParams {
+    interval: DEFAULT_PACKET_THROTTLE_INTERVAL_MS,
+    acceleration: DEFAULT_PACKET_THROTTLE_ACCELERATION,
+    deceleration: DEFAULT_PACKET_THROTTLE_DECELERATION,
+};
+
+/// Volley's proof that a refusal comes from the server the client asked:
+/// the sent-time field of the refusing datagram carries these 16 bits of the
+/// connect id, which only the two ends know. Other clients ignore the field.
+fn refusal_proof(connect_id: [u8; 4]) -> u16 {
+    u16::from_be_bytes([connect_id[0] ^ connect_id[2], connect_id[1] ^ connect_id[3]])
+}
+
+/// Window size for a peer from bandwidths, as ENet computes it.
+fn window_from_bandwidth(bandwidth: u32) -> u32 {
+    ((bandwidth / WINDOW_SIZE_SCALE) * MIN_WINDOW_SIZE).clamp(MIN_WINDOW_SIZE, MAX_WINDOW_SIZE)
+}
+
+/// The send window between our outgoing and the remote's incoming bandwidth.
+fn send_window(local_outgoing: u32, remote_incoming: u32) -> u32 {
+    match (local_outgoing, remote_incoming) {
+        (0, 0) => MAX_WINDOW_SIZE,
+        (0, b) | (b, 0) => window_from_bandwidth(b),
+        (a, b) => window_from_bandwidth(a.min(b)),
+    }
+}
+
+/// What to do with the rest of a datagram after one command.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// An ENet 1.3 compatible protocol endpoint: a host's peers and their
+/// connections, as a state machine.
+///
+/// Drive it with [`handle_datagram`](Self::handle_datagram) and
+/// [`handle_timeout`](Self::handle_timeout); collect
+/// [`poll_transmit`](Self::poll_transmit) datagrams, [`poll_event`](Self::poll_event)
+/// events and the [`poll_timeout`](Self::poll_timeout) deadline.
+///
+/// # Examples
+///
+/// Two endpoints connected through a function that carries datagrams:
+///
+/// ```
+/// use std::time::Instant;
+/// use volley_proto::{Endpoint, EndpointConfig, Event, TransferMode, TRANSMIT_BUFFER_SIZE};
+///
+/// let now = Instant::now();
+/// let server_addr = "127.0.0.1:7000".parse().unwrap();
+/// let client_addr = "127.0.0.1:7001".parse().unwrap();
+/// let mut server = Endpoint::new(EndpointConfig::default())?;
+/// let mut client = Endpoint::new(EndpointConfig::default())?;
+/// let peer = client.connect(now, server_addr, 2, 42)?;
+///
+/// let mut buf = vec![0u8; TRANSMIT_BUFFER_SIZE];
+/// // Carry datagrams both ways until both sides are quiet.
+/// let mut shuttle = |client: &mut Endpoint, server: &mut Endpoint| {
+///     for _ in 0..10 {
+///         while let Some(t) = client.poll_transmit(now, &mut buf) {
+///             server.handle_datagram(now, client_addr, &buf[t.range]);
+///         }
+///         while let Some(t) = server.poll_transmit(now, &mut buf) {
+///             client.handle_datagram(now, server_addr, &buf[t.range]);
+///         }
+///     }
+/// };
+/// shuttle(&mut client, &mut server);
+/// assert!(matches!(client.poll_event(), Some(Event::Connected { .. })));
+/// assert!(matches!(server.poll_event(), Some(Event::Connected { data: 42, .. })));
+///
+/// client.send(peer, 0, TransferMode::Reliable, b"hello")?;
+/// shuttle(&mut client, &mut server);
+/// match server.poll_event() {
+///     Some(Event::Received { payload, mode, .. }) => {
+///         assert_eq!(payload, b"hello");
+///         assert_eq!(mode, TransferMode::Reliable);
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Endpoint {
+    config: EndpointConfig,
+    clock: Option<Clock>,
+    last_now: Option<Instant>,
+    peers: Vec<Peer>,
+    events: VecDeque<Event>,
+    ready: VecDeque<u16>,
+    direct: VecDeque<Direct>,
+    pool: BufferPool,
+    host_waiting: usize,
+    rng: SmallRng,
+    bandwidth_epoch: u32,
+    recalculate_bandwidth: bool,
+    stats: EndpointStats,
+    delivered: VecDeque<(TransferMode, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field(
+                "peers",
+                &self.peers.iter().filter(|p| p.state != PeerState::Disconnected).count(),
+            )
+            .field("events", &self.events.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// Creates an endpoint; connect ids come from the operating system's randomness.
+    pub fn new(config: EndpointConfig) -> Result<Self, ConfigError> {
+        Self::with_seed(config, rand::rng().random())
+    }
+
+    /// Creates an endpoint whose connect ids come from `seed` (deterministic tests).
+    pub fn with_seed(config: EndpointConfig, seed: u64) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let peers = (0..config.peer_limit).map(|i| Peer::new(i as u16)).collect();
+        Ok(Self {
+            peers,
+            events: VecDeque::new(),
+            ready: VecDeque::new(),
+            direct: VecDeque::new(),
+            pool: BufferPool::new(4096, 64 * 1024),
+            host_waiting: 0,
+            rng: SmallRng::seed_from_u64(seed),
+            bandwidth_epoch: 0,
+            recalculate_bandwidth: false,
+            stats: EndpointStats::default(),
+            delivered: VecDeque::new(),
+            clock: None,
+            last_now: None,
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    /// Endpoint-wide counters.
+    pub fn stats(&self) -> EndpointStats {
+        self.stats
+    }
+
+    fn tick(&mut self, now: Instant) -> u32 {
+        let clock = *self.clock.get_or_insert_with(|| Clock::new(now));
+        if self.last_now.is_none_or(|last| now > last) {
+            self.last_now = Some(now);
+        }
+        if self.bandwidth_epoch == 0 {
+            self.bandwidth_epoch = clock.ms(now);
+        }
+        clock.ms(now)
+    }
+
+    fn peer(&self, handle: PeerHandle) -> Option<&Peer> {
+        self.peers
+            .get(usize::from(handle.index))
+            .filter(|p| p.generation == handle.generation && p.state != PeerState::Disconnected)
+    }
+
+    fn peer_index(&self, handle: PeerHandle) -> Result<usize, PeerError> {
+        self.peer(handle).map(|_| usize::from(handle.index)).ok_or(PeerError::UnknownPeer)
+    }
+
+    fn mark_ready(&mut self, index: usize) {
+        let peer = &mut self.peers[index];
+        if !peer.in_ready {
+            peer.in_ready = true;
+            self.ready.push_back(peer.index);
+        }
+    }
+
+    fn timeouts_ms(t: &Timeouts) -> TimeoutMs {
+        TimeoutMs {
+            limit: t.limit,
+            minimum: duration_ms(t.minimum),
+            maximum: duration_ms(t.maximum),
+        }
+    }
+
+    fn init_slot(&mut self, index: usize, address: SocketAddr, channels: usize) {
+        let timeouts = Self::timeouts_ms(&self.config.timeouts);
+        let ping = duration_ms(self.config.ping_interval);
+        let floor = self.config.throttle_floor;
+        let peer = &mut self.peers[index];
+        peer.address = address;
+        peer.timeouts = timeouts;
+        peer.ping_interval = ping;
+        peer.throttle = PacketThrottle::new(DEFAULT_THROTTLE, floor);
+        peer.setup_channels(channels, &mut self.pool);
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    /// Starts connecting to `address` with `channel_count` channels (1-255);
+    /// `data` reaches the remote with its connect event.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        address: SocketAddr,
+        channel_count: usize,
+        data: u32,
+    ) -> Result<PeerHandle, ConnectError> {
+        let channels = MIN_CHANNEL_COUNT as usize..=MAX_CHANNEL_COUNT as usize;
+        if !channels.contains(&channel_count) {
+            return Err(ConnectError::ChannelCount(channel_count));
+        }
+        let index = self
+            .peers
+            .iter()
+            .position(|p| p.state == PeerState::Disconnected)
+            .ok_or(ConnectError::NoFreeSlot)?;
+        self.tick(now);
+        self.init_slot(index, address, channel_count);
+        let connect_id: [u8; 4] = self.rng.random();
+        let (mtu, incoming, outgoing) =
+            (self.config.mtu, self.config.incoming_bandwidth, self.config.outgoing_bandwidth);
+        let peer = &mut self.peers[index];
+        peer.state = PeerState::Connecting;
+        peer.connect_id = connect_id;
+        peer.mtu = mtu;
+        peer.window_size =
+            if outgoing == 0 { MAX_WINDOW_SIZE } else { window_from_bandwidth(outgoing) };
+        let params = ConnectParams {
+            outgoing_peer_id: index as u16,
+            incoming_session_id: peer.incoming_session_id,
+            outgoing_session_id: peer.outgoing_session_id,
+            mtu,
+            window_size: peer.window_size,
+            channel_count: channel_count as u32,
+            incoming_bandwidth: incoming,
+            outgoing_bandwidth: outgoing,
+            throttle: DEFAULT_THROTTLE,
+            connect_id,
+        };
+        peer.queue_control(OutKind::Connect { params, data }, true);
+        let handle = peer.handle();
+        self.mark_ready(index);
+        Ok(handle)
+    }
+
+    /// Accepts a connection announced by [`Event::ConnectRequest`].
+    pub fn accept(&mut self, peer: PeerHandle) -> Result<(), PeerError> {
+        let index = self.peer_index(peer)?;
+        let p = &mut self.peers[index];
+        if p.state != PeerState::AwaitingAccept {
+            return Err(PeerError::WrongState);
+        }
+        let Some(verify) = p.verify.take() else { return Err(PeerError::WrongState) };
+        p.state = PeerState::AcknowledgingConnect;
+        p.queue_control(OutKind::VerifyConnect(verify), true);
+        self.mark_ready(index);
+        Ok(())
+    }
+
+    /// Refuses a connection announced by [`Event::ConnectRequest`]: the remote
+    /// gets one DISCONNECT carrying `reason` at once (smaller than its
+    /// CONNECT), and the slot is freed.
+    pub fn refuse(&mut self, peer: PeerHandle, reason: u32) -> Result<(), PeerError> {
+        let index = self.peer_index(peer)?;
+        let p = &self.peers[index];
+        if p.state != PeerState::AwaitingAccept {
+            return Err(PeerError::WrongState);
+        }
+        let session = p.verify.map_or(0, |v| v.incoming_session_id);
+        let header = Header {
+            peer_id: p.outgoing_peer_id,
+            session_id: session & SESSION_ID_MASK,
+            compressed: false,
+            sent_time: Some(refusal_proof(p.connect_id)),
+        };
+        self.queue_direct_disconnect(index, header, reason);
+        let released = self.peers[index].reset(&mut self.pool);
+        self.host_waiting -= released;
+        Ok(())
+    }
+
+    /// Builds a lone unsequenced DISCONNECT for the peer at `index`.
+    fn queue_direct_disconnect(&mut self, index: usize, header: Header, data: u32) {
+        let p = &mut self.peers[index];
+        p.control_seq = p.control_seq.wrapping_add(1);
+        let command = Command {
+            header: CommandHeader {
+                acknowledge: false,
+                unsequenced: true,
+                channel_id: CONTROL_CHANNEL,
+                reliable_sequence_number: p.control_seq,
+            },
+            body: CommandBody::Disconnect { data },
+        };
+        let mut buf = [0u8; 24];
+        let mut writer = DatagramWriter::new(&mut buf, 16, self.config.checksum);
+        if writer.push(&command).is_err() {
+            return;
+        }
+        let placeholder = if header.peer_id < NO_PEER_ID { p.connect_id } else { [0; 4] };
+        let range = writer.finish(&header, Some(placeholder));
+        let mut bytes = [0u8; 16];
+        bytes[..range.len()].copy_from_slice(&buf[range.clone()]);
+        self.direct.push_back(Direct { destination: p.address, len: range.len(), bytes });
+    }
+
+    /// Queues `payload` to `peer` on `channel` with delivery `mode`.
+    ///
+    /// Packets larger than one datagram are fragmented: reliably for
+    /// [`TransferMode::Reliable`], unreliably (as ENet's unreliable fragments,
+    /// sequenced) for the other modes.
+    pub fn send(
+        &mut self,
+        peer: PeerHandle,
+        channel: u8,
+        mode: TransferMode,
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        let index = self.peer_index(peer).map_err(|_| SendError::UnknownPeer)?;
+        let p = &self.peers[index];
+        if p.state != PeerState::Connected {
+            return Err(SendError::NotConnected);
+        }
+        if usize::from(channel) >= p.channel_count {
+            return Err(SendError::ChannelOutOfRange { channel, channel_count: p.channel_count });
+        }
+        if payload.len() > self.config.max_packet_size {
+            return Err(SendError::PacketTooLarge {
+                len: payload.len(),
+                max: self.config.max_packet_size,
+            });
+        }
+        let queued = p.queued_bytes();
+        if queued + payload.len() > self.config.max_queued_data {
+            return Err(SendError::QueueFull { queued, limit: self.config.max_queued_data });
+        }
+        let fragment_len = self.fragment_len(p.mtu);
+        let p = &mut self.peers[index];
+        p.queue_packet(channel, mode, payload, fragment_len, &mut self.pool);
+        self.mark_ready(index);
+        Ok(())
+    }
+
+    /// Most payload one fragment carries at `mtu`.
+    fn fragment_len(&self, mtu: u32) -> usize {
+        mtu as usize - 4 - 24 - if self.config.checksum { 4 } else { 0 }
+    }
+
+    /// Queues `payload` to every connected peer; returns how many took it.
+    pub fn broadcast(&mut self, channel: u8, mode: TransferMode, payload: &[u8]) -> usize {
+        let handles: Vec<PeerHandle> = self.connected_peers().collect();
+        handles.into_iter().filter(|h| self.send(*h, channel, mode, payload).is_ok()).count()
+    }
+
+    /// Handles of all connected peers.
+    pub fn connected_peers(&self) -> impl Iterator<Item = PeerHandle> + '_ {
+        self.peers.iter().filter(|p| p.state == PeerState::Connected).map(Peer::handle)
+    }
+
+    /// Disconnects gracefully: queued data is dropped, a DISCONNECT is sent
+    /// reliably, and [`Event::Disconnected`] follows its acknowledgement (or a
+    /// timeout). A peer still connecting is dropped at once, without event.
+    pub fn disconnect(
+        &mut self,
+        now: Instant,
+        peer: PeerHandle,
+        data: u32,
+    ) -> Result<(), PeerError> {
+        let index = self.peer_index(peer)?;
+        self.tick(now);
+        self.disconnect_index(index, data);
+        Ok(())
+    }
+
+    fn disconnect_index(&mut self, index: usize, data: u32) {
+        let p = &mut self.peers[index];
+        match p.state {
+            PeerState::Disconnecting
+            | PeerState::Disconnected
+            | PeerState::AcknowledgingDisconnect => {}
+            PeerState::Connected | PeerState::DisconnectLater => {
+                let released = p.clear_queues(&mut self.pool);
+                self.host_waiting -= released;
+                p.queue_control(OutKind::Disconnect { data }, true);
+                p.state = PeerState::Disconnecting;
+                self.recalculate_bandwidth = true;
+                self.mark_ready(index);
+            }
+            PeerState::Connecting | PeerState::AwaitingAccept | PeerState::AcknowledgingConnect => {
+                let header = p.datagram_header(None);
+                self.queue_direct_disconnect(index, header, data);
+                let released = self.peers[index].reset(&mut self.pool);
+                self.host_waiting -= released;
+            }
+        }
+    }
+
+    /// Disconnects once everything queued was sent and acknowledged.
+    pub fn disconnect_later(
+        &mut self,
+        now: Instant,
+        peer: PeerHandle,
+        data: u32,
+    ) -> Result<(), PeerError> {
+        let index = self.peer_index(peer)?;
+        self.tick(now);
+        let p = &mut self.peers[index];
+        if p.is_connected() && !p.is_send_idle() {
+            p.state = PeerState::DisconnectLater;
+            p.disconnect_data = data;
+        } else {
+            self.disconnect_index(index, data);
+        }
+        Ok(())
+    }
+
+    /// Drops the peer at once; the remote gets one unacknowledged DISCONNECT.
+    /// No local event.
+    pub fn disconnect_now(&mut self, peer: PeerHandle, data: u32) -> Result<(), PeerError> {
+        let index = self.peer_index(peer)?;
+        let p = &self.peers[index];
+        if p.state != PeerState::Disconnecting {
+            let header = p.datagram_header(None);
+            self.queue_direct_disconnect(index, header, data);
+        }
+        if self.peers[index].is_connected() {
+            self.recalculate_bandwidth = true;
+        }
+        let released = self.peers[index].reset(&mut self.pool);
+        self.host_waiting -= released;
+        Ok(())
+    }
+
+    /// Forgets the peer without telling it. No local event.
+    pub fn reset(&mut self, peer: PeerHandle) -> Result<(), PeerError> {
+        let index = self.peer_index(peer)?;
+        if self.peers[index].is_connected() {
+            self.recalculate_bandwidth = true;
+        }
+        let released = self.peers[index].reset(&mut self.pool);
+        self.host_waiting -= released;
+        Ok(())
+    }
+
+    /// Sets a peer's timeouts (ENet's `enet_peer_timeout`).
+    pub fn set_timeouts(
+        &mut self,
+        peer: PeerHandle,
+        timeouts: Timeouts,
+    ) -> Result<(), ConfigError> {
+        validate_timeouts(&timeouts)?;
+        if let Ok(index) = self.peer_index(peer) {
+            self.peers[index].timeouts = Self::timeouts_ms(&timeouts);
+        }
+        Ok(())
+    }
+
+    /// Sets a peer's keep-alive ping interval.
+    pub fn set_ping_interval(
+        &mut self,
+        peer: PeerHandle,
+        interval: Duration,
+    ) -> Result<(), ConfigError> {
+        if interval.is_zero() {
+            return Err(ConfigError::PingInterval);
+        }
+        if let Ok(index) = self.peer_index(peer) {
+            self.peers[index].ping_interval = duration_ms(interval);
+        }
+        Ok(())
+    }
+
+    /// Changes a connected peer's throttle parameters on both ends
+    /// (THROTTLE_CONFIGURE): `interval` over which the best round trip is
+    /// measured, and the `acceleration` / `deceleration` steps (out of 32).
+    pub fn configure_throttle(
+        &mut self,
+        peer: PeerHandle,
+        interval: Duration,
+        acceleration: u32,
+        deceleration: u32,
+    ) -> Result<(), PeerError> {
+        let index = self.peer_index(peer)?;
+        let p = &mut self.peers[index];
+        if !p.is_connected() {
+            return Err(PeerError::WrongState);
+        }
+        let params = ThrottleParams { interval: duration_ms(interval), acceleration, deceleration };
+        p.throttle.params = sanitize_throttle(params);
+        p.queue_control(OutKind::ThrottleConfigure(params), true);
+        self.mark_ready(index);
+        Ok(())
+    }
+
+    /// Changes the host's bandwidth limits (bytes/s, 0 = unlimited); peers
+    /// are told within a second.
+    pub fn set_bandwidth_limit(&mut self, incoming: u32, outgoing: u32) {
+        self.config.incoming_bandwidth = incoming;
+        self.config.outgoing_bandwidth = outgoing;
+        self.recalculate_bandwidth = true;
+    }
+
+    /// Gives a received payload's buffer back for reuse.
+    pub fn recycle(&mut self, payload: Vec<u8>) {
+        self.pool.give(payload);
+    }
+
+    // ------------------------------------------------------------- inspection
+
+    /// The peer's state, or `None` for a dead handle.
+    pub fn peer_state(&self, peer: PeerHandle) -> Option<PeerState> {
+        self.peer(peer).map(|p| p.state)
+    }
+
+    /// The peer's address.
+    pub fn peer_address(&self, peer: PeerHandle) -> Option<SocketAddr> {
+        self.peer(peer).map(|p| p.address)
+    }
+
+    /// The peer's channel count.
+    pub fn peer_channel_count(&self, peer: PeerHandle) -> Option<usize> {
+        self.peer(peer).map(|p| p.channel_count)
+    }
+
+    /// The peer's statistics.
+    pub fn peer_stats(&self, peer: PeerHandle) -> Option<PeerStats> {
+        self.peer(peer).map(|p| {
+            let mut s = p.stats;
+            s.rtt = Duration::from_millis(u64::from(p.rtt.rtt));
+            s.rtt_variance = Duration::from_millis(u64::from(p.rtt.variance));
+            s.throttle = p.throttle.value;
+            s.mtu = p.mtu;
+            s.window_size = p.window_size;
+            s.reliable_in_flight = p.sender.data_in_transit;
+            s
+        })
+    }
+
+    /// Bytes queued or in flight to the peer.
+    pub fn peer_queued_bytes(&self, peer: PeerHandle) -> Option<usize> {
+        self.peer(peer).map(Peer::queued_bytes)
+    }
+
+    /// Received data not yet taken with [`poll_event`](Self::poll_event), all peers.
+    pub fn waiting_data(&self) -> usize {
+        self.host_waiting
+    }
+
+    // ----------------------------------------------------------------- inputs
+
+    /// Processes one received datagram from `from`.
+    ///
+    /// Malformed, misaddressed, stale-session or bad-checksum datagrams are
+    /// dropped and counted in [`stats`](Self::stats); they never disturb a peer.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        let now_ms = self.tick(now);
+        self.stats.datagrams_received += 1;
+        let Ok(datagram) = Datagram::parse(bytes, self.config.checksum) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let header = *datagram.header();
+        if header.compressed {
+            // No decompressor is configured: the body cannot be read.
+            self.stats.dropped_malformed += 1;
+            return;
+        }
+        // All or nothing: a datagram with any malformed command is dropped whole.
+        let mut commands = 0;
+        for command in datagram.commands() {
+            match command {
+                Ok(c) if c.header.acknowledge && header.sent_time.is_none() => {
+                    self.stats.dropped_malformed += 1;
+                    return;
+                }
+                Ok(_) => commands += 1,
+                Err(_) => {
+                    self.stats.dropped_malformed += 1;
+                    return;
+                }
+            }
+        }
+        if header.is_unaddressed() {
+            if datagram.verify_checksum([0; 4], datagram.body()).is_err() {
+                self.stats.dropped_checksum += 1;
+                return;
+            }
+            match datagram.commands().next() {
+                Some(Ok(Command { body: CommandBody::Connect { params, data }, .. }))
+                    if commands == 1 =>
+                {
+                    self.handle_connect(now_ms, from, params, data);
+                }
+                _ => self.stats.dropped_malformed += 1,
+            }
+            return;
+        }
+        let index = usize::from(header.peer_id);
+        let Some(peer) = self.peers.get(index) else {
+            self.stats.dropped_unknown_peer += 1;
+            return;
+        };
+        let session_ok = peer.outgoing_peer_id >= NO_PEER_ID
+            || header.session_id == peer.incoming_session_id & SESSION_ID_MASK;
+        if peer.state == PeerState::Disconnected || peer.address != from || !session_ok {
+            self.stats.dropped_unknown_peer += 1;
+            return;
+        }
+        if datagram.verify_checksum(peer.connect_id, datagram.body()).is_err() {
+            self.stats.dropped_checksum += 1;
+            return;
+        }
+        let generation = peer.generation;
+        self.peers[index].stats.bytes_received += bytes.len() as u64;
+        for command in datagram.commands().flatten() {
+            let peer = &self.peers[index];
+            if peer.generation != generation || peer.state == PeerState::Disconnected {
+                break; // the peer was reset by an earlier command
+            }
+            let flow = self.handle_command(index, &header, &command, now_ms);
+            let peer = &mut self.peers[index];
+            if peer.generation == generation && command.header.acknowledge {
+                let acked = match peer.state {
+                    PeerState::Disconnecting
+                    | PeerState::AcknowledgingConnect
+                    | PeerState::AwaitingAccept
+                    | PeerState::Disconnected => false,
+                    PeerState::AcknowledgingDisconnect => {
+                        matches!(command.body, CommandBody::Disconnect { .. })
+                    }
+                    _ => {
+                        !matches!(command.body, CommandBody::VerifyConnect(_))
+                            || peer.state == PeerState::Connected
+                    }
+                };
+                let channel = usize::from(command.header.channel_id);
+                let too_far = peer.in_channels.get(channel).is_some_and(|c| {
+                    window_position(c.incoming_reliable(), command.header.reliable_sequence_number)
+                        == WindowPosition::TooFarAhead
+                });
+                if acked && !too_far && !matches!(flow, Flow::Stop) {
+                    peer.queue_ack(PendingAck {
+                        channel_id: command.header.channel_id,
+                        seq: command.header.reliable_sequence_number,
+                        sent_time: header.sent_time.unwrap_or(0),
+                        is_disconnect: matches!(command.body, CommandBody::Disconnect { .. }),
+                    });
+                    self.mark_ready(index);
+                }
+            }
+            if matches!(flow, Flow::Stop) {
+                self.stats.dropped_out_of_state += 1;
+                break;
+            }
+        }
+    }
+
+    fn handle_command(
+        &mut self,
+        index: usize,
+        header: &Header,
+        command: &Command<'_>,
+        now: u32,
+    ) -> Flow {
+        let state = self.peers[index].state;
+        let connected = matches!(state, PeerState::Connected | PeerState::DisconnectLater);
+        match command.body {
+            CommandBody::Acknowledge { received_reliable_sequence_number, received_sent_time } => {
+                self.handle_ack(
+                    index,
+                    command.header.channel_id,
+                    received_reliable_sequence_number,
+                    received_sent_time,
+                    now,
+                )
+            }
+            CommandBody::Connect { .. } => Flow::Stop,
+            CommandBody::VerifyConnect(params) => self.handle_verify(index, &params),
+            CommandBody::Disconnect { data } => {
+                self.handle_disconnect(index, header, command, data)
+            }
+            CommandBody::Ping if connected => Flow::Continue,
+            CommandBody::BandwidthLimit { incoming_bandwidth, outgoing_bandwidth } if connected => {
+                let local_outgoing = self.config.outgoing_bandwidth;
+                let p = &mut self.peers[index];
+                p.remote_incoming_bandwidth = incoming_bandwidth;
+                p.remote_outgoing_bandwidth = outgoing_bandwidth;
+                p.window_size = send_window(local_outgoing, incoming_bandwidth);
+                Flow::Continue
+            }
+            CommandBody::ThrottleConfigure(params) if connected => {
+                self.peers[index].throttle.params = sanitize_throttle(params);
+                Flow::Continue
+            }
+            CommandBody::Ping
+            | CommandBody::BandwidthLimit { .. }
+            | CommandBody::ThrottleConfigure(_) => Flow::Stop,
+            CommandBody::SendReliable { .. }
+            | CommandBody::SendUnreliable { .. }
+            | CommandBody::SendUnsequenced { .. }
+            | CommandBody::SendFragment(_)
+            | CommandBody::SendUnreliableFragment(_) => self.handle_data(index, command),
+        }
+    }
+
+    fn handle_data(&mut self, index: usize, command: &Command<'_>) -> Flow {
+        let channel = command.header.channel_id;
+        let p = &mut self.peers[index];
+        if !p.is_connected() || usize::from(channel) >= p.channel_count {
+            return Flow::Stop;
+        }
+        p.stats.packets_received += 1;
+        if p.state == PeerState::DisconnectLater {
+            return Flow::Continue; // acknowledged, discarded
+        }
+        if let CommandBody::SendUnsequenced { data, unsequenced_group } = command.body {
+            if !p.unsequenced_window.accept(unsequenced_group) {
+                return Flow::Continue;
+            }
+            if p.waiting + data.len() > self.config.max_waiting_data
+                || self.host_waiting + data.len() > self.config.max_host_waiting_data
+            {
+                self.stats.dropped_waiting_data += 1;
+                return Flow::Stop;
+            }
+            p.waiting += data.len();
+            self.host_waiting += data.len();
+            let payload = self.pool.copy_of(data);
+            let handle = p.handle();
+            self.events.push_back(Event::Received {
+                peer: handle,
+                channel,
+                mode: TransferMode::Unreliable,
+                payload,
+            });
+            return Flow::Continue;
+        }
+        let incoming = &mut p.in_channels[usize::from(channel)];
+        let mut d = Delivery {
+            pool: &mut self.pool,
+            waiting: &mut p.waiting,
+            max_waiting: self.config.max_waiting_data,
+            host_waiting: &mut self.host_waiting,
+            max_host_waiting: self.config.max_host_waiting_data,
+            out: &mut self.delivered,
+        };
+        let seq = command.header.reliable_sequence_number;
+        let result = match command.body {
+            CommandBody::SendReliable { data } => incoming.receive_reliable(seq, data, &mut d),
+            CommandBody::SendUnreliable { unreliable_sequence_number, data } => {
+                incoming.receive_unreliable(seq, unreliable_sequence_number, data, &mut d)
+            }
+            CommandBody::SendFragment(f) => incoming.receive_fragment(seq, &f, true, &mut d),
+            CommandBody::SendUnreliableFragment(f) => {
+                incoming.receive_fragment(seq, &f, false, &mut d)
+            }
+            _ => Ok(()),
+        };
+        let handle = p.handle();
+        for (mode, payload) in self.delivered.drain(..) {
+            self.events.push_back(Event::Received { peer: handle, channel, mode, payload });
+        }
+        match result {
+            Ok(()) => Flow::Continue,
+            Err(Violation::WaitingData) => {
+                self.stats.dropped_waiting_data += 1;
+                Flow::Stop
+            }
+            Err(Violation::BadFragment) => Flow::Stop,
+        }
+    }
+
+    fn handle_ack(&mut self, index: usize, channel: u8, seq: u16, echo: u16, now: u32) -> Flow {
+        let p = &mut self.peers[index];
+        // Rebuild the 32-bit send time from its low 16 bits.
+        let mut sent = u32::from(echo) | (now & 0xFFFF_0000);
+        if (sent & 0x8000) > (now & 0x8000) {
+            sent = sent.wrapping_sub(0x10000);
+        }
+        if time_less(now, sent) {
+            return Flow::Continue;
+        }
+        let Some((command, _)) = p.sender.on_ack(channel, seq) else {
+            // Matches nothing: no RTT sample, and in the two waiting states an error.
+            return match p.state {
+                PeerState::AcknowledgingConnect | PeerState::Disconnecting => Flow::Stop,
+                _ => Flow::Continue,
+            };
+        };
+        let rtt = time_difference(now, sent).max(1);
+        if !p.rtt.is_first_sample() {
+            p.throttle.on_round_trip(rtt, &p.rtt);
+        }
+        let interval = p.throttle.params.interval.max(1);
+        p.rtt.update(rtt, now, interval);
+        p.last_receive_time = now.max(1);
+        if let Some(payload) = command.payload {
+            p.packets.release(payload, &mut self.pool);
+        }
+        match p.state {
+            PeerState::AcknowledgingConnect => {
+                if !matches!(command.kind, OutKind::VerifyConnect(_)) {
+                    return Flow::Stop;
+                }
+                p.state = PeerState::Connected;
+                let (handle, data) = (p.handle(), p.connect_data);
+                self.recalculate_bandwidth = true;
+                self.events.push_back(Event::Connected { peer: handle, data });
+            }
+            PeerState::Disconnecting => {
+                if !matches!(command.kind, OutKind::Disconnect { .. }) {
+                    return Flow::Stop;
+                }
+                let handle = p.handle();
+                self.events.push_back(Event::Disconnected {
+                    peer: handle,
+                    reason: DisconnectReason::Local,
+                    data: 0,
+                });
+                let released = self.peers[index].reset(&mut self.pool);
+                self.host_waiting -= released;
+                return Flow::Continue;
+            }
+            PeerState::DisconnectLater if p.is_send_idle() => {
+                let data = p.disconnect_data;
+                self.disconnect_index(index, data);
+                return Flow::Continue;
+            }
+            _ => {}
+        }
+        self.mark_ready(index);
+        Flow::Continue
+    }
+
+    fn handle_verify(&mut self, index: usize, params: &ConnectParams) -> Flow {
+        let p = &mut self.peers[index];
+        if p.state != PeerState::Connecting {
+            return Flow::Continue;
+        }
+        if params.connect_id != p.connect_id {
+            // Not an answer to our CONNECT (stale or spoofed): ignore it.
+            return Flow::Stop;
+        }
+        if params.throttle != DEFAULT_THROTTLE {
+            // The responder does not echo our parameters: the attempt fails.
+            let handle = p.handle();
+            self.events.push_back(Event::Disconnected {
+                peer: handle,
+                reason: DisconnectReason::Refused,
+                data: 0,
+            });
+            let released = self.peers[index].reset(&mut self.pool);
+            self.host_waiting -= released;
+            return Flow::Stop;
+        }
+        let _ = p.sender.on_ack(CONTROL_CHANNEL, 1);
+        let channels = (params.channel_count as usize).min(p.channel_count);
+        p.channel_count = channels;
+        p.out_channels.truncate(channels);
+        p.in_channels.truncate(channels);
+        p.outgoing_peer_id = params.outgoing_peer_id;
+        p.incoming_session_id = params.incoming_session_id;
+        p.outgoing_session_id = params.outgoing_session_id;
+        p.mtu = p.mtu.min(params.mtu.clamp(MIN_MTU, MAX_MTU));
+        p.window_size =
+            p.window_size.min(params.window_size.clamp(MIN_WINDOW_SIZE, MAX_WINDOW_SIZE));
+        p.remote_incoming_bandwidth = params.incoming_bandwidth;
+        p.remote_outgoing_bandwidth = params.outgoing_bandwidth;
+        p.state = PeerState::Connected;
+        let handle = p.handle();
+        self.recalculate_bandwidth = true;
+        self.events.push_back(Event::Connected { peer: handle, data: 0 });
+        Flow::Continue
+    }
+
+    fn handle_disconnect(
+        &mut self,
+        index: usize,
+        header: &Header,
+        command: &Command<'_>,
+        data: u32,
+    ) -> Flow {
+        let p = &mut self.peers[index];
+        let handle = p.handle();
+        let event = |reason| Event::Disconnected { peer: handle, reason, data };
+        match p.state {
+            PeerState::Disconnected | PeerState::AcknowledgingDisconnect => Flow::Continue,
+            PeerState::Connecting => {
+                // Only a refusal that proves it knows our connect id ends the attempt.
+                if header.sent_time != Some(refusal_proof(p.connect_id)) {
+                    return Flow::Stop;
+                }
+                self.events.push_back(event(DisconnectReason::Refused));
+                let released = self.peers[index].reset(&mut self.pool);
+                self.host_waiting -= released;
+                Flow::Stop
+            }
+            PeerState::AwaitingAccept | PeerState::AcknowledgingConnect => {
+                let released = self.peers[index].reset(&mut self.pool);
+                self.host_waiting -= released;
+                Flow::Stop
+            }
+            PeerState::Disconnecting => {
+                self.events.push_back(event(DisconnectReason::Remote));
+                let released = self.peers[index].reset(&mut self.pool);
+                self.host_waiting -= released;
+                Flow::Stop
+            }
+            PeerState::Connected | PeerState::DisconnectLater => {
+                let released = p.clear_queues(&mut self.pool);
+                self.host_waiting -= released;
+                self.recalculate_bandwidth = true;
+                if command.header.acknowledge {
+                    p.state = PeerState::AcknowledgingDisconnect;
+                    p.disconnect_data = data;
+                    Flow::Continue
+                } else {
+                    self.events.push_back(event(DisconnectReason::Remote));
+                    let released = self.peers[index].reset(&mut self.pool);
+                    self.host_waiting -= released;
+                    Flow::Stop
+                }
+            }
+        }
+    }
+
+    fn handle_connect(&mut self, now: u32, from: SocketAddr, params: ConnectParams, data: u32) {
+        let mut free = None;
+        let (mut duplicates, mut half_open, mut half_open_here) = (0, 0, 0);
+        for (i, p) in self.peers.iter().enumerate() {
+            if p.state == PeerState::Disconnected {
+                free = free.or(Some(i));
+                continue;
+            }
+            let same_ip = p.address.ip() == from.ip();
+            if matches!(p.state, PeerState::AwaitingAccept | PeerState::AcknowledgingConnect) {
+                half_open += 1;
+                half_open_here += usize::from(same_ip);
+            }
+            if p.state != PeerState::Connecting && same_ip {
+                if p.address.port() == from.port() && p.connect_id == params.connect_id {
+                    return; // a resent CONNECT of a connection we already answered
+                }
+                duplicates += 1;
+            }
+        }
+        let Some(index) = free else {
+            self.stats.connects_ignored += 1;
+            return;
+        };
+        if duplicates >= self.config.duplicate_peers
+            || half_open >= self.config.max_half_open
+            || half_open_here >= self.config.max_half_open_per_address
+        {
+            self.stats.connects_ignored += 1;
+            return;
+        }
+        let channels = (params.channel_count as usize).min(self.config.channel_limit);
+        self.init_slot(index, from, channels);
+        let config = &self.config;
+        let p = &mut self.peers[index];
+        p.connect_id = params.connect_id;
+        p.outgoing_peer_id = params.outgoing_peer_id;
+        p.connect_data = data;
+        p.remote_incoming_bandwidth = params.incoming_bandwidth;
+        p.remote_outgoing_bandwidth = params.outgoing_bandwidth;
+        p.throttle.params = sanitize_throttle(params.throttle);
+        // Session ids differ from the slot's previous ones so stale datagrams fail.
+        let pick = |proposed: u8, previous: u8| {
+            let base = if proposed == UNUSED_SESSION_ID { previous } else { proposed };
+            let mut id = base.wrapping_add(1) & SESSION_ID_MASK;
+            if id == previous {
+                id = id.wrapping_add(1) & SESSION_ID_MASK;
+            }
+            id
+        };
+        let outgoing_session = pick(params.incoming_session_id, p.outgoing_session_id);
+        let incoming_session = pick(params.outgoing_session_id, p.incoming_session_id);
+        p.outgoing_session_id = outgoing_session;
+        p.incoming_session_id = incoming_session;
+        p.mtu = params.mtu.clamp(MIN_MTU, MAX_MTU).min(config.mtu);
+        p.window_size = send_window(config.outgoing_bandwidth, params.incoming_bandwidth);
+        let offered = if config.incoming_bandwidth == 0 {
+            MAX_WINDOW_SIZE
+        } else {
+            window_from_bandwidth(config.incoming_bandwidth)
+        };
+        let offered = offered.min(params.window_size).clamp(MIN_WINDOW_SIZE, MAX_WINDOW_SIZE);
+        p.verify = Some(ConnectParams {
+            outgoing_peer_id: index as u16,
+            incoming_session_id: outgoing_session,
+            outgoing_session_id: incoming_session,
+            mtu: p.mtu,
+            window_size: offered,
+            channel_count: channels as u32,
+            incoming_bandwidth: config.incoming_bandwidth,
+            outgoing_bandwidth: config.outgoing_bandwidth,
+            throttle: params.throttle,
+            connect_id: params.connect_id,
+        });
+        p.state = PeerState::AwaitingAccept;
+        p.state_deadline = now.wrapping_add(p.timeouts.minimum);
+        let handle = p.handle();
+        if self.config.manual_accept {
+            self.events.push_back(Event::ConnectRequest {
+                peer: handle,
+                address: from,
+                data,
+                channel_count: channels,
+            });
+        } else {
+            let _ = self.accept(handle);
+        }
+    }
+
+    /// Advances timers to `now`: resends, timeouts, keep-alives, bandwidth.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now_ms = self.tick(now);
+        if time_difference(now_ms, self.bandwidth_epoch) >= duration_ms(BANDWIDTH_THROTTLE_INTERVAL)
+        {
+            self.bandwidth_throttle(now_ms);
+        }
+        let loss_interval = duration_ms(PACKET_LOSS_INTERVAL);
+        for index in 0..self.peers.len() {
+            let p = &mut self.peers[index];
+            match p.state {
+                PeerState::Disconnected => continue,
+                PeerState::AwaitingAccept => {
+                    if !time_less(now_ms, p.state_deadline) {
+                        let released = p.reset(&mut self.pool);
+                        self.host_waiting -= released;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            if p.sender.next_timeout != 0 && !time_less(now_ms, p.sender.next_timeout) {
+                match p.sender.check_timeouts(now_ms, p.timeouts) {
+                    TimeoutCheck::Dead => {
+                        self.notify_timeout(index);
+                        continue;
+                    }
+                    TimeoutCheck::Resend(0) => {}
+                    TimeoutCheck::Resend(n) => {
+                        p.count_lost(n);
+                        self.mark_ready(index);
+                    }
+                }
+            }
+            let p = &mut self.peers[index];
+            if p.state == PeerState::Connected && p.sender.is_idle() && p.ping_due(now_ms) {
+                self.mark_ready(index);
+            }
+            self.peers[index].update_packet_loss(now_ms, loss_interval);
+        }
+    }
+
+    fn notify_timeout(&mut self, index: usize) {
+        let p = &self.peers[index];
+        let state = p.state;
+        if p.is_connected() {
+            self.recalculate_bandwidth = true;
+        }
+        if !matches!(state, PeerState::AwaitingAccept | PeerState::AcknowledgingConnect) {
+            self.events.push_back(Event::Disconnected {
+                peer: p.handle(),
+                reason: DisconnectReason::Timeout,
+                data: 0,
+            });
+        }
+        let released = self.peers[index].reset(&mut self.pool);
+        self.host_waiting -= released;
+    }
+
+    /// ENet's host bandwidth throttle: shares the outgoing budget among peers
+    /// as throttle limits, and announces incoming limits after changes.
+    fn bandwidth_throttle(&mut self, now: u32) {
+        let elapsed = time_difference(now, self.bandwidth_epoch);
+        self.bandwidth_epoch = now;
+        let connected: Vec<usize> =
+            (0..self.peers.len()).filter(|&i| self.peers[i].is_connected()).collect();
+        if connected.is_empty() {
+            return;
+        }
+        let scale = u64::from(PACKET_THROTTLE_SCALE);
+        if self.config.outgoing_bandwidth != 0 {
+            let mut budget = u64::from(self.config.outgoing_bandwidth) * u64::from(elapsed) / 1000;
+            let mut demand: u64 =
+                connected.iter().map(|&i| u64::from(self.peers[i].outgoing_data_total)).sum();
+            let mut remaining = connected.clone();
+            loop {
+                let throttle =
+                    if demand <= budget { scale } else { budget * scale / demand.max(1) };
+                let mut adjusted = false;
+                remaining.retain(|&i| {
+                    let p = &mut self.peers[i];
+                    if p.remote_incoming_bandwidth == 0 {
+                        return true;
+                    }
+                    let peer_budget =
+                        u64::from(p.remote_incoming_bandwidth) * u64::from(elapsed) / 1000;
+                    let total = u64::from(p.outgoing_data_total);
+                    if throttle * total / scale <= peer_budget {
+                        return true;
+                    }
+                    p.throttle.set_limit((peer_budget * scale / total.max(1)).max(1) as u32);
+                    p.outgoing_data_total = 0;
+                    budget = budget.saturating_sub(peer_budget);
+                    demand = demand.saturating_sub(peer_budget);
+                    adjusted = true;
+                    false
+                });
+                if !adjusted || remaining.is_empty() {
+                    break;
+                }
+            }
+            let throttle = if demand <= budget { scale } else { budget * scale / demand.max(1) };
+            for &i in &remaining {
+                self.peers[i].throttle.set_limit(throttle as u32);
+                self.peers[i].outgoing_data_total = 0;
+            }
+        } else {
+            for &i in &connected {
+                self.peers[i].outgoing_data_total = 0;
+            }
+        }
+        if !self.recalculate_bandwidth {
+            return;
+        }
+        self.recalculate_bandwidth = false;
+        // Share the incoming bandwidth: peers sending less than an equal share get what they send.
+        let mut bandwidth = self.config.incoming_bandwidth;
+        let mut limit = 0;
+        for &i in &connected {
+            self.peers[i].bandwidth_marked = false;
+        }
+        if bandwidth != 0 {
+            let mut remaining = connected.len() as u32;
+            loop {
+                limit = bandwidth / remaining.max(1);
+                let mut adjusted = false;
+                for &i in &connected {
+                    let p = &mut self.peers[i];
+                    if p.bandwidth_marked
+                        || (p.remote_outgoing_bandwidth > 0 && p.remote_outgoing_bandwidth >= limit)
+                    {
+                        continue;
+                    }
+                    p.bandwidth_marked = true;
+                    adjusted = true;
+                    remaining -= 1;
+                    bandwidth = bandwidth.saturating_sub(p.remote_outgoing_bandwidth);
+                }
+                if !adjusted || remaining == 0 {
+                    break;
+                }
+            }
+        }
+        let outgoing = self.config.outgoing_bandwidth;
+        for &i in &connected {
+            let p = &mut self.peers[i];
+            let incoming = if p.bandwidth_marked { p.remote_outgoing_bandwidth } else { limit };
+            p.queue_control(OutKind::BandwidthLimit { incoming, outgoing }, true);
+            self.mark_ready(i);
+        }
+    }
+
+    // ---------------------------------------------------------------- outputs
+
+    /// Builds the next datagram to send into `buf` (at least
+    /// [`TRANSMIT_BUFFER_SIZE`] bytes for full-size datagrams), or `None`
+    /// when nothing is due. Call until `None` after every input.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let now_ms = self.tick(now);
+        if let Some(direct) = self.direct.pop_front() {
+            let len = direct.len.min(buf.len());
+            buf[..len].copy_from_slice(&direct.bytes[..len]);
+            self.stats.datagrams_sent += 1;
+            return Some(Transmit { destination: direct.destination, range: 0..len });
+        }
+        while let Some(index) = self.ready.pop_front() {
+            let index = usize::from(index);
+            let p = &mut self.peers[index];
+            p.in_ready = false;
+            if p.state == PeerState::Disconnected {
+                continue;
+            }
+            let mut writer = DatagramWriter::new(buf, p.mtu as usize, self.config.checksum);
+            let mut cx = FillContext { now: now_ms, pool: &mut self.pool };
+            let (filled, needs_sent_time) = p.fill_datagram(&mut writer, &mut cx);
+            if writer.is_empty() {
+                if p.state == PeerState::DisconnectLater && p.is_send_idle() {
+                    let data = p.disconnect_data;
+                    self.disconnect_index(index, data);
+                }
+                continue;
+            }
+            let header = p.datagram_header(needs_sent_time.then_some(now_ms as u16));
+            let range = writer.finish(&header, Some(p.checksum_placeholder()));
+            p.stats.bytes_sent += range.len() as u64;
+            self.stats.datagrams_sent += 1;
+            let destination = p.address;
+            if filled.acked_disconnect {
+                let (handle, data) = (p.handle(), p.disconnect_data);
+                self.events.push_back(Event::Disconnected {
+                    peer: handle,
+                    reason: DisconnectReason::Remote,
+                    data,
+                });
+                let released = self.peers[index].reset(&mut self.pool);
+                self.host_waiting -= released;
+            } else if filled.more {
+                self.mark_ready(index);
+            } else if p.state == PeerState::DisconnectLater && p.is_send_idle() {
+                let data = p.disconnect_data;
+                self.disconnect_index(index, data);
+            }
+            return Some(Transmit { destination, range });
+        }
+        None
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called, or
+    /// `None` when nothing waits on time. May be in the past: call it then.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let (clock, now) = (self.clock?, self.last_now?);
+        if !self.ready.is_empty() || !self.direct.is_empty() {
+            return Some(now);
+        }
+        let now_ms = clock.ms(now);
+        let mut earliest: Option<u32> = None;
+        let mut consider = |t: u32| {
+            earliest = Some(match earliest {
+                Some(e) if time_less(e, t) => e,
+                _ => t,
+            });
+        };
+        let mut any_connected = false;
+        for p in self.peers.iter().filter(|p| p.state != PeerState::Disconnected) {
+            if p.state == PeerState::AwaitingAccept {
+                consider(p.state_deadline);
+                continue;
+            }
+            if p.sender.next_timeout != 0 {
+                consider(p.sender.next_timeout);
+            }
+            if p.state == PeerState::Connected && p.sender.is_idle() {
+                consider(if p.last_receive_time == 0 {
+                    now_ms
+                } else {
+                    p.last_receive_time.wrapping_add(p.ping_interval)
+                });
+            }
+            any_connected |= p.is_connected();
+        }
+        if any_connected && (self.recalculate_bandwidth || self.config.outgoing_bandwidth != 0) {
+            consider(self.bandwidth_epoch.wrapping_add(duration_ms(BANDWIDTH_THROTTLE_INTERVAL)));
+        }
+        earliest.map(|ms| clock.instant(now, ms))
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        let event = self.events.pop_front()?;
+        if let Event::Received { peer, payload, .. } = &event {
+            self.host_waiting -= payload.len();
+            if let Some(p) = self.peers.get_mut(usize::from(peer.index))
+                && p.generation == peer.generation
+            {
+                p.waiting = p.waiting.saturating_sub(payload.len());
+            }
+        }
+        Some(event)
+    }
+}
+
+/// Keeps a remote's throttle parameters within sane bounds for our own use
+/// (the original values are still echoed on the wire).
+fn sanitize_throttle(params: ThrottleParams) -> ThrottleParams {
+    ThrottleParams {
+        interval: params.interval.max(1),
+        acceleration: params.acceleration.min(PACKET_THROTTLE_SCALE),
+        deceleration: params.deceleration.min(PACKET_THROTTLE_SCALE),
+    }
+}

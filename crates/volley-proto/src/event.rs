@@ -1,0 +1,82 @@
+//! What the endpoint tells its caller.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::TransferMode;
+use crate::peer::PeerHandle;
+
+/// Something that happened on the endpoint, taken with
+/// [`Endpoint::poll_event`](crate::Endpoint::poll_event). Events of one peer
+/// come out in the order they happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A remote asks to connect; only with
+    /// [`EndpointConfig::manual_accept`](crate::EndpointConfig::manual_accept).
+    /// Answer with [`Endpoint::accept`](crate::Endpoint::accept) or
+    /// [`Endpoint::refuse`](crate::Endpoint::refuse).
+    ConnectRequest {
+        /// The half-open peer.
+        peer: PeerHandle,
+        /// Where the request came from.
+        address: SocketAddr,
+        /// The `data` of the remote's CONNECT.
+        data: u32,
+        /// Channels the remote asked for.
+        channel_count: usize,
+    },
+    /// A connection is established.
+    Connected {
+        /// The peer.
+        peer: PeerHandle,
+        /// The remote's connect `data` on a server; 0 on the connecting side.
+        data: u32,
+    },
+    /// A connection ended (or an attempt failed); the handle is now dead.
+    Disconnected {
+        /// The peer.
+        peer: PeerHandle,
+        /// Why.
+        reason: DisconnectReason,
+        /// The remote's disconnect `data`, or 0.
+        data: u32,
+    },
+    /// A packet arrived.
+    Received {
+        /// The sender.
+        peer: PeerHandle,
+        /// The channel it came on.
+        channel: u8,
+        /// How it was sent.
+        mode: TransferMode,
+        /// The bytes. Give the buffer back with
+        /// [`Endpoint::recycle`](crate::Endpoint::recycle) to avoid allocations.
+        payload: Vec<u8>,
+    },
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The remote disconnected.
+    Remote,
+    /// The remote stopped acknowledging (or never answered a connect).
+    Timeout,
+    /// The remote refused the connection attempt.
+    Refused,
+    /// This side's graceful disconnect completed.
+    Local,
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Remote => "disconnected by the remote",
+            Self::Timeout => "timed out",
+            Self::Refused => "connection refused",
+            Self::Local => "disconnected locally",
+        })
+    }
+}

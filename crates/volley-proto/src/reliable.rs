@@ -1,0 +1,343 @@
+//! The sender's side of reliability: what may be in flight, when to resend,
+//! when to give up.
+//!
+//! This module alone decides the reliable window and the retransmission
+//! policy (the receiver never polices bytes in flight), so a larger window or
+//! another loss-recovery scheme can replace ENet's without touching the rest.
+//! Today it follows ENet 1.3: a byte window of `throttle × window / 32`
+//! (at least one MTU), the 16 × 4096 sequence-window rule that keeps the
+//! sender inside the receiver's acceptance range, a per-command timeout of
+//! `RTT + 4 × variance` doubled on every resend, and ENet's dead-peer rule.
+
+use std::collections::VecDeque;
+
+use crate::constants::{
+    FREE_RELIABLE_WINDOWS, PACKET_THROTTLE_SCALE, RELIABLE_WINDOW_SIZE, RELIABLE_WINDOWS,
+};
+use crate::outgoing::OutgoingCommand;
+use crate::rtt::RttEstimator;
+use crate::time::{time_difference, time_less};
+
+/// Sequence-window use of one channel.
+#[derive(Debug, Clone, Default)]
+struct ChannelWindows {
+    used: u16,
+    in_flight: [u16; RELIABLE_WINDOWS as usize],
+}
+
+/// Timeout settings in protocol milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimeoutMs {
+    pub(crate) limit: u32,
+    pub(crate) minimum: u32,
+    pub(crate) maximum: u32,
+}
+
+/// Outcome of a timeout check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimeoutCheck {
+    /// This many commands were overdue and are queued for resending.
+    Resend(usize),
+    /// The peer stopped answering.
+    Dead,
+}
+
+/// Reliable commands in flight and queued for resending, for one peer.
+#[derive(Debug, Default)]
+pub(crate) struct ReliableSender {
+    in_flight: VecDeque<OutgoingCommand>,
+    resend: VecDeque<OutgoingCommand>,
+    windows: Vec<ChannelWindows>,
+    /// Reliable payload bytes in flight.
+    pub(crate) data_in_transit: u32,
+    /// Protocol time at which the oldest command in flight is overdue (0: none).
+    pub(crate) next_timeout: u32,
+    earliest_timeout: u32,
+}
+
+/// Why a first transmission must wait; once set, later reliable data waits too.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct WindowBlock {
+    pub(crate) sequence_window: bool,
+    pub(crate) byte_window: bool,
+}
+
+impl ReliableSender {
+    /// Forgets everything and sizes the window table for `channels` channels.
+    pub(crate) fn reset(&mut self, channels: usize) -> impl Iterator<Item = OutgoingCommand> + '_ {
+        self.windows.clear();
+        self.windows.resize(channels, ChannelWindows::default());
+        self.data_in_transit = 0;
+        self.next_timeout = 0;
+        self.earliest_timeout = 0;
+        self.in_flight.drain(..).chain(self.resend.drain(..))
+    }
+
+    /// Nothing in flight and nothing to resend.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.in_flight.is_empty() && self.resend.is_empty()
+    }
+
+    /// The next command to resend, if any.
+    pub(crate) fn peek_resend(&self) -> Option<&OutgoingCommand> {
+        self.resend.front()
+    }
+
+    /// Removes the next command to resend.
+    pub(crate) fn pop_resend(&mut self) -> Option<OutgoingCommand> {
+        self.resend.pop_front()
+    }
+
+    /// May `command` (reliable, with ACK flag) go out now? Updates `block`
+    /// so that once one command waits, later reliable data waits too (order).
+    pub(crate) fn may_send(
+        &self,
+        command: &OutgoingCommand,
+        throttle: u32,
+        window_size: u32,
+        mtu: u32,
+        block: &mut WindowBlock,
+    ) -> bool {
+        let channel = usize::from(command.header.channel_id);
+        if let Some(windows) = self.windows.get(channel) {
+            let seq = command.header.reliable_sequence_number;
+            let window = seq / RELIABLE_WINDOW_SIZE;
+            if !block.sequence_window
+                && command.send_attempts == 0
+                && seq.is_multiple_of(RELIABLE_WINDOW_SIZE)
+            {
+                let previous = usize::from((window + RELIABLE_WINDOWS - 1) % RELIABLE_WINDOWS);
+                let span = (1u32 << (FREE_RELIABLE_WINDOWS + 2)) - 1;
+                let mask = ((span << window) | (span >> (RELIABLE_WINDOWS - window))) as u16;
+                if windows.in_flight[previous] >= RELIABLE_WINDOW_SIZE || windows.used & mask != 0 {
+                    block.sequence_window = true;
+                }
+            }
+            if block.sequence_window {
+                return false;
+            }
+        }
+        if command.payload.is_some() {
+            if !block.byte_window {
+                let window = (throttle * window_size / PACKET_THROTTLE_SCALE).max(mtu);
+                if self.data_in_transit + command.payload_len() > window {
+                    block.byte_window = true;
+                }
+            }
+            if block.byte_window {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Records that `command` was just written into a datagram at `now`.
+    pub(crate) fn on_sent(
+        &mut self,
+        mut command: OutgoingCommand,
+        now: u32,
+        rtt: &RttEstimator,
+        timeouts: TimeoutMs,
+    ) {
+        if command.send_attempts == 0
+            && let Some(w) = self.windows.get_mut(usize::from(command.header.channel_id))
+        {
+            let window =
+                usize::from(command.header.reliable_sequence_number / RELIABLE_WINDOW_SIZE);
+            w.used |= 1 << window;
+            w.in_flight[window] += 1;
+        }
+        command.send_attempts += 1;
+        if command.rto == 0 {
+            command.rto = rtt.retransmission_timeout().max(1);
+            command.rto_limit = timeouts.limit.saturating_mul(command.rto);
+        }
+        command.sent_time = now;
+        self.data_in_transit += command.payload_len();
+        self.in_flight.push_back(command);
+        self.update_next_timeout(timeouts);
+    }
+
+    /// Removes the command an acknowledgement names, if it is in flight or
+    /// waiting to be resent. Returns it and whether it was in flight.
+    pub(crate) fn on_ack(&mut self, channel_id: u8, seq: u16) -> Option<(OutgoingCommand, bool)> {
+        let matches = |c: &OutgoingCommand| {
+            c.header.channel_id == channel_id && c.header.reliable_sequence_number == seq
+        };
+        let (command, was_in_flight) = if let Some(i) = self.in_flight.iter().position(matches) {
+            let command = self.in_flight.remove(i)?;
+            self.data_in_transit -= command.payload_len();
+            (command, true)
+        } else {
+            let i = self.resend.iter().position(|c| matches(c) && c.send_attempts > 0)?;
+            (self.resend.remove(i)?, false)
+        };
+        if let Some(w) = self.windows.get_mut(usize::from(channel_id)) {
+            let window = usize::from(seq / RELIABLE_WINDOW_SIZE);
+            if w.in_flight[window] > 0 {
+                w.in_flight[window] -= 1;
+                if w.in_flight[window] == 0 {
+                    w.used &= !(1 << window);
+                }
+            }
+        }
+        self.earliest_timeout = 0;
+        self.next_timeout = self.in_flight.front().map_or(0, |c| c.sent_time.wrapping_add(c.rto));
+        Some((command, was_in_flight))
+    }
+
+    /// The next deadline: the oldest command's timeout, or the dead-peer
+    /// deadline while commands are overdue, whichever comes first.
+    fn update_next_timeout(&mut self, timeouts: TimeoutMs) {
+        let resend = self.in_flight.front().map(|c| c.sent_time.wrapping_add(c.rto));
+        let dead = (self.earliest_timeout != 0)
+            .then(|| self.earliest_timeout.wrapping_add(timeouts.maximum));
+        self.next_timeout = match (resend, dead) {
+            (Some(a), Some(b)) => {
+                if time_less(b, a) {
+                    b
+                } else {
+                    a
+                }
+            }
+            (Some(t), None) | (None, Some(t)) => t,
+            (None, None) => 0,
+        };
+    }
+
+    /// Moves overdue commands to the resend queue, or declares the peer dead.
+    pub(crate) fn check_timeouts(&mut self, now: u32, timeouts: TimeoutMs) -> TimeoutCheck {
+        // Unlike ENet, which looks only when a command is overdue, the
+        // maximum is a deadline of its own: a dead peer is reported on time.
+        if self.earliest_timeout != 0
+            && time_difference(now, self.earliest_timeout) >= timeouts.maximum
+        {
+            return TimeoutCheck::Dead;
+        }
+        let mut overdue = 0;
+        let mut i = 0;
+        while i < self.in_flight.len() {
+            let command = &self.in_flight[i];
+            if time_difference(now, command.sent_time) < command.rto {
+                i += 1;
+                continue;
+            }
+            if self.earliest_timeout == 0 || time_less(command.sent_time, self.earliest_timeout) {
+                self.earliest_timeout = command.sent_time;
+            }
+            let silent_for = time_difference(now, self.earliest_timeout);
+            if silent_for >= timeouts.maximum
+                || (command.rto >= command.rto_limit && silent_for >= timeouts.minimum)
+            {
+                return TimeoutCheck::Dead;
+            }
+            let Some(mut command) = self.in_flight.remove(i) else { break };
+            self.data_in_transit -= command.payload_len();
+            command.rto = command.rto.saturating_mul(2);
+            self.resend.push_back(command);
+            overdue += 1;
+        }
+        self.update_next_timeout(timeouts);
+        TimeoutCheck::Resend(overdue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outgoing::{OutKind, PacketSlice};
+    use crate::wire::CommandHeader;
+
+    const TIMEOUTS: TimeoutMs = TimeoutMs { limit: 32, minimum: 5000, maximum: 30000 };
+
+    fn reliable(seq: u16, len: u32) -> OutgoingCommand {
+        let header = CommandHeader {
+            acknowledge: true,
+            unsequenced: false,
+            channel_id: 0,
+            reliable_sequence_number: seq,
+        };
+        let mut c = OutgoingCommand::new(u64::from(seq), header, OutKind::SendReliable);
+        c.payload = Some(PacketSlice { id: 0, offset: 0, len });
+        c
+    }
+
+    #[test]
+    fn byte_window_holds_the_sender() {
+        let mut s = ReliableSender::default();
+        let _ = s.reset(1);
+        let rtt = RttEstimator::default();
+        let mut block = WindowBlock::default();
+        let mut sent = 0;
+        for seq in 1..100 {
+            let c = reliable(seq, 1000);
+            if !s.may_send(&c, 32, 4096, 1400, &mut block) {
+                break;
+            }
+            s.on_sent(c, 1, &rtt, TIMEOUTS);
+            sent += 1;
+        }
+        assert_eq!(sent, 4, "4 × 1000 bytes fit a 4096-byte window");
+        assert!(block.byte_window);
+        assert!(s.on_ack(0, 1).is_some());
+        assert!(s.may_send(&reliable(5, 1000), 32, 4096, 1400, &mut WindowBlock::default()));
+    }
+
+    #[test]
+    fn resends_double_the_timeout_then_the_peer_dies() {
+        let mut s = ReliableSender::default();
+        let _ = s.reset(1);
+        let rtt = RttEstimator::default(); // 500 ms, RTO 500
+        s.on_sent(reliable(1, 10), 1, &rtt, TIMEOUTS);
+        assert_eq!(s.next_timeout, 501);
+        assert_eq!(s.check_timeouts(400, TIMEOUTS), TimeoutCheck::Resend(0));
+        assert_eq!(s.check_timeouts(501, TIMEOUTS), TimeoutCheck::Resend(1));
+        let mut now = 501;
+        let mut resends = 1;
+        loop {
+            let c = s.pop_resend().expect("queued for resend");
+            s.on_sent(c, now, &rtt, TIMEOUTS);
+            now = s.next_timeout;
+            match s.check_timeouts(now, TIMEOUTS) {
+                TimeoutCheck::Resend(n) => {
+                    assert_eq!(n, 1);
+                    resends += 1;
+                }
+                TimeoutCheck::Dead => break,
+            }
+        }
+        // RTO 500 doubles to 16 000 (= 32 × 500) after 5 resends; by then
+        // more than the 5 s minimum has passed.
+        assert_eq!(resends, 5);
+        let elapsed = now - 1;
+        assert!((5000..=30000).contains(&elapsed), "died after {elapsed} ms");
+    }
+
+    #[test]
+    fn acks_find_commands_waiting_for_resend() {
+        let mut s = ReliableSender::default();
+        let _ = s.reset(1);
+        let rtt = RttEstimator::default();
+        s.on_sent(reliable(1, 10), 1, &rtt, TIMEOUTS);
+        assert_eq!(s.check_timeouts(600, TIMEOUTS), TimeoutCheck::Resend(1));
+        let (_, in_flight) = s.on_ack(0, 1).expect("found in resend queue");
+        assert!(!in_flight);
+        assert!(s.is_idle());
+        assert!(s.on_ack(0, 1).is_none(), "a second ack matches nothing");
+    }
+
+    #[test]
+    fn sequence_windows_keep_the_sender_in_the_receivers_range() {
+        let mut s = ReliableSender::default();
+        let _ = s.reset(1);
+        let rtt = RttEstimator::default();
+        // Sequence 4096 starts window 1; window 0 still has commands in flight
+        // but not 4096 of them, and windows 1..=10 are free: allowed.
+        s.on_sent(reliable(4095, 0), 1, &rtt, TIMEOUTS);
+        assert!(s.may_send(&reliable(4096, 0), 32, 65536, 1400, &mut WindowBlock::default()));
+        // Sequence 0 (window 0 again after wrap) while window 0 is in use: blocked.
+        let mut block = WindowBlock::default();
+        assert!(!s.may_send(&reliable(0, 0), 32, 65536, 1400, &mut block));
+        assert!(block.sequence_window);
+    }
+}

@@ -672,7 +672,10 @@ impl Endpoint {
             return;
         }
         let generation = peer.generation;
-        self.peers[index].stats.bytes_received += bytes.len() as u64;
+        let peer = &mut self.peers[index];
+        peer.stats.bytes_received += bytes.len() as u64;
+        // Any valid datagram shows the peer is alive.
+        peer.sender.note_alive();
         for command in datagram.commands().flatten() {
             let peer = &self.peers[index];
             if peer.generation != generation || peer.state == PeerState::Disconnected {

@@ -56,21 +56,11 @@ pub(crate) struct OutgoingCommand {
     pub(crate) send_attempts: u32,
     pub(crate) sent_time: u32,
     pub(crate) rto: u32,
-    pub(crate) rto_limit: u32,
 }
 
 impl OutgoingCommand {
     pub(crate) fn new(order: u64, header: CommandHeader, kind: OutKind) -> Self {
-        Self {
-            order,
-            header,
-            kind,
-            payload: None,
-            send_attempts: 0,
-            sent_time: 0,
-            rto: 0,
-            rto_limit: 0,
-        }
+        Self { order, header, kind, payload: None, send_attempts: 0, sent_time: 0, rto: 0 }
     }
 
     /// Payload bytes of this command (what counts against the reliable window).

@@ -509,7 +509,7 @@ impl Peer {
             if command.header.acknowledge {
                 needs_sent_time = true;
                 reliable_in_datagram = true;
-                self.sender.on_sent(command, cx.now, &self.rtt, self.timeouts);
+                self.sender.on_sent(command, cx.now, &self.rtt);
             } else if let Some(p) = command.payload {
                 self.packets.release(p, cx.pool);
             }
@@ -525,7 +525,7 @@ impl Peer {
                 if writer.push(&ping.to_wire(&self.packets)).is_ok() {
                     needs_sent_time = true;
                     self.stats.packets_sent += 1;
-                    self.sender.on_sent(ping, cx.now, &self.rtt, self.timeouts);
+                    self.sender.on_sent(ping, cx.now, &self.rtt);
                 } else {
                     self.control.push_back(ping);
                 }

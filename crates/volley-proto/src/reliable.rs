@@ -4,10 +4,20 @@
 //! This module alone decides the reliable window and the retransmission
 //! policy (the receiver never polices bytes in flight), so a larger window or
 //! another loss-recovery scheme can replace ENet's without touching the rest.
-//! Today it follows ENet 1.3: a byte window of `throttle × window / 32`
-//! (at least one MTU), the 16 × 4096 sequence-window rule that keeps the
-//! sender inside the receiver's acceptance range, a per-command timeout of
-//! `RTT + 4 × variance` doubled on every resend, and ENet's dead-peer rule.
+//! It follows ENet 1.3 where that is sound: a byte window of
+//! `throttle × window / 32` (at least one MTU), the 16 × 4096 sequence-window
+//! rule that keeps the sender inside the receiver's acceptance range, and a
+//! per-command timeout of `RTT + 4 × variance` doubled on every resend.
+//! It departs from ENet in three ways that do not show on the wire:
+//!
+//! - the resend timer is the earliest deadline of *all* commands in flight,
+//!   not the oldest command's, so one command backed off to seconds does not
+//!   hold back the resends of the others;
+//! - backoff stops doubling at [`MAX_RETRANSMISSION_TIMEOUT`];
+//! - a peer is declared dead only after the timeout minimum (or maximum)
+//!   passed with nothing at all received from it, and a command was tried
+//!   `log2(limit) + 1` times; ENet counts only acknowledgements, so on a
+//!   lossy link one unlucky command could end a live connection.
 
 use std::collections::VecDeque;
 
@@ -17,6 +27,9 @@ use crate::constants::{
 use crate::outgoing::OutgoingCommand;
 use crate::rtt::RttEstimator;
 use crate::time::{time_difference, time_less};
+
+/// Resend timeouts stop doubling here (ms).
+pub(crate) const MAX_RETRANSMISSION_TIMEOUT: u32 = 3000;
 
 /// Sequence-window use of one channel.
 #[derive(Debug, Clone, Default)]
@@ -132,13 +145,7 @@ impl ReliableSender {
     }
 
     /// Records that `command` was just written into a datagram at `now`.
-    pub(crate) fn on_sent(
-        &mut self,
-        mut command: OutgoingCommand,
-        now: u32,
-        rtt: &RttEstimator,
-        timeouts: TimeoutMs,
-    ) {
+    pub(crate) fn on_sent(&mut self, mut command: OutgoingCommand, now: u32, rtt: &RttEstimator) {
         if command.send_attempts == 0
             && let Some(w) = self.windows.get_mut(usize::from(command.header.channel_id))
         {
@@ -149,17 +156,22 @@ impl ReliableSender {
         }
         command.send_attempts += 1;
         if command.rto == 0 {
-            command.rto = rtt.retransmission_timeout().max(1);
-            command.rto_limit = timeouts.limit.saturating_mul(command.rto);
+            command.rto = rtt.retransmission_timeout().clamp(1, MAX_RETRANSMISSION_TIMEOUT);
         }
         command.sent_time = now;
+        let deadline = now.wrapping_add(command.rto);
+        if self.next_timeout == 0 || time_less(deadline, self.next_timeout) {
+            self.next_timeout = deadline;
+        }
         self.data_in_transit += command.payload_len();
         self.in_flight.push_back(command);
-        self.update_next_timeout(timeouts);
     }
 
     /// Removes the command an acknowledgement names, if it is in flight or
     /// waiting to be resent. Returns it and whether it was in flight.
+    ///
+    /// The resend timer is left as it is: a deadline that passes with
+    /// nothing overdue costs one scan, which recomputes it.
     pub(crate) fn on_ack(&mut self, channel_id: u8, seq: u16) -> Option<(OutgoingCommand, bool)> {
         let matches = |c: &OutgoingCommand| {
             c.header.channel_id == channel_id && c.header.reliable_sequence_number == seq
@@ -181,44 +193,35 @@ impl ReliableSender {
                 }
             }
         }
-        self.earliest_timeout = 0;
-        self.next_timeout = self.in_flight.front().map_or(0, |c| c.sent_time.wrapping_add(c.rto));
+        if self.in_flight.is_empty() {
+            self.next_timeout = 0;
+        }
         Some((command, was_in_flight))
     }
 
-    /// The next deadline: the oldest command's timeout, or the dead-peer
-    /// deadline while commands are overdue, whichever comes first.
-    fn update_next_timeout(&mut self, timeouts: TimeoutMs) {
-        let resend = self.in_flight.front().map(|c| c.sent_time.wrapping_add(c.rto));
-        let dead = (self.earliest_timeout != 0)
-            .then(|| self.earliest_timeout.wrapping_add(timeouts.maximum));
-        self.next_timeout = match (resend, dead) {
-            (Some(a), Some(b)) => {
-                if time_less(b, a) {
-                    b
-                } else {
-                    a
-                }
-            }
-            (Some(t), None) | (None, Some(t)) => t,
-            (None, None) => 0,
-        };
+    /// The peer showed it is alive (a valid datagram arrived from it).
+    pub(crate) fn note_alive(&mut self) {
+        self.earliest_timeout = 0;
     }
 
     /// Moves overdue commands to the resend queue, or declares the peer dead.
     pub(crate) fn check_timeouts(&mut self, now: u32, timeouts: TimeoutMs) -> TimeoutCheck {
-        // Unlike ENet, which looks only when a command is overdue, the
-        // maximum is a deadline of its own: a dead peer is reported on time.
+        let attempts_limit = timeouts.limit.max(1).ilog2() + 1;
         if self.earliest_timeout != 0
             && time_difference(now, self.earliest_timeout) >= timeouts.maximum
         {
             return TimeoutCheck::Dead;
         }
         let mut overdue = 0;
+        let mut next: Option<u32> = None;
         let mut i = 0;
         while i < self.in_flight.len() {
             let command = &self.in_flight[i];
-            if time_difference(now, command.sent_time) < command.rto {
+            let deadline = command.sent_time.wrapping_add(command.rto);
+            if time_less(now, deadline) {
+                if next.is_none_or(|n| time_less(deadline, n)) {
+                    next = Some(deadline);
+                }
                 i += 1;
                 continue;
             }
@@ -226,18 +229,23 @@ impl ReliableSender {
                 self.earliest_timeout = command.sent_time;
             }
             let silent_for = time_difference(now, self.earliest_timeout);
-            if silent_for >= timeouts.maximum
-                || (command.rto >= command.rto_limit && silent_for >= timeouts.minimum)
-            {
+            if command.send_attempts >= attempts_limit && silent_for >= timeouts.minimum {
                 return TimeoutCheck::Dead;
             }
             let Some(mut command) = self.in_flight.remove(i) else { break };
             self.data_in_transit -= command.payload_len();
-            command.rto = command.rto.saturating_mul(2);
+            command.rto = command.rto.saturating_mul(2).min(MAX_RETRANSMISSION_TIMEOUT);
             self.resend.push_back(command);
             overdue += 1;
         }
-        self.update_next_timeout(timeouts);
+        // While commands are overdue, the dead-peer deadline is a timer too.
+        let dead = (self.earliest_timeout != 0)
+            .then(|| self.earliest_timeout.wrapping_add(timeouts.maximum));
+        self.next_timeout = match (next, dead) {
+            (Some(a), Some(b)) if time_less(b, a) => b,
+            (Some(t), _) | (None, Some(t)) => t,
+            (None, None) => 0,
+        };
         TimeoutCheck::Resend(overdue)
     }
 }
@@ -274,7 +282,7 @@ mod tests {
             if !s.may_send(&c, 32, 4096, 1400, &mut block) {
                 break;
             }
-            s.on_sent(c, 1, &rtt, TIMEOUTS);
+            s.on_sent(c, 1, &rtt);
             sent += 1;
         }
         assert_eq!(sent, 4, "4 × 1000 bytes fit a 4096-byte window");
@@ -288,7 +296,7 @@ mod tests {
         let mut s = ReliableSender::default();
         let _ = s.reset(1);
         let rtt = RttEstimator::default(); // 500 ms, RTO 500
-        s.on_sent(reliable(1, 10), 1, &rtt, TIMEOUTS);
+        s.on_sent(reliable(1, 10), 1, &rtt);
         assert_eq!(s.next_timeout, 501);
         assert_eq!(s.check_timeouts(400, TIMEOUTS), TimeoutCheck::Resend(0));
         assert_eq!(s.check_timeouts(501, TIMEOUTS), TimeoutCheck::Resend(1));
@@ -296,7 +304,7 @@ mod tests {
         let mut resends = 1;
         loop {
             let c = s.pop_resend().expect("queued for resend");
-            s.on_sent(c, now, &rtt, TIMEOUTS);
+            s.on_sent(c, now, &rtt);
             now = s.next_timeout;
             match s.check_timeouts(now, TIMEOUTS) {
                 TimeoutCheck::Resend(n) => {
@@ -318,7 +326,7 @@ mod tests {
         let mut s = ReliableSender::default();
         let _ = s.reset(1);
         let rtt = RttEstimator::default();
-        s.on_sent(reliable(1, 10), 1, &rtt, TIMEOUTS);
+        s.on_sent(reliable(1, 10), 1, &rtt);
         assert_eq!(s.check_timeouts(600, TIMEOUTS), TimeoutCheck::Resend(1));
         let (_, in_flight) = s.on_ack(0, 1).expect("found in resend queue");
         assert!(!in_flight);
@@ -333,7 +341,7 @@ mod tests {
         let rtt = RttEstimator::default();
         // Sequence 4096 starts window 1; window 0 still has commands in flight
         // but not 4096 of them, and windows 1..=10 are free: allowed.
-        s.on_sent(reliable(4095, 0), 1, &rtt, TIMEOUTS);
+        s.on_sent(reliable(4095, 0), 1, &rtt);
         assert!(s.may_send(&reliable(4096, 0), 32, 65536, 1400, &mut WindowBlock::default()));
         // Sequence 0 (window 0 again after wrap) while window 0 is in use: blocked.
         let mut block = WindowBlock::default();

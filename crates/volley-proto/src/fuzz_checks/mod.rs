@@ -6,8 +6,10 @@
 //! `cargo test` exercises every target's body even where the fuzzer cannot run.
 
 mod datagram;
+mod endpoint;
 
 pub use datagram::{decode_datagram, decode_with_checksum};
+pub use endpoint::endpoint;
 
 #[cfg(test)]
 mod tests {
@@ -27,6 +29,11 @@ mod tests {
     #[test]
     fn decode_datagram_corpus() {
         replay("decode_datagram", super::decode_datagram);
+    }
+
+    #[test]
+    fn endpoint_corpus() {
+        replay("endpoint", super::endpoint);
     }
 
     #[test]

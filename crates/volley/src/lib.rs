@@ -1,1 +1,3 @@
 //! Volley host: the [`volley_proto`] engine on real UDP sockets.
+
+pub mod socket;

@@ -1,0 +1,161 @@
+//! Incoming datagrams: the reusable [`RecvBatch`] one receive call fills.
+
+use std::net::SocketAddr;
+
+use super::{MAX_DATAGRAM_SIZE, SocketStats};
+
+/// Most datagrams one [`RecvBatch`] holds (and one `recvmmsg` call asks for).
+pub const MAX_RECV_BATCH: usize = 64;
+
+/// Bytes reserved per datagram: one more than the largest accepted datagram,
+/// so a longer one shows up as a read of this full length and can be dropped
+/// instead of being delivered truncated.
+pub(super) const SLOT_LEN: usize = MAX_DATAGRAM_SIZE + 1;
+
+/// Datagrams read by one [`HostSocket::recv_batch`](super::HostSocket::recv_batch) call.
+///
+/// The buffer (one slot of [`MAX_DATAGRAM_SIZE`] + 1 bytes per datagram) is
+/// allocated once, by [`RecvBatch::new`], and reused by every call.
+///
+/// ```
+/// use volley::socket::RecvBatch;
+///
+/// let batch = RecvBatch::new(32);
+/// assert_eq!(batch.capacity(), 32);
+/// assert!(batch.is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct RecvBatch {
+    buffer: Box<[u8]>,
+    datagrams: Vec<ReceivedDatagram>,
+}
+
+/// Where one received datagram sits in the buffer and who sent it.
+#[derive(Debug, Clone, Copy)]
+struct ReceivedDatagram {
+    source: SocketAddr,
+    slot: usize,
+    len: usize,
+}
+
+impl Default for RecvBatch {
+    /// A batch of 32 datagrams.
+    fn default() -> Self {
+        Self::new(32)
+    }
+}
+
+impl RecvBatch {
+    /// A batch for up to `capacity` datagrams, clamped to `1..=`[`MAX_RECV_BATCH`].
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.clamp(1, MAX_RECV_BATCH);
+        Self {
+            buffer: vec![0; capacity * SLOT_LEN].into_boxed_slice(),
+            datagrams: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Most datagrams one receive call stores.
+    pub fn capacity(&self) -> usize {
+        self.buffer.len() / SLOT_LEN
+    }
+
+    /// Number of datagrams the last receive call stored.
+    pub fn len(&self) -> usize {
+        self.datagrams.len()
+    }
+
+    /// Whether the last receive call stored nothing.
+    pub fn is_empty(&self) -> bool {
+        self.datagrams.is_empty()
+    }
+
+    /// The `index`-th datagram: its source and payload.
+    pub fn get(&self, index: usize) -> Option<(SocketAddr, &[u8])> {
+        self.datagrams.get(index).map(|d| self.view(d))
+    }
+
+    /// Every stored datagram, in arrival order: its source and payload.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (SocketAddr, &[u8])> + '_ {
+        self.datagrams.iter().map(|d| self.view(d))
+    }
+
+    fn view(&self, datagram: &ReceivedDatagram) -> (SocketAddr, &[u8]) {
+        let start = datagram.slot * SLOT_LEN;
+        (datagram.source, &self.buffer[start..start + datagram.len])
+    }
+
+    /// Empties the batch and lets `read` fill it: `read` gets the buffer
+    /// (`capacity()` slots of [`SLOT_LEN`] bytes) and a callback to report
+    /// each datagram it wrote as `(slot, len, source)`, and returns what the
+    /// system call returned.
+    ///
+    /// Datagrams longer than [`MAX_DATAGRAM_SIZE`] are dropped and counted.
+    pub(super) fn fill<T>(
+        &mut self,
+        stats: &mut SocketStats,
+        read: impl FnOnce(&mut [u8], &mut dyn FnMut(usize, usize, SocketAddr)) -> T,
+    ) -> T {
+        let datagrams = &mut self.datagrams;
+        datagrams.clear();
+        read(&mut self.buffer, &mut |slot, len, source| {
+            if len > MAX_DATAGRAM_SIZE {
+                stats.oversize_dropped += 1;
+                return;
+            }
+            stats.datagrams_received += 1;
+            stats.bytes_received += len as u64;
+            datagrams.push(ReceivedDatagram {
+                source: canonical(source),
+                slot,
+                len,
+            });
+        })
+    }
+}
+
+/// An IPv4 peer seen through a dual-stack socket arrives as `::ffff:a.b.c.d`;
+/// report it as the plain IPv4 address so a peer has one address whatever the
+/// socket's family.
+fn canonical(source: SocketAddr) -> SocketAddr {
+    match source {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::from((v4, v6.port())),
+            None => source,
+        },
+        SocketAddr::V4(_) => source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_is_clamped() {
+        assert_eq!(RecvBatch::new(0).capacity(), 1);
+        assert_eq!(RecvBatch::new(1000).capacity(), MAX_RECV_BATCH);
+    }
+
+    #[test]
+    fn fill_keeps_good_datagrams_and_counts_oversize() {
+        let mut batch = RecvBatch::new(4);
+        let mut stats = SocketStats::default();
+        let source: SocketAddr = "[::ffff:127.0.0.1]:9000".parse().unwrap();
+        batch.fill(&mut stats, |slots, on_datagram| {
+            slots[SLOT_LEN..SLOT_LEN + 3].copy_from_slice(b"abc");
+            on_datagram(0, SLOT_LEN, source);
+            on_datagram(1, 3, source);
+        });
+        assert_eq!(batch.len(), 1);
+        assert_eq!(
+            batch.get(0),
+            Some(("127.0.0.1:9000".parse().unwrap(), &b"abc"[..]))
+        );
+        assert_eq!(stats.oversize_dropped, 1);
+        assert_eq!((stats.datagrams_received, stats.bytes_received), (1, 3));
+
+        batch.fill(&mut stats, |_, _| {});
+        assert!(batch.is_empty());
+    }
+}

@@ -33,9 +33,7 @@ impl Link {
         let sender = HostSocket::bind(&config).unwrap();
         let mut receiver = HostSocket::bind(&config).unwrap();
         let poll = Poll::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(0), Interest::READABLE)
-            .unwrap();
+        poll.registry().register(&mut receiver, Token(0), Interest::READABLE).unwrap();
         Self {
             sender,
             receiver,
@@ -110,9 +108,8 @@ fn varied_sizes(c: &mut Criterion) {
     let mut group = c.benchmark_group("socket_loopback_varied");
     group.throughput(Throughput::Elements(BATCH as u64));
     let mut rng = SmallRng::seed_from_u64(1);
-    let payloads: Vec<Vec<u8>> = (0..BATCH)
-        .map(|_| vec![0x5A; rng.random_range(1..=1400)])
-        .collect();
+    let payloads: Vec<Vec<u8>> =
+        (0..BATCH).map(|_| vec![0x5A; rng.random_range(1..=1400)]).collect();
     for (name, gso) in [("sendmmsg_recvmmsg", false), ("gso_recvmmsg", true)] {
         let mut link = Link::new(gso);
         group.bench_function(name, |b| b.iter(|| link.round_trip(&payloads)));

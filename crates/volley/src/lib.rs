@@ -1,4 +1,18 @@
-//! Volley host: the [`volley_proto`] engine on real UDP sockets.
+//! Volley host: the [`volley_proto`] engine on real UDP sockets, and a
+//! Godot-style [`MultiplayerPeer`](multiplayer::MultiplayerPeer) on top.
+//!
+//! - [`Host`] is the ENet-like level: peers, channels, the three transfer
+//!   modes, connect/disconnect, `service(timeout)`.
+//! - [`multiplayer`] is Godot's `MultiplayerPeer` vocabulary: peer ids,
+//!   targets, transfer mode and channel, relay through the server.
+//! - [`socket`] is the batched UDP socket underneath.
 
+mod host;
 pub mod multiplayer;
 pub mod socket;
+
+pub use host::{Host, HostConfig, HostError, HostHandle};
+pub use volley_proto::{
+    DisconnectReason, EndpointConfig, Event, PeerHandle, PeerState, PeerStats, Timeouts,
+    TransferMode,
+};

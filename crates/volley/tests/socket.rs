@@ -23,9 +23,7 @@ impl Peer {
     fn bind(config: &SocketConfig) -> Self {
         let mut socket = HostSocket::bind(config).expect("bind");
         let poll = Poll::new().unwrap();
-        poll.registry()
-            .register(&mut socket, Token(0), Interest::READABLE)
-            .unwrap();
+        poll.registry().register(&mut socket, Token(0), Interest::READABLE).unwrap();
         Self { socket, poll }
     }
 
@@ -46,21 +44,13 @@ impl Peer {
         let mut received = Vec::new();
         loop {
             while self.socket.recv_batch(&mut batch).unwrap() > 0 {
-                received.extend(
-                    batch
-                        .iter()
-                        .map(|(source, payload)| (source, payload.to_vec())),
-                );
+                received.extend(batch.iter().map(|(source, payload)| (source, payload.to_vec())));
             }
             if received.len() >= want {
                 return received;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "got {} of {want} datagrams",
-                received.len()
-            );
+            assert!(!left.is_zero(), "got {} of {want} datagrams", received.len());
             self.poll.poll(&mut events, Some(left)).unwrap();
         }
     }
@@ -161,10 +151,7 @@ fn ipv6_only_socket_refuses_ipv4_destinations() {
     let mut batch = SendBatch::new(4);
     batch.push(v4_peer.local_addr().unwrap(), b"x").unwrap();
     assert_eq!(socket.send_batch(&mut batch), 0);
-    assert!(
-        batch.is_empty(),
-        "a refused datagram is dropped, not retried"
-    );
+    assert!(batch.is_empty(), "a refused datagram is dropped, not retried");
     assert_eq!(socket.stats().send_errors, 1);
 }
 
@@ -191,13 +178,8 @@ fn second_bind_to_a_used_port_fails_without_reuse() {
 #[test]
 fn second_bind_succeeds_when_both_reuse() {
     let first = HostSocket::bind(&loopback_v4().reuse_address(true)).unwrap();
-    let again = loopback_v4()
-        .bind_address(first.local_addr())
-        .reuse_address(true);
-    assert_eq!(
-        HostSocket::bind(&again).unwrap().local_addr(),
-        first.local_addr()
-    );
+    let again = loopback_v4().bind_address(first.local_addr()).reuse_address(true);
+    assert_eq!(HostSocket::bind(&again).unwrap().local_addr(), first.local_addr());
 }
 
 /// 100 datagrams of mixed sizes, including the 4096-byte maximum, in one batch.
@@ -208,11 +190,7 @@ fn hundred_datagrams_arrive_intact(gso: bool) {
     let mut batch = SendBatch::new(128);
     let mut expected = Vec::new();
     for i in 0..100 {
-        let len = if i % 10 == 3 {
-            MAX_DATAGRAM_SIZE
-        } else {
-            rng.random_range(1..=1400)
-        };
+        let len = if i % 10 == 3 { MAX_DATAGRAM_SIZE } else { rng.random_range(1..=1400) };
         let mut payload = vec![0; len];
         rng.fill(&mut payload[..]);
         batch.push(receiver.addr(), &payload).unwrap();
@@ -225,10 +203,7 @@ fn hundred_datagrams_arrive_intact(gso: bool) {
     let sent = sender.socket.stats();
     assert_eq!((sent.datagrams_sent, sent.bytes_sent), (100, bytes));
     let received = receiver.socket.stats();
-    assert_eq!(
-        (received.datagrams_received, received.bytes_received),
-        (100, bytes)
-    );
+    assert_eq!((received.datagrams_received, received.bytes_received), (100, bytes));
     assert_eq!(received.oversize_dropped, 0);
 }
 
@@ -286,10 +261,7 @@ fn oversize_datagrams_are_dropped_and_counted() {
     let source = sender.local_addr().unwrap();
     assert_eq!(
         receiver.receive(2),
-        [
-            (source, vec![1; MAX_DATAGRAM_SIZE]),
-            (source, b"next".to_vec())
-        ]
+        [(source, vec![1; MAX_DATAGRAM_SIZE]), (source, b"next".to_vec())]
     );
     assert_eq!(receiver.socket.stats().oversize_dropped, 2);
 }
@@ -313,10 +285,7 @@ fn refused_datagrams_are_dropped_and_the_rest_sent() {
     assert!(batch.is_empty());
     let stats = sender.socket.stats();
     assert_eq!(stats.send_errors, 6);
-    assert_eq!(
-        stats.last_send_error,
-        Some(std::io::ErrorKind::InvalidInput)
-    );
+    assert_eq!(stats.last_send_error, Some(std::io::ErrorKind::InvalidInput));
     #[cfg(target_os = "linux")]
     assert!(sender.socket.uses_segmentation_offload());
     let payloads: Vec<_> = receiver.receive(3).into_iter().map(|(_, p)| p).collect();

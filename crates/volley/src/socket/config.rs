@@ -105,33 +105,17 @@ impl SocketConfig {
             return Err(BindError::DualStackOnIpv4(address));
         }
         let io = |operation| move |source| BindError::Io { operation, source };
-        let socket = Socket::new(
-            Domain::for_address(address),
-            Type::DGRAM,
-            Some(Protocol::UDP),
-        )
-        .map_err(io("creating the socket"))?;
+        let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))
+            .map_err(io("creating the socket"))?;
         if address.is_ipv6() {
             // Set explicitly: the system default (net.ipv6.bindv6only) varies.
-            socket
-                .set_only_v6(!self.dual_stack)
-                .map_err(io("setting IPV6_V6ONLY"))?;
+            socket.set_only_v6(!self.dual_stack).map_err(io("setting IPV6_V6ONLY"))?;
         }
-        socket
-            .set_reuse_address(self.reuse_address)
-            .map_err(io("setting SO_REUSEADDR"))?;
-        socket
-            .set_send_buffer_size(self.send_buffer_size)
-            .map_err(io("setting SO_SNDBUF"))?;
-        socket
-            .set_recv_buffer_size(self.recv_buffer_size)
-            .map_err(io("setting SO_RCVBUF"))?;
-        socket
-            .set_nonblocking(true)
-            .map_err(io("making the socket non-blocking"))?;
-        socket
-            .bind(&address.into())
-            .map_err(|source| BindError::from_bind(address, source))?;
+        socket.set_reuse_address(self.reuse_address).map_err(io("setting SO_REUSEADDR"))?;
+        socket.set_send_buffer_size(self.send_buffer_size).map_err(io("setting SO_SNDBUF"))?;
+        socket.set_recv_buffer_size(self.recv_buffer_size).map_err(io("setting SO_RCVBUF"))?;
+        socket.set_nonblocking(true).map_err(io("making the socket non-blocking"))?;
+        socket.bind(&address.into()).map_err(|source| BindError::from_bind(address, source))?;
         let bound = socket
             .local_addr()
             .and_then(|bound| {
@@ -180,10 +164,7 @@ impl BindError {
             io::ErrorKind::AddrInUse => Self::AddressInUse(address),
             io::ErrorKind::AddrNotAvailable => Self::AddressNotAvailable(address),
             io::ErrorKind::PermissionDenied => Self::PermissionDenied(address),
-            _ => Self::Io {
-                operation: "binding",
-                source,
-            },
+            _ => Self::Io { operation: "binding", source },
         }
     }
 }
@@ -198,10 +179,9 @@ impl fmt::Display for BindError {
             Self::PermissionDenied(address) => {
                 write!(f, "permission denied to bind {address}")
             }
-            Self::DualStackOnIpv4(address) => write!(
-                f,
-                "dual-stack needs an IPv6 bind address, but {address} is IPv4"
-            ),
+            Self::DualStackOnIpv4(address) => {
+                write!(f, "dual-stack needs an IPv6 bind address, but {address} is IPv4")
+            }
             Self::Io { operation, source } => write!(f, "{operation} failed: {source}"),
         }
     }

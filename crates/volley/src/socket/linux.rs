@@ -63,17 +63,11 @@ pub(super) fn receive(
     let mut count = 0;
     for (slot, (buffer, (name, (iovec, header)))) in slots
         .chunks_exact_mut(SLOT_LEN)
-        .zip(
-            names
-                .iter_mut()
-                .zip(iovecs.iter_mut().zip(headers.iter_mut())),
-        )
+        .zip(names.iter_mut().zip(iovecs.iter_mut().zip(headers.iter_mut())))
         .enumerate()
     {
-        let iovec = iovec.write(libc::iovec {
-            iov_base: buffer.as_mut_ptr().cast(),
-            iov_len: buffer.len(),
-        });
+        let iovec = iovec
+            .write(libc::iovec { iov_base: buffer.as_mut_ptr().cast(), iov_len: buffer.len() });
         // SAFETY: all-zero bytes are a valid mmsghdr (null pointers, zero lengths).
         let mut message: libc::mmsghdr = unsafe { mem::zeroed() };
         message.msg_hdr.msg_name = name.as_mut_ptr().cast();
@@ -172,11 +166,9 @@ pub(super) fn transmit(
     let mut headers = [const { MaybeUninit::<libc::mmsghdr>::uninit() }; MAX_TRANSMISSIONS];
     let count = transmissions.len().min(MAX_TRANSMISSIONS);
     for (transmission, (address, (iovec, (control, header)))) in transmissions.iter().zip(
-        addresses.iter_mut().zip(
-            iovecs
-                .iter_mut()
-                .zip(controls.iter_mut().zip(headers.iter_mut())),
-        ),
+        addresses
+            .iter_mut()
+            .zip(iovecs.iter_mut().zip(controls.iter_mut().zip(headers.iter_mut()))),
     ) {
         let address = address.write(SockAddr::from(to_kernel(transmission.destination)));
         let bytes = &payloads[transmission.start..transmission.start + transmission.len];
@@ -214,12 +206,7 @@ pub(super) fn transmit(
     // SAFETY: the first `count` headers are initialised and point at stack
     // addresses, iovecs and control buffers and at `payloads`, all alive for the call.
     let sent = unsafe {
-        libc::sendmmsg(
-            fd,
-            headers.as_mut_ptr().cast(),
-            count as libc::c_uint,
-            libc::MSG_DONTWAIT,
-        )
+        libc::sendmmsg(fd, headers.as_mut_ptr().cast(), count as libc::c_uint, libc::MSG_DONTWAIT)
     };
     usize::try_from(sent).map_err(|_| io::Error::last_os_error())
 }

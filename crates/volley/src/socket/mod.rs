@@ -197,9 +197,7 @@ impl HostSocket {
         batch: &mut RecvBatch,
         stats: &mut SocketStats,
     ) -> io::Result<usize> {
-        batch.fill(stats, |slots, on_datagram| {
-            portable::receive(socket, slots, on_datagram)
-        })
+        batch.fill(stats, |slots, on_datagram| portable::receive(socket, slots, on_datagram))
     }
 
     #[cfg(target_os = "linux")]

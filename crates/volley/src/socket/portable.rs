@@ -90,13 +90,9 @@ mod tests {
         let mut receiver = loopback();
         let destination = receiver.local_addr().unwrap();
         let mut poll = Poll::new().unwrap();
-        poll.registry()
-            .register(&mut receiver, Token(0), Interest::READABLE)
-            .unwrap();
+        poll.registry().register(&mut receiver, Token(0), Interest::READABLE).unwrap();
 
-        sender
-            .send_to(&[9; MAX_DATAGRAM_SIZE + 1], destination)
-            .unwrap();
+        sender.send_to(&[9; MAX_DATAGRAM_SIZE + 1], destination).unwrap();
         let mut outgoing = SendBatch::new(8);
         for len in [1, 700, MAX_DATAGRAM_SIZE] {
             outgoing.push(destination, &vec![len as u8; len]).unwrap();
@@ -113,14 +109,12 @@ mod tests {
         let mut received = Vec::new();
         let mut events = Events::with_capacity(4);
         while received.len() < 3 {
-            poll.poll(&mut events, Some(Duration::from_secs(2)))
-                .unwrap();
+            poll.poll(&mut events, Some(Duration::from_secs(2))).unwrap();
             assert!(!events.is_empty(), "timed out");
             // Edge-triggered: read until the socket would block.
             loop {
-                let read = incoming.fill(&mut stats, |slots, on_datagram| {
-                    receive(&receiver, slots, on_datagram)
-                });
+                let read = incoming
+                    .fill(&mut stats, |slots, on_datagram| receive(&receiver, slots, on_datagram));
                 match read {
                     Ok(read) => assert!(read > 0),
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,

@@ -105,11 +105,7 @@ impl RecvBatch {
             }
             stats.datagrams_received += 1;
             stats.bytes_received += len as u64;
-            datagrams.push(ReceivedDatagram {
-                source: canonical(source),
-                slot,
-                len,
-            });
+            datagrams.push(ReceivedDatagram { source: canonical(source), slot, len });
         })
     }
 }
@@ -148,10 +144,7 @@ mod tests {
             on_datagram(1, 3, source);
         });
         assert_eq!(batch.len(), 1);
-        assert_eq!(
-            batch.get(0),
-            Some(("127.0.0.1:9000".parse().unwrap(), &b"abc"[..]))
-        );
+        assert_eq!(batch.get(0), Some(("127.0.0.1:9000".parse().unwrap(), &b"abc"[..])));
         assert_eq!(stats.oversize_dropped, 1);
         assert_eq!((stats.datagrams_received, stats.bytes_received), (1, 3));
 

@@ -67,10 +67,9 @@ impl fmt::Display for SendBatchError {
             Self::Full { capacity } => {
                 write!(f, "send batch is full ({capacity} datagrams)")
             }
-            Self::TooLarge { len } => write!(
-                f,
-                "datagram of {len} bytes exceeds the {MAX_DATAGRAM_SIZE}-byte maximum"
-            ),
+            Self::TooLarge { len } => {
+                write!(f, "datagram of {len} bytes exceeds the {MAX_DATAGRAM_SIZE}-byte maximum")
+            }
         }
     }
 }
@@ -110,15 +109,11 @@ pub(super) struct GsoSupport {
 
 impl GsoSupport {
     /// Never build GSO runs.
-    pub(super) const OFF: Self = Self {
-        max_segment_size: 0,
-    };
+    pub(super) const OFF: Self = Self { max_segment_size: 0 };
 
     /// Runs of any datagram size up to [`MAX_DATAGRAM_SIZE`].
     #[cfg(any(target_os = "linux", test))]
-    pub(super) const FULL: Self = Self {
-        max_segment_size: MAX_DATAGRAM_SIZE,
-    };
+    pub(super) const FULL: Self = Self { max_segment_size: MAX_DATAGRAM_SIZE };
 
     pub(super) fn is_enabled(self) -> bool {
         self.max_segment_size > 0
@@ -184,9 +179,7 @@ impl SendBatch {
             return Err(SendBatchError::TooLarge { len: payload.len() });
         }
         if self.datagrams.len() >= self.capacity {
-            return Err(SendBatchError::Full {
-                capacity: self.capacity,
-            });
+            return Err(SendBatchError::Full { capacity: self.capacity });
         }
         self.datagrams.push(PendingDatagram {
             destination,
@@ -380,11 +373,7 @@ mod tests {
     }
 
     fn shape(batch: &SendBatch) -> Vec<(u16, usize, usize)> {
-        batch
-            .plan
-            .iter()
-            .map(|t| (t.destination.port(), t.segment_size, t.datagrams))
-            .collect()
+        batch.plan.iter().map(|t| (t.destination.port(), t.segment_size, t.datagrams)).collect()
     }
 
     #[test]
@@ -392,16 +381,11 @@ mod tests {
         let mut batch = SendBatch::new(2);
         assert_eq!(
             batch.push(addr(1), &[0; MAX_DATAGRAM_SIZE + 1]),
-            Err(SendBatchError::TooLarge {
-                len: MAX_DATAGRAM_SIZE + 1
-            })
+            Err(SendBatchError::TooLarge { len: MAX_DATAGRAM_SIZE + 1 })
         );
         batch.push(addr(1), &[0; MAX_DATAGRAM_SIZE]).unwrap();
         batch.push(addr(1), &[]).unwrap();
-        assert_eq!(
-            batch.push(addr(1), b"x"),
-            Err(SendBatchError::Full { capacity: 2 })
-        );
+        assert_eq!(batch.push(addr(1), b"x"), Err(SendBatchError::Full { capacity: 2 }));
         assert_eq!(batch.len(), 2);
     }
 
@@ -420,14 +404,7 @@ mod tests {
         batch.plan_transmissions(0, GsoSupport::FULL, 0);
         assert_eq!(
             shape(&batch),
-            vec![
-                (1, 100, 3),
-                (1, 100, 1),
-                (2, 100, 1),
-                (2, 200, 1),
-                (2, 0, 1),
-                (2, 0, 1)
-            ]
+            vec![(1, 100, 3), (1, 100, 1), (2, 100, 1), (2, 200, 1), (2, 0, 1), (2, 0, 1)]
         );
         assert_eq!(split(&batch.plan, &batch.payloads), queued(&batch));
 
@@ -513,10 +490,7 @@ mod tests {
         let mut wire = Vec::new();
         let sent = batch.flush(&mut gso, &mut stats, |plan, payloads| {
             // Like sendmmsg: stop before the failing message, fail when it is first.
-            let good = plan
-                .iter()
-                .take_while(|t| t.destination.port() != 0)
-                .count();
+            let good = plan.iter().take_while(|t| t.destination.port() != 0).count();
             if good == 0 {
                 return Err(io::ErrorKind::InvalidInput.into());
             }
@@ -525,10 +499,7 @@ mod tests {
         });
         assert_eq!(sent, 2);
         assert!(batch.is_empty());
-        assert_eq!(
-            wire.iter().map(|(a, _)| a.port()).collect::<Vec<_>>(),
-            [1, 3]
-        );
+        assert_eq!(wire.iter().map(|(a, _)| a.port()).collect::<Vec<_>>(), [1, 3]);
         assert_eq!(stats.send_errors, 1);
         assert_eq!(stats.last_send_error, Some(io::ErrorKind::InvalidInput));
     }
@@ -555,11 +526,7 @@ mod tests {
         let mut gso = GsoSupport::FULL;
         let mut stats = SocketStats::default();
         let mut wire = Vec::new();
-        let sent = batch.flush(
-            &mut gso,
-            &mut stats,
-            without_gso(io::ErrorKind::Other, &mut wire),
-        );
+        let sent = batch.flush(&mut gso, &mut stats, without_gso(io::ErrorKind::Other, &mut wire));
         assert_eq!(sent, 4);
         assert_eq!(wire, expected);
         assert!(!gso.is_enabled());
@@ -575,10 +542,8 @@ mod tests {
         let mut wire = Vec::new();
         let sent = batch.flush(&mut gso, &mut stats, |plan, payloads| {
             // This route takes GSO segments of at most 1000 bytes.
-            let good = plan
-                .iter()
-                .take_while(|t| t.datagrams == 1 || t.segment_size <= 1000)
-                .count();
+            let good =
+                plan.iter().take_while(|t| t.datagrams == 1 || t.segment_size <= 1000).count();
             if good == 0 {
                 return Err(io::ErrorKind::InvalidInput.into());
             }
@@ -598,10 +563,7 @@ mod tests {
         let mut stats = SocketStats::default();
         let mut wire = Vec::new();
         let sent = batch.flush(&mut gso, &mut stats, |plan, payloads| {
-            let good = plan
-                .iter()
-                .take_while(|t| t.destination.port() != 0)
-                .count();
+            let good = plan.iter().take_while(|t| t.destination.port() != 0).count();
             if good == 0 {
                 return Err(io::ErrorKind::InvalidInput.into());
             }

@@ -1,0 +1,453 @@
+//! [`Host`]: the protocol engine on a real UDP socket, serviced with mio.
+//!
+//! One thread calls [`Host::service`]; any number of threads may send,
+//! connect and disconnect at the same time through cloned [`HostHandle`]s.
+//! The engine sits behind a `parking_lot` mutex, and a `mio::Waker` wakes a
+//! servicing thread when another thread queued something, so nothing waits
+//! for the next timeout to go out.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token, Waker};
+use parking_lot::Mutex;
+use volley_proto::{
+    ConfigError, ConnectError, Endpoint, EndpointConfig, Event, PeerError, PeerHandle, PeerState,
+    PeerStats, SendError, TRANSMIT_BUFFER_SIZE, Timeouts, TransferMode,
+};
+
+use crate::socket::{BindError, HostSocket, RecvBatch, SendBatch, SocketConfig};
+
+const SOCKET: Token = Token(0);
+const WAKER: Token = Token(1);
+
+/// Settings of a [`Host`]: its socket and its protocol endpoint.
+///
+/// # Examples
+///
+/// ```
+/// use volley::HostConfig;
+///
+/// let mut config = HostConfig::server("127.0.0.1:0".parse().unwrap());
+/// config.endpoint().peer_limit(64).channel_limit(4);
+/// ```
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    socket: SocketConfig,
+    endpoint: EndpointConfig,
+}
+
+impl HostConfig {
+    /// A host accepting connections on `bind`.
+    pub fn server(bind: SocketAddr) -> Self {
+        Self { socket: SocketConfig::new(bind), endpoint: EndpointConfig::default() }
+    }
+
+    /// A host that only connects out, on an ephemeral IPv4 port
+    /// (use [`Self::socket`] to bind elsewhere, e.g. `[::]:0` for IPv6).
+    pub fn client() -> Self {
+        let mut endpoint = EndpointConfig::default();
+        endpoint.peer_limit(1);
+        Self { socket: SocketConfig::new(SocketAddr::from(([0, 0, 0, 0], 0))), endpoint }
+    }
+
+    /// Replaces the socket settings (buffers, dual-stack, reuse, GSO).
+    pub fn socket(&mut self, socket: SocketConfig) -> &mut Self {
+        self.socket = socket;
+        self
+    }
+
+    /// The protocol settings (peers, channels, MTU, bandwidth, checksum, ...).
+    pub fn endpoint(&mut self) -> &mut EndpointConfig {
+        &mut self.endpoint
+    }
+}
+
+/// What went wrong in a [`Host`] call.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HostError {
+    /// The socket could not be opened or bound.
+    Bind(BindError),
+    /// The protocol configuration is invalid.
+    Config(ConfigError),
+    /// The operating system failed a socket or poll call.
+    Io(io::Error),
+    /// A connection could not be started (bad channel count, host full).
+    Connect(ConnectError),
+    /// A packet could not be queued (unknown peer, channel, size, full queue).
+    Send(SendError),
+    /// A per-peer call named a dead peer or does not fit its state.
+    Peer(PeerError),
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bind(e) => write!(f, "bind failed: {e}"),
+            Self::Config(e) => write!(f, "invalid configuration: {e}"),
+            Self::Io(e) => write!(f, "socket error: {e}"),
+            Self::Connect(e) => write!(f, "cannot connect: {e}"),
+            Self::Send(e) => write!(f, "cannot send: {e}"),
+            Self::Peer(e) => write!(f, "peer call failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for HostError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Bind(e) => Some(e),
+            Self::Config(e) => Some(e),
+            Self::Io(e) => Some(e),
+            Self::Connect(e) => Some(e),
+            Self::Send(e) => Some(e),
+            Self::Peer(e) => Some(e),
+        }
+    }
+}
+
+macro_rules! from_error {
+    ($($variant:ident($ty:ty)),*) => {$(
+        impl From<$ty> for HostError {
+            fn from(e: $ty) -> Self {
+                Self::$variant(e)
+            }
+        }
+    )*};
+}
+from_error!(
+    Bind(BindError),
+    Config(ConfigError),
+    Io(io::Error),
+    Connect(ConnectError),
+    Send(SendError),
+    Peer(PeerError)
+);
+
+/// The engine and its socket, shared by the servicing thread and handles.
+struct Core {
+    endpoint: Endpoint,
+    socket: HostSocket,
+    recv: RecvBatch,
+    send: SendBatch,
+    tx: Vec<u8>,
+}
+
+impl Core {
+    /// Reads every waiting datagram into the engine.
+    fn receive(&mut self, now: Instant) -> io::Result<()> {
+        while self.socket.recv_batch(&mut self.recv)? > 0 {
+            for (from, bytes) in self.recv.iter() {
+                self.endpoint.handle_datagram(now, from, bytes);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the engine's datagrams to the socket, many per system call.
+    /// Returns false when the socket is full and datagrams wait for a
+    /// writable event.
+    fn flush(&mut self, now: Instant) -> bool {
+        loop {
+            if self.send.len() == self.send.capacity() {
+                self.socket.send_batch(&mut self.send);
+                if !self.send.is_empty() {
+                    return false;
+                }
+            }
+            let Some(t) = self.endpoint.poll_transmit(now, &mut self.tx) else { break };
+            // The engine never builds a datagram over the socket's maximum.
+            let _ = self.send.push(t.destination, &self.tx[t.range]);
+        }
+        self.socket.send_batch(&mut self.send);
+        self.send.is_empty()
+    }
+
+    /// Timers, socket, output: everything due at `now`.
+    fn pump(&mut self, now: Instant) -> io::Result<bool> {
+        self.receive(now)?;
+        if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            self.endpoint.handle_timeout(now);
+        }
+        Ok(self.flush(now))
+    }
+}
+
+/// A thread-safe handle to a [`Host`]: send, connect and disconnect from any
+/// thread while another services the host.
+#[derive(Clone)]
+pub struct HostHandle {
+    core: Arc<Mutex<Core>>,
+    waker: Arc<Waker>,
+    wake_pending: Arc<AtomicBool>,
+    local_addr: SocketAddr,
+}
+
+impl fmt::Debug for HostHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostHandle").field("local_addr", &self.local_addr).finish_non_exhaustive()
+    }
+}
+
+impl HostHandle {
+    /// Runs `f` on the engine, then makes sure a servicing thread sends what it queued.
+    fn with<T>(&self, f: impl FnOnce(&mut Endpoint, Instant) -> T) -> T {
+        let result = f(&mut self.core.lock().endpoint, Instant::now());
+        // One wake-up per service cycle is enough: the flag is cleared by
+        // the servicing thread before it looks at the engine again.
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            // A failed wake only delays sending until the next timer.
+            let _ = self.waker.wake();
+        }
+        result
+    }
+
+    /// The address the host's socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Starts connecting to `address` with `channels` channels; `data`
+    /// reaches the remote in its connect event.
+    pub fn connect(
+        &self,
+        address: SocketAddr,
+        channels: usize,
+        data: u32,
+    ) -> Result<PeerHandle, HostError> {
+        Ok(self.with(|e, now| e.connect(now, address, channels, data))?)
+    }
+
+    /// Queues `payload` to `peer` on `channel` in `mode`. Packets are
+    /// aggregated into datagrams when the host services or flushes.
+    pub fn send(
+        &self,
+        peer: PeerHandle,
+        channel: u8,
+        mode: TransferMode,
+        payload: &[u8],
+    ) -> Result<(), HostError> {
+        Ok(self.with(|e, _| e.send(peer, channel, mode, payload))?)
+    }
+
+    /// Queues `payload` to every connected peer; returns how many took it.
+    pub fn broadcast(&self, channel: u8, mode: TransferMode, payload: &[u8]) -> usize {
+        self.with(|e, _| e.broadcast(channel, mode, payload))
+    }
+
+    /// Sends everything queued now, without waiting for the next service.
+    pub fn flush(&self) -> Result<(), HostError> {
+        let mut core = self.core.lock();
+        core.flush(Instant::now());
+        Ok(())
+    }
+
+    /// Graceful disconnect: [`Event::Disconnected`] follows the remote's acknowledgement.
+    pub fn disconnect(&self, peer: PeerHandle, data: u32) -> Result<(), HostError> {
+        Ok(self.with(|e, now| e.disconnect(now, peer, data))?)
+    }
+
+    /// Disconnects once everything queued to `peer` was delivered.
+    pub fn disconnect_later(&self, peer: PeerHandle, data: u32) -> Result<(), HostError> {
+        Ok(self.with(|e, now| e.disconnect_later(now, peer, data))?)
+    }
+
+    /// Drops `peer` at once with one unacknowledged DISCONNECT; no local event.
+    pub fn disconnect_now(&self, peer: PeerHandle, data: u32) -> Result<(), HostError> {
+        Ok(self.with(|e, _| e.disconnect_now(peer, data))?)
+    }
+
+    /// Forgets `peer` without telling it; no local event.
+    pub fn reset(&self, peer: PeerHandle) -> Result<(), HostError> {
+        Ok(self.with(|e, _| e.reset(peer))?)
+    }
+
+    /// Sets `peer`'s timeouts.
+    pub fn set_timeouts(&self, peer: PeerHandle, timeouts: Timeouts) -> Result<(), HostError> {
+        Ok(self.with(|e, _| e.set_timeouts(peer, timeouts))?)
+    }
+
+    /// Sets `peer`'s keep-alive ping interval.
+    pub fn set_ping_interval(&self, peer: PeerHandle, interval: Duration) -> Result<(), HostError> {
+        Ok(self.with(|e, _| e.set_ping_interval(peer, interval))?)
+    }
+
+    /// Changes `peer`'s unreliable throttle parameters on both ends.
+    pub fn configure_throttle(
+        &self,
+        peer: PeerHandle,
+        interval: Duration,
+        acceleration: u32,
+        deceleration: u32,
+    ) -> Result<(), HostError> {
+        Ok(self.with(|e, _| e.configure_throttle(peer, interval, acceleration, deceleration))?)
+    }
+
+    /// Changes the host's bandwidth limits in bytes/s (0 = unlimited).
+    pub fn set_bandwidth_limit(&self, incoming: u32, outgoing: u32) {
+        self.with(|e, _| e.set_bandwidth_limit(incoming, outgoing));
+    }
+
+    /// Accepts a connection announced by [`Event::ConnectRequest`].
+    pub fn accept(&self, peer: PeerHandle) -> Result<(), HostError> {
+        Ok(self.with(|e, _| e.accept(peer))?)
+    }
+
+    /// Refuses a connection announced by [`Event::ConnectRequest`] with `reason`.
+    pub fn refuse(&self, peer: PeerHandle, reason: u32) -> Result<(), HostError> {
+        Ok(self.with(|e, _| e.refuse(peer, reason))?)
+    }
+
+    /// The peer's connection state, `None` once it is gone.
+    pub fn peer_state(&self, peer: PeerHandle) -> Option<PeerState> {
+        self.core.lock().endpoint.peer_state(peer)
+    }
+
+    /// The peer's remote address.
+    pub fn peer_address(&self, peer: PeerHandle) -> Option<SocketAddr> {
+        self.core.lock().endpoint.peer_address(peer)
+    }
+
+    /// The peer's statistics (RTT, packets, loss, throttle, ...).
+    pub fn peer_stats(&self, peer: PeerHandle) -> Option<PeerStats> {
+        self.core.lock().endpoint.peer_stats(peer)
+    }
+
+    /// The peer's channel count.
+    pub fn peer_channel_count(&self, peer: PeerHandle) -> Option<usize> {
+        self.core.lock().endpoint.peer_channel_count(peer)
+    }
+
+    /// Connected peers.
+    pub fn connected_peers(&self) -> Vec<PeerHandle> {
+        self.core.lock().endpoint.connected_peers().collect()
+    }
+
+    /// Counters of the engine (datagrams, drops by reason).
+    pub fn endpoint_stats(&self) -> volley_proto::EndpointStats {
+        self.core.lock().endpoint.stats()
+    }
+
+    /// Gives a received payload buffer back for reuse.
+    pub fn recycle(&self, payload: Vec<u8>) {
+        self.core.lock().endpoint.recycle(payload);
+    }
+}
+
+/// An ENet-compatible host on a UDP socket.
+///
+/// Commands are the methods of its [`HostHandle`] (the host dereferences to
+/// it; [`Host::handle`] gives a clone for other threads); events come from
+/// [`Host::service`], which waits on the socket and the protocol's next
+/// deadline and never spins.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use volley::{Event, Host, HostConfig, TransferMode};
+///
+/// let mut server = Host::new(HostConfig::server("127.0.0.1:7777".parse()?))?;
+/// loop {
+///     match server.service(Duration::from_millis(100))? {
+///         Some(Event::Received { peer, channel, mode, payload }) => {
+///             server.send(peer, channel, mode, &payload)?; // echo
+///             server.recycle(payload);
+///         }
+///         Some(other) => println!("{other:?}"),
+///         None => {}
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Host {
+    handle: HostHandle,
+    poll: Poll,
+    events: Events,
+}
+
+impl fmt::Debug for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Host").field("local_addr", &self.handle.local_addr).finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for Host {
+    type Target = HostHandle;
+
+    fn deref(&self) -> &HostHandle {
+        &self.handle
+    }
+}
+
+impl Host {
+    /// Opens the socket and creates the engine.
+    pub fn new(config: HostConfig) -> Result<Self, HostError> {
+        let endpoint = Endpoint::new(config.endpoint)?;
+        let mut socket = HostSocket::bind(&config.socket)?;
+        let local_addr = socket.local_addr();
+        let poll = Poll::new()?;
+        poll.registry().register(&mut socket, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let core = Core {
+            endpoint,
+            socket,
+            recv: RecvBatch::default(),
+            send: SendBatch::default(),
+            tx: vec![0; TRANSMIT_BUFFER_SIZE],
+        };
+        let handle = HostHandle {
+            core: Arc::new(Mutex::new(core)),
+            waker,
+            wake_pending: Arc::new(AtomicBool::new(false)),
+            local_addr,
+        };
+        Ok(Self { handle, poll, events: Events::with_capacity(16) })
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> HostHandle {
+        self.handle.clone()
+    }
+
+    /// Services the host: receives, runs timers, sends, and returns the next
+    /// event, waiting up to `timeout` for one (`Duration::ZERO` never waits).
+    ///
+    /// It sleeps in the operating system until a datagram arrives, another
+    /// thread queues something, or the protocol's next deadline comes, and
+    /// returns `Ok(None)` once `timeout` passed with no event.
+    pub fn service(&mut self, timeout: Duration) -> Result<Option<Event>, HostError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.handle.wake_pending.store(false, Ordering::Release);
+            let now = Instant::now();
+            let wake_at = {
+                let mut core = self.handle.core.lock();
+                let drained = core.pump(now)?;
+                if let Some(event) = core.endpoint.poll_event() {
+                    return Ok(Some(event));
+                }
+                // With the socket full, the writable event wakes us; do not
+                // spin on an engine that is ready to send.
+                match core.endpoint.poll_timeout() {
+                    Some(t) if t > now || drained => t.min(deadline),
+                    _ => deadline,
+                }
+            };
+            if now >= deadline {
+                return Ok(None);
+            }
+            let wait = wake_at.saturating_duration_since(now);
+            match self.poll.poll(&mut self.events, Some(wait)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}

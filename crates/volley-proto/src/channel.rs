@@ -81,16 +81,40 @@ impl Delivery<'_> {
     }
 }
 
+/// Waiting data charged for bookkeeping: per queued packet, reassembly and
+/// stored fragment, so that empty or tiny pieces cannot pile up for free.
+pub(crate) const ENTRY_COST: usize = 64;
+
 enum Pending {
     Whole(Vec<u8>),
     Fragmented(Reassembly),
 }
 
 impl Pending {
+    /// Payload bytes held.
     fn bytes(&self) -> usize {
         match self {
             Self::Whole(b) => b.len(),
             Self::Fragmented(r) => r.stored(),
+        }
+    }
+
+    /// Everything charged against waiting data: payload plus bookkeeping.
+    fn charge(&self) -> usize {
+        match self {
+            Self::Whole(b) => b.len() + ENTRY_COST,
+            Self::Fragmented(r) => r.stored() + ENTRY_COST * (1 + r.pieces()),
+        }
+    }
+
+    /// Turns a complete entry into its packet; the bookkeeping charge is
+    /// released, the payload stays charged until the application takes it.
+    fn into_packet(self, d: &mut Delivery<'_>) -> Vec<u8> {
+        let overhead = self.charge() - self.bytes();
+        d.unreserve(overhead);
+        match self {
+            Self::Whole(p) => p,
+            Self::Fragmented(r) => r.into_data(d.pool),
         }
     }
 }
@@ -144,14 +168,14 @@ impl IncomingChannel {
         if self.reliable.contains_key(&key) {
             return Ok(());
         }
-        d.reserve(data.len())?;
-        let packet = d.pool.copy_of(data);
         if key == self.reliable_ext + 1 {
             // In order: deliver at once, then whatever it unblocks.
-            d.out.push_back((TransferMode::Reliable, packet));
+            d.reserve(data.len())?;
+            d.out.push_back((TransferMode::Reliable, d.pool.copy_of(data)));
             self.advance_reliable(1, d);
         } else {
-            self.reliable.insert(key, (1, Pending::Whole(packet)));
+            d.reserve(data.len() + ENTRY_COST)?;
+            self.reliable.insert(key, (1, Pending::Whole(d.pool.copy_of(data))));
         }
         Ok(())
     }
@@ -175,10 +199,15 @@ impl IncomingChannel {
             }
             let key = self.ext(start);
             let span = fragment.fragment_count;
+            if span > u32::from(u16::MAX) {
+                // Cannot fit the sequence space (the codec's size rules already exclude it).
+                return Err(Violation::BadFragment);
+            }
             match self.reliable.get(&key) {
                 Some((s, Pending::Fragmented(_))) if *s == span => {}
                 Some(_) => return Err(Violation::BadFragment),
                 None => {
+                    d.reserve(ENTRY_COST)?;
                     let r = Reassembly::new(fragment, d.pool.take());
                     self.reliable.insert(key, (span, Pending::Fragmented(r)));
                 }
@@ -204,6 +233,7 @@ impl IncomingChannel {
         let at =
             self.unreliable.partition_point(|s| (s.reliable, s.unreliable) < (reliable_key, u));
         if self.unreliable.get(at).is_none_or(|s| (s.reliable, s.unreliable) != (reliable_key, u)) {
+            d.reserve(ENTRY_COST)?;
             let reassembly = Reassembly::new(fragment, d.pool.take());
             let pending = Pending::Fragmented(reassembly);
             self.unreliable
@@ -240,15 +270,15 @@ impl IncomingChannel {
         {
             return Ok(());
         }
-        d.reserve(data.len())?;
-        let packet = d.pool.copy_of(data);
         if r == self.reliable_seq {
             // Current: deliver now; older incomplete reassemblies are superseded.
+            d.reserve(data.len())?;
             self.unreliable_seq = u;
             self.drop_superseded(d);
-            d.out.push_back((TransferMode::UnreliableOrdered, packet));
+            d.out.push_back((TransferMode::UnreliableOrdered, d.pool.copy_of(data)));
         } else {
-            let pending = Pending::Whole(packet);
+            d.reserve(data.len() + ENTRY_COST)?;
+            let pending = Pending::Whole(d.pool.copy_of(data));
             self.unreliable
                 .insert(at, Sequenced { reliable: reliable_key, unreliable: u, pending });
         }
@@ -281,10 +311,7 @@ impl IncomingChannel {
                 break;
             }
             let (span, pending) = entry.remove();
-            let packet = match pending {
-                Pending::Whole(p) => p,
-                Pending::Fragmented(r) => r.into_data(d.pool),
-            };
+            let packet = pending.into_packet(d);
             d.out.push_back((TransferMode::Reliable, packet));
             self.reliable_seq = self.reliable_seq.wrapping_add(span as u16);
             self.reliable_ext += u64::from(span);
@@ -317,10 +344,7 @@ impl IncomingChannel {
             } else if complete {
                 let s = self.unreliable.remove(i);
                 self.unreliable_seq = s.unreliable;
-                let packet = match s.pending {
-                    Pending::Whole(p) => p,
-                    Pending::Fragmented(r) => r.into_data(d.pool),
-                };
+                let packet = s.pending.into_packet(d);
                 d.out.push_back((TransferMode::UnreliableOrdered, packet));
             } else {
                 // An incomplete reassembly does not block later complete ones.
@@ -346,7 +370,7 @@ impl IncomingChannel {
     }
 
     fn discard(&mut self, pending: Pending, d: &mut Delivery<'_>) {
-        d.unreserve(pending.bytes());
+        d.unreserve(pending.charge());
         match pending {
             Pending::Whole(p) => d.pool.give(p),
             Pending::Fragmented(r) => {
@@ -364,7 +388,7 @@ impl IncomingChannel {
             .map(|(_, p)| p)
             .chain(std::mem::take(&mut self.unreliable).into_iter().map(|s| s.pending));
         for p in pending {
-            bytes += p.bytes();
+            bytes += p.charge();
             match p {
                 Pending::Whole(b) => pool.give(b),
                 Pending::Fragmented(r) => {
@@ -383,15 +407,16 @@ fn add_piece(
     fragment: &Fragment<'_>,
     d: &mut Delivery<'_>,
 ) -> Result<(), Violation> {
-    d.reserve(fragment.data.len())?;
+    let charge = fragment.data.len() + ENTRY_COST;
+    d.reserve(charge)?;
     match r.add(fragment, d.pool) {
         Ok(Added::Stored(_)) => Ok(()),
         Ok(Added::Duplicate) => {
-            d.unreserve(fragment.data.len());
+            d.unreserve(charge);
             Ok(())
         }
         Err(_) => {
-            d.unreserve(fragment.data.len());
+            d.unreserve(charge);
             Err(Violation::BadFragment)
         }
     }
@@ -505,12 +530,32 @@ mod tests {
             data: &data,
         };
         c.receive_fragment(0, &frag(1, 0), false, &mut h.d()).unwrap();
-        assert_eq!(h.waiting, 100);
+        assert_eq!(h.waiting, 100 + 2 * ENTRY_COST, "piece plus reassembly bookkeeping");
         c.receive_unreliable(0, 2, b"newer", &mut h.d()).unwrap();
         assert_eq!(h.delivered(), vec![b"newer".to_vec()]);
         assert_eq!(h.waiting, 5, "the partial set was freed");
         c.receive_fragment(0, &frag(1, 1), false, &mut h.d()).unwrap();
         assert!(h.delivered().is_empty(), "its late half is ignored");
+    }
+
+    #[test]
+    fn tiny_queued_packets_are_charged_their_bookkeeping() {
+        let mut h = Harness::new();
+        let mut c = IncomingChannel::default();
+        // Empty unreliable packets waiting for reliable 1: each costs ENTRY_COST.
+        let mut queued = 0;
+        while c.receive_unreliable(1, queued + 1, &[], &mut h.d()).is_ok() {
+            queued += 1;
+        }
+        assert_eq!(usize::from(queued), 10_000 / ENTRY_COST);
+        let before = h.waiting;
+        c.receive_reliable(1, b"r", &mut h.d()).unwrap();
+        assert_eq!(h.delivered().len(), 1 + usize::from(queued));
+        assert_eq!(
+            h.waiting,
+            before - usize::from(queued) * ENTRY_COST + 1,
+            "bookkeeping released"
+        );
     }
 
     #[test]

@@ -39,14 +39,16 @@ pub const SESSION_ID_MASK: u8 = 0x03;
 
 /// *Wire.* Largest number of fragments one packet may be split into.
 pub const MAX_FRAGMENT_COUNT: u32 = 1024 * 1024;
+/// *Wire.* Smallest piece a packet of several fragments is cut into: what
+/// one datagram at the smallest MTU carries after the header, the fragment
+/// command and a checksum. No conforming sender cuts smaller pieces.
+pub const MIN_FRAGMENT_SIZE: u32 = MIN_MTU - 4 - 24 - 4;
 /// *Default.* Largest packet (sent or received) a host accepts: 32 MiB.
 pub const DEFAULT_MAX_PACKET_SIZE: usize = 32 * 1024 * 1024;
 /// *Default.* Largest amount of received but undelivered data per peer: 32 MiB.
 pub const DEFAULT_MAX_WAITING_DATA: usize = 32 * 1024 * 1024;
 /// *Default.* Connections allowed from one remote IP address (ENet allows all 4095).
 pub const DEFAULT_DUPLICATE_PEERS: usize = MAX_PEERS;
-/// *Default.* Largest number of commands a sender puts in one datagram.
-pub const MAX_COMMANDS_PER_DATAGRAM: usize = 32;
 
 /// *Default.* Round-trip time assumed before the first measurement.
 pub const INITIAL_ROUND_TRIP_TIME: Duration = Duration::from_millis(500);

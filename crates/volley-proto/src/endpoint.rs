@@ -85,7 +85,10 @@ fn send_window(local_outgoing: u32, remote_incoming: u32) -> u32 {
 /// What to do with the rest of a datagram after one command.
 enum Flow {
     Continue,
+    /// The command is not allowed here: drop the rest, count it out of state.
     Stop,
+    /// Drop the rest; the reason was already counted.
+    Dropped,
 }
 
 /// An ENet 1.3 compatible protocol endpoint: a host's peers and their
@@ -153,6 +156,8 @@ pub struct Endpoint {
     recalculate_bandwidth: bool,
     stats: EndpointStats,
     delivered: VecDeque<(TransferMode, Vec<u8>)>,
+    /// Reused peer-index lists of the bandwidth throttle.
+    scratch: (Vec<usize>, Vec<usize>),
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -190,6 +195,7 @@ impl Endpoint {
             recalculate_bandwidth: false,
             stats: EndpointStats::default(),
             delivered: VecDeque::new(),
+            scratch: (Vec::new(), Vec::new()),
             clock: None,
             last_now: None,
             config,
@@ -327,17 +333,26 @@ impl Endpoint {
         if p.state != PeerState::AwaitingAccept {
             return Err(PeerError::WrongState);
         }
-        let session = p.verify.map_or(0, |v| v.incoming_session_id);
-        let header = Header {
-            peer_id: p.outgoing_peer_id,
-            session_id: session & SESSION_ID_MASK,
-            compressed: false,
-            sent_time: Some(refusal_proof(p.connect_id)),
-        };
+        let header = Self::abort_header(p);
         self.queue_direct_disconnect(index, header, reason);
         let released = self.peers[index].reset(&mut self.pool);
         self.host_waiting -= released;
         Ok(())
+    }
+
+    /// Header of an unacknowledged DISCONNECT. To a half-open connection it
+    /// carries the refusal proof, so a connecting Volley client believes it.
+    fn abort_header(p: &Peer) -> Header {
+        if matches!(p.state, PeerState::AwaitingAccept | PeerState::AcknowledgingConnect) {
+            Header {
+                peer_id: p.outgoing_peer_id,
+                session_id: p.outgoing_session_id & SESSION_ID_MASK,
+                compressed: false,
+                sent_time: Some(refusal_proof(p.connect_id)),
+            }
+        } else {
+            p.datagram_header(None)
+        }
     }
 
     /// Builds a lone unsequenced DISCONNECT for the peer at `index`.
@@ -409,8 +424,16 @@ impl Endpoint {
 
     /// Queues `payload` to every connected peer; returns how many took it.
     pub fn broadcast(&mut self, channel: u8, mode: TransferMode, payload: &[u8]) -> usize {
-        let handles: Vec<PeerHandle> = self.connected_peers().collect();
-        handles.into_iter().filter(|h| self.send(*h, channel, mode, payload).is_ok()).count()
+        let mut sent = 0;
+        for index in 0..self.peers.len() {
+            let handle = self.peers[index].handle();
+            if self.peers[index].state == PeerState::Connected
+                && self.send(handle, channel, mode, payload).is_ok()
+            {
+                sent += 1;
+            }
+        }
+        sent
     }
 
     /// Handles of all connected peers.
@@ -448,7 +471,7 @@ impl Endpoint {
                 self.mark_ready(index);
             }
             PeerState::Connecting | PeerState::AwaitingAccept | PeerState::AcknowledgingConnect => {
-                let header = p.datagram_header(None);
+                let header = Self::abort_header(p);
                 self.queue_direct_disconnect(index, header, data);
                 let released = self.peers[index].reset(&mut self.pool);
                 self.host_waiting -= released;
@@ -481,7 +504,7 @@ impl Endpoint {
         let index = self.peer_index(peer)?;
         let p = &self.peers[index];
         if p.state != PeerState::Disconnecting {
-            let header = p.datagram_header(None);
+            let header = Self::abort_header(p);
             self.queue_direct_disconnect(index, header, data);
         }
         if self.peers[index].is_connected() {
@@ -702,7 +725,7 @@ impl Endpoint {
                     window_position(c.incoming_reliable(), command.header.reliable_sequence_number)
                         == WindowPosition::TooFarAhead
                 });
-                if acked && !too_far && !matches!(flow, Flow::Stop) {
+                if acked && !too_far && matches!(flow, Flow::Continue) {
                     peer.queue_ack(PendingAck {
                         channel_id: command.header.channel_id,
                         seq: command.header.reliable_sequence_number,
@@ -712,9 +735,13 @@ impl Endpoint {
                     self.mark_ready(index);
                 }
             }
-            if matches!(flow, Flow::Stop) {
-                self.stats.dropped_out_of_state += 1;
-                break;
+            match flow {
+                Flow::Continue => {}
+                Flow::Stop => {
+                    self.stats.dropped_out_of_state += 1;
+                    break;
+                }
+                Flow::Dropped => break,
             }
         }
     }
@@ -774,6 +801,15 @@ impl Endpoint {
             return Flow::Stop;
         }
         p.stats.packets_received += 1;
+        let declared = match command.body {
+            CommandBody::SendFragment(f) | CommandBody::SendUnreliableFragment(f) => {
+                f.total_length as usize
+            }
+            _ => command.body.payload().map_or(0, <[u8]>::len),
+        };
+        if declared > self.config.max_packet_size {
+            return Flow::Stop;
+        }
         if p.state == PeerState::DisconnectLater {
             return Flow::Continue; // acknowledged, discarded
         }
@@ -785,7 +821,7 @@ impl Endpoint {
                 || self.host_waiting + data.len() > self.config.max_host_waiting_data
             {
                 self.stats.dropped_waiting_data += 1;
-                return Flow::Stop;
+                return Flow::Dropped;
             }
             p.waiting += data.len();
             self.host_waiting += data.len();
@@ -828,7 +864,7 @@ impl Endpoint {
             Ok(()) => Flow::Continue,
             Err(Violation::WaitingData) => {
                 self.stats.dropped_waiting_data += 1;
-                Flow::Stop
+                Flow::Dropped
             }
             Err(Violation::BadFragment) => Flow::Stop,
         }
@@ -901,8 +937,11 @@ impl Endpoint {
         if p.state != PeerState::Connecting {
             return Flow::Continue;
         }
-        if params.connect_id != p.connect_id {
-            // Not an answer to our CONNECT (stale or spoofed): ignore it.
+        if params.connect_id != p.connect_id
+            || params.incoming_session_id > SESSION_ID_MASK
+            || params.outgoing_session_id > SESSION_ID_MASK
+        {
+            // Not an answer to our CONNECT (stale, spoofed, or assigning no session): ignore it.
             return Flow::Stop;
         }
         if params.throttle != DEFAULT_THROTTLE {
@@ -1091,8 +1130,15 @@ impl Endpoint {
                 PeerState::Disconnected => continue,
                 PeerState::AwaitingAccept => {
                     if !time_less(now_ms, p.state_deadline) {
+                        // The application saw a ConnectRequest: tell it the request lapsed.
+                        let event = Event::Disconnected {
+                            peer: p.handle(),
+                            reason: DisconnectReason::Timeout,
+                            data: 0,
+                        };
                         let released = p.reset(&mut self.pool);
                         self.host_waiting -= released;
+                        self.events.push_back(event);
                     }
                     continue;
                 }
@@ -1141,17 +1187,23 @@ impl Endpoint {
     fn bandwidth_throttle(&mut self, now: u32) {
         let elapsed = time_difference(now, self.bandwidth_epoch);
         self.bandwidth_epoch = now;
-        let connected: Vec<usize> =
-            (0..self.peers.len()).filter(|&i| self.peers[i].is_connected()).collect();
-        if connected.is_empty() {
-            return;
+        let (mut connected, mut remaining) = std::mem::take(&mut self.scratch);
+        connected.clear();
+        connected.extend((0..self.peers.len()).filter(|&i| self.peers[i].is_connected()));
+        if !connected.is_empty() {
+            self.share_bandwidth(elapsed, &connected, &mut remaining);
         }
+        self.scratch = (connected, remaining);
+    }
+
+    fn share_bandwidth(&mut self, elapsed: u32, connected: &[usize], remaining: &mut Vec<usize>) {
         let scale = u64::from(PACKET_THROTTLE_SCALE);
         if self.config.outgoing_bandwidth != 0 {
             let mut budget = u64::from(self.config.outgoing_bandwidth) * u64::from(elapsed) / 1000;
             let mut demand: u64 =
                 connected.iter().map(|&i| u64::from(self.peers[i].outgoing_data_total)).sum();
-            let mut remaining = connected.clone();
+            remaining.clear();
+            remaining.extend_from_slice(connected);
             loop {
                 let throttle =
                     if demand <= budget { scale } else { budget * scale / demand.max(1) };
@@ -1179,12 +1231,12 @@ impl Endpoint {
                 }
             }
             let throttle = if demand <= budget { scale } else { budget * scale / demand.max(1) };
-            for &i in &remaining {
+            for &i in remaining.iter() {
                 self.peers[i].throttle.set_limit(throttle as u32);
                 self.peers[i].outgoing_data_total = 0;
             }
         } else {
-            for &i in &connected {
+            for &i in connected {
                 self.peers[i].outgoing_data_total = 0;
             }
         }
@@ -1195,7 +1247,7 @@ impl Endpoint {
         // Share the incoming bandwidth: peers sending less than an equal share get what they send.
         let mut bandwidth = self.config.incoming_bandwidth;
         let mut limit = 0;
-        for &i in &connected {
+        for &i in connected {
             self.peers[i].bandwidth_marked = false;
         }
         if bandwidth != 0 {
@@ -1203,7 +1255,7 @@ impl Endpoint {
             loop {
                 limit = bandwidth / remaining.max(1);
                 let mut adjusted = false;
-                for &i in &connected {
+                for &i in connected {
                     let p = &mut self.peers[i];
                     if p.bandwidth_marked
                         || (p.remote_outgoing_bandwidth > 0 && p.remote_outgoing_bandwidth >= limit)
@@ -1221,7 +1273,7 @@ impl Endpoint {
             }
         }
         let outgoing = self.config.outgoing_bandwidth;
-        for &i in &connected {
+        for &i in connected {
             let p = &mut self.peers[i];
             let incoming = if p.bandwidth_marked { p.remote_outgoing_bandwidth } else { limit };
             p.queue_control(OutKind::BandwidthLimit { incoming, outgoing }, true);

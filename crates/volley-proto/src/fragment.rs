@@ -4,10 +4,12 @@
 //! packet cut into equal pieces. Here every fragment of a packet must agree on
 //! count, total and piece size; pieces are appended to one buffer as soon as
 //! they extend the received prefix, and pieces that arrive ahead of it wait in
-//! a side list. The packet buffer therefore never holds more than the bytes
+//! a side map. The packet buffer therefore never holds more than the bytes
 //! already received (plus the `Vec` growth slack, itself at most that much),
 //! whatever the first fragment claims the total to be, and a packet completes
 //! only when every byte arrived.
+
+use std::collections::BTreeMap;
 
 use crate::pool::BufferPool;
 use crate::wire::Fragment;
@@ -37,9 +39,10 @@ pub(crate) struct Reassembly {
     /// The contiguous prefix received so far: fragments `0..next`.
     data: Vec<u8>,
     next: u32,
-    /// Fragments beyond the prefix, sorted by number.
-    ahead: Vec<(u32, Vec<u8>)>,
+    /// Fragments beyond the prefix, by number.
+    ahead: BTreeMap<u32, Vec<u8>>,
     stored: usize,
+    pieces: usize,
 }
 
 impl Reassembly {
@@ -51,14 +54,20 @@ impl Reassembly {
             fragment_size: first.fragment_size(),
             data: buf,
             next: 0,
-            ahead: Vec::new(),
+            ahead: BTreeMap::new(),
             stored: 0,
+            pieces: 0,
         }
     }
 
     /// Bytes held for this packet (received, not yet delivered).
     pub(crate) fn stored(&self) -> usize {
         self.stored
+    }
+
+    /// Fragments held for this packet.
+    pub(crate) fn pieces(&self) -> usize {
+        self.pieces
     }
 
     /// True once every fragment arrived.
@@ -86,18 +95,18 @@ impl Reassembly {
         if number == self.next {
             self.append(fragment.data);
             // Pull in waiting pieces that now continue the prefix.
-            while self.ahead.first().is_some_and(|(n, _)| *n == self.next) {
-                let (_, piece) = self.ahead.remove(0);
+            while let Some(piece) = self.ahead.remove(&self.next) {
                 self.append(&piece);
                 pool.give(piece);
             }
         } else {
-            match self.ahead.binary_search_by_key(&number, |(n, _)| *n) {
-                Ok(_) => return Ok(Added::Duplicate),
-                Err(at) => self.ahead.insert(at, (number, pool.copy_of(fragment.data))),
+            if self.ahead.contains_key(&number) {
+                return Ok(Added::Duplicate);
             }
+            self.ahead.insert(number, pool.copy_of(fragment.data));
         }
         self.stored += len;
+        self.pieces += 1;
         Ok(Added::Stored(len))
     }
 
@@ -115,7 +124,7 @@ impl Reassembly {
 
     /// The packet bytes (the whole packet once complete); side buffers go back to `pool`.
     pub(crate) fn into_data(self, pool: &mut BufferPool) -> Vec<u8> {
-        for (_, piece) in self.ahead {
+        for piece in self.ahead.into_values() {
             pool.give(piece);
         }
         self.data

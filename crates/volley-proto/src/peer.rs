@@ -282,8 +282,10 @@ impl Peer {
             reliable_sequence_number: self.control_seq,
         };
         let order = self.next_order();
-        self.control.push_back(OutgoingCommand::new(order, header, kind));
-        self.outgoing_data_total += 16;
+        let command = OutgoingCommand::new(order, header, kind);
+        self.outgoing_data_total =
+            self.outgoing_data_total.saturating_add(command.wire_len() as u32);
+        self.control.push_back(command);
     }
 
     /// Queues an acknowledgement, unless too many wait already.
@@ -306,7 +308,10 @@ impl Peer {
     ) {
         let ch = usize::from(channel);
         let len = payload.len();
-        self.outgoing_data_total = self.outgoing_data_total.saturating_add(len as u32);
+        // Demand as ENet counts it: payload plus a command header per piece.
+        let pieces = len.div_ceil(fragment_len).max(1);
+        let demand = len + pieces * if len > fragment_len { 24 } else { 8 };
+        self.outgoing_data_total = self.outgoing_data_total.saturating_add(demand as u32);
         let unreliable_exhausted = self.out_channels[ch].unreliable_seq == u16::MAX;
         // An exhausted unreliable counter turns the packet reliable, as ENet does.
         let mode = match mode {

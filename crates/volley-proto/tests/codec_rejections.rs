@@ -44,8 +44,8 @@ fn fragment(reliable: bool, seq: u16, start: u16, fields: [u32; 4], len: u16) ->
 fn valid_samples_are_accepted() {
     // The crafted commands below are corruptions of these.
     assert_eq!(decode_body(&connect()), Ok(1));
-    assert_eq!(decode_body(&fragment(true, 11, 10, [3, 1, 250, 100], 100)), Ok(1));
-    assert_eq!(decode_body(&fragment(true, 12, 10, [3, 2, 250, 200], 50)), Ok(1));
+    assert_eq!(decode_body(&fragment(true, 11, 10, [3, 1, 1500, 600], 600)), Ok(1));
+    assert_eq!(decode_body(&fragment(true, 12, 10, [3, 2, 1500, 1200], 300)), Ok(1));
     assert_eq!(decode_body(&fragment(false, 0, 10, [1, 0, 5, 0], 5)), Ok(1));
 }
 
@@ -199,42 +199,39 @@ fn fragment_fields_must_describe_one_exact_piece() {
     use FragmentError::*;
     let err = |e| Err(DecodeError::InvalidFragment(e));
     let cases = [
-        (fragment(true, 10, 10, [3, 0, 250, 0], 0), Empty),
-        (fragment(true, 10, 10, [0, 0, 250, 0], 100), BadCount),
-        (fragment(true, 10, 10, [1_048_577, 0, 250, 0], 100), BadCount),
-        (fragment(true, 13, 10, [3, 3, 250, 300], 100), NumberOutOfRange),
-        (fragment(true, 10, 10, [3, 0, 33_554_433, 0], 100), TotalTooLarge),
+        (fragment(true, 10, 10, [3, 0, 1500, 0], 0), Empty),
+        (fragment(true, 10, 10, [0, 0, 1500, 0], 600), BadCount),
+        (fragment(true, 10, 10, [1_048_577, 0, 1500, 0], 600), BadCount),
+        (fragment(true, 13, 10, [3, 3, 1500, 1800], 600), NumberOutOfRange),
+        (fragment(true, 10, 10, [3, 0, 33_554_433, 0], 600), TotalTooLarge),
+        // pieces smaller than the smallest MTU makes them
+        (fragment(true, 10, 10, [3, 0, 250, 0], 100), TooSmall),
+        (fragment(true, 12, 10, [3, 2, 250, 200], 50), TooSmall),
         // non-last fragment: total must leave 1..=size bytes for the last one
-        (fragment(true, 10, 10, [3, 0, 200, 0], 100), TotalMismatch),
-        (fragment(true, 10, 10, [3, 0, 301, 0], 100), TotalMismatch),
+        (fragment(true, 10, 10, [3, 0, 1200, 0], 600), TotalMismatch),
+        (fragment(true, 10, 10, [3, 0, 1801, 0], 600), TotalMismatch),
         // non-last fragment at the wrong offset
-        (fragment(true, 11, 10, [3, 1, 250, 99], 100), OffsetMismatch),
+        (fragment(true, 11, 10, [3, 1, 1500, 599], 600), OffsetMismatch),
         // last fragment not ending the packet
-        (fragment(true, 12, 10, [3, 2, 250, 200], 49), TotalMismatch),
+        (fragment(true, 12, 10, [3, 2, 1500, 1200], 299), TotalMismatch),
         // last fragment at an offset that is no multiple of its number
-        (fragment(true, 12, 10, [3, 2, 251, 201], 50), OffsetMismatch),
+        (fragment(true, 12, 10, [3, 2, 1501, 1201], 300), OffsetMismatch),
         // last fragment longer than the others
-        (fragment(true, 12, 10, [3, 2, 260, 100], 160), OffsetMismatch),
+        (fragment(true, 12, 10, [3, 2, 1900, 1200], 700), OffsetMismatch),
         // only fragment not at offset 0 (its offset + len == total)
         (fragment(true, 10, 10, [1, 0, 10, 5], 5), OffsetMismatch),
         // reliable fragment whose own sequence is not start + number
-        (fragment(true, 10, 10, [3, 1, 250, 100], 100), SequenceMismatch),
+        (fragment(true, 10, 10, [3, 1, 1500, 600], 600), SequenceMismatch),
         // ...which wraps around 0xFFFF
-        (fragment(true, 0xFFFF, 0xFFFF, [3, 1, 250, 100], 100), SequenceMismatch),
+        (fragment(true, 0xFFFF, 0xFFFF, [3, 1, 1500, 600], 600), SequenceMismatch),
     ];
     for (body, want) in cases {
         assert_eq!(decode_body(&body), err(want), "{want:?}");
     }
-    assert_eq!(
-        decode_body(&fragment(true, 0, 0xFFFF, [3, 1, 250, 100], 100)),
-        Ok(1),
-        "wrapping start"
-    );
-    assert_eq!(
-        decode_body(&fragment(false, 77, 10, [3, 1, 250, 100], 100)),
-        Ok(1),
-        "unreliable: no sequence rule"
-    );
+    let wrapping = fragment(true, 0, 0xFFFF, [3, 1, 1500, 600], 600);
+    assert_eq!(decode_body(&wrapping), Ok(1), "wrapping start");
+    let unreliable = fragment(false, 77, 10, [3, 1, 1500, 600], 600);
+    assert_eq!(decode_body(&unreliable), Ok(1), "unreliable: no sequence rule");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use volley_proto::constants::MIN_FRAGMENT_SIZE;
 use volley_proto::wire::{
     Command, CommandBody, CommandHeader, Commands, ConnectParams, Datagram, DatagramWriter,
     Fragment, Header, ThrottleParams,
@@ -34,10 +35,15 @@ fn throttle(rng: &mut SmallRng) -> ThrottleParams {
     }
 }
 
-/// A valid fragment: equal-size pieces, the last one possibly shorter.
+/// A valid fragment: equal-size pieces of at least the minimum size, the
+/// last one possibly shorter.
 fn fragment<'a>(rng: &mut SmallRng, pool: &'a [u8]) -> Fragment<'a> {
-    let size: u32 = rng.random_range(1..=pool.len().min(1400) as u32);
-    let count: u32 = rng.random_range(1..=2000);
+    let max = pool.len().min(1400) as u32;
+    let (count, size) = if max < MIN_FRAGMENT_SIZE || rng.random_bool(0.1) {
+        (1, rng.random_range(1..=max))
+    } else {
+        (rng.random_range(2..=2000), rng.random_range(MIN_FRAGMENT_SIZE..=max))
+    };
     let last_len = rng.random_range(1..=size);
     let total = (count - 1) * size + last_len;
     let number = rng.random_range(0..count);

@@ -3,7 +3,7 @@
 use super::{DecodeError, EncodeError, FragmentError};
 use crate::constants::{
     CONTROL_CHANNEL, DEFAULT_MAX_PACKET_SIZE, MAX_CHANNEL_COUNT, MAX_FRAGMENT_COUNT,
-    MIN_CHANNEL_COUNT, NO_PEER_ID, SESSION_ID_MASK, UNUSED_SESSION_ID,
+    MIN_CHANNEL_COUNT, MIN_FRAGMENT_SIZE, NO_PEER_ID, SESSION_ID_MASK, UNUSED_SESSION_ID,
 };
 
 const FLAG_ACKNOWLEDGE: u8 = 0x80;
@@ -127,6 +127,11 @@ impl Fragment<'_> {
         }
         if total > DEFAULT_MAX_PACKET_SIZE as u64 {
             return Err(FragmentError::TotalTooLarge);
+        }
+        let size =
+            if number + 1 < count { len } else { offset.checked_div(number).unwrap_or(total) };
+        if count > 1 && size < u64::from(MIN_FRAGMENT_SIZE) {
+            return Err(FragmentError::TooSmall);
         }
         if number + 1 < count {
             // A full-size fragment: it fixes the fragment size.

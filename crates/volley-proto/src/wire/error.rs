@@ -97,6 +97,8 @@ pub enum FragmentError {
     NumberOutOfRange,
     /// The total length is above the protocol's maximum packet size.
     TotalTooLarge,
+    /// Pieces of a multi-fragment packet are smaller than any MTU makes them.
+    TooSmall,
     /// The total length cannot be split into `count` fragments of this size.
     TotalMismatch,
     /// The offset is not `number × fragment size`.
@@ -112,6 +114,7 @@ impl fmt::Display for FragmentError {
             Self::BadCount => "fragment count is zero or too large",
             Self::NumberOutOfRange => "fragment number is not below the fragment count",
             Self::TotalTooLarge => "packet total length exceeds the maximum packet size",
+            Self::TooSmall => "fragments are smaller than the smallest MTU makes them",
             Self::TotalMismatch => "total length does not fit the fragment count and size",
             Self::OffsetMismatch => "fragment offset does not match its number",
             Self::SequenceMismatch => "fragment sequence number is not start + number",

@@ -153,6 +153,16 @@ pub struct Endpoint {
     recalculate_bandwidth: bool,
     stats: EndpointStats,
     delivered: VecDeque<(TransferMode, Vec<u8>)>,
+    throttle_lists: ThrottleLists,
+}
+
+/// Peer index lists the bandwidth throttle reuses from run to run.
+#[derive(Debug, Default)]
+struct ThrottleLists {
+    /// Connected peers.
+    connected: Vec<usize>,
+    /// Peers whose throttle limit is not settled yet.
+    remaining: Vec<usize>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -190,6 +200,7 @@ impl Endpoint {
             recalculate_bandwidth: false,
             stats: EndpointStats::default(),
             delivered: VecDeque::new(),
+            throttle_lists: ThrottleLists::default(),
             clock: None,
             last_now: None,
             config,
@@ -1136,10 +1147,22 @@ impl Endpoint {
     /// ENet's host bandwidth throttle: shares the outgoing budget among peers
     /// as throttle limits, and announces incoming limits after changes.
     fn bandwidth_throttle(&mut self, now: u32) {
+        // The peer lists live on between runs, so a run allocates nothing.
+        let mut lists = std::mem::take(&mut self.throttle_lists);
+        self.share_bandwidth(now, &mut lists.connected, &mut lists.remaining);
+        self.throttle_lists = lists;
+    }
+
+    fn share_bandwidth(
+        &mut self,
+        now: u32,
+        connected: &mut Vec<usize>,
+        remaining: &mut Vec<usize>,
+    ) {
         let elapsed = time_difference(now, self.bandwidth_epoch);
         self.bandwidth_epoch = now;
-        let connected: Vec<usize> =
-            (0..self.peers.len()).filter(|&i| self.peers[i].is_connected()).collect();
+        connected.clear();
+        connected.extend((0..self.peers.len()).filter(|&i| self.peers[i].is_connected()));
         if connected.is_empty() {
             return;
         }
@@ -1148,7 +1171,8 @@ impl Endpoint {
             let mut budget = u64::from(self.config.outgoing_bandwidth) * u64::from(elapsed) / 1000;
             let mut demand: u64 =
                 connected.iter().map(|&i| u64::from(self.peers[i].outgoing_data_total)).sum();
-            let mut remaining = connected.clone();
+            remaining.clear();
+            remaining.extend_from_slice(connected);
             loop {
                 let throttle =
                     if demand <= budget { scale } else { budget * scale / demand.max(1) };
@@ -1176,12 +1200,12 @@ impl Endpoint {
                 }
             }
             let throttle = if demand <= budget { scale } else { budget * scale / demand.max(1) };
-            for &i in &remaining {
+            for &i in remaining.iter() {
                 self.peers[i].throttle.set_limit(throttle as u32);
                 self.peers[i].outgoing_data_total = 0;
             }
         } else {
-            for &i in &connected {
+            for &i in connected.iter() {
                 self.peers[i].outgoing_data_total = 0;
             }
         }
@@ -1192,7 +1216,7 @@ impl Endpoint {
         // Share the incoming bandwidth: peers sending less than an equal share get what they send.
         let mut bandwidth = self.config.incoming_bandwidth;
         let mut limit = 0;
-        for &i in &connected {
+        for &i in connected.iter() {
             self.peers[i].bandwidth_marked = false;
         }
         if bandwidth != 0 {
@@ -1200,7 +1224,7 @@ impl Endpoint {
             loop {
                 limit = bandwidth / remaining.max(1);
                 let mut adjusted = false;
-                for &i in &connected {
+                for &i in connected.iter() {
                     let p = &mut self.peers[i];
                     if p.bandwidth_marked
                         || (p.remote_outgoing_bandwidth > 0 && p.remote_outgoing_bandwidth >= limit)
@@ -1218,7 +1242,7 @@ impl Endpoint {
             }
         }
         let outgoing = self.config.outgoing_bandwidth;
-        for &i in &connected {
+        for &i in connected.iter() {
             let p = &mut self.peers[i];
             let incoming = if p.bandwidth_marked { p.remote_outgoing_bandwidth } else { limit };
             p.queue_control(OutKind::BandwidthLimit { incoming, outgoing }, true);

@@ -187,8 +187,7 @@ impl Link {
     ) -> Result<(), LinkError> {
         let len = len.max(STAMP_LEN);
         if self.message.len() < len {
-            // Patterned, so a misplaced byte would not go unnoticed by a reader.
-            self.message = (0..len).map(|i| i as u8).collect();
+            self.message.resize(len, 0xA5);
         }
         self.expected = (mode, len);
         let start = self.delivered;

@@ -1,1 +1,3 @@
 //! Shared helpers for Volley benchmarks.
+
+pub mod link;

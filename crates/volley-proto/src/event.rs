@@ -48,7 +48,10 @@ pub enum Event {
         peer: PeerHandle,
         /// The channel it came on.
         channel: u8,
-        /// How it was sent.
+        /// The mode of the commands that carried it: as sent, except that a
+        /// packet too large for one datagram sent [`TransferMode::Unreliable`]
+        /// travels as sequenced unreliable fragments (`UnreliableOrdered`),
+        /// and that the 65 536th unreliable-ordered packet in a row travels reliably.
         mode: TransferMode,
         /// The bytes. Give the buffer back with
         /// [`Endpoint::recycle`](crate::Endpoint::recycle) to avoid allocations.

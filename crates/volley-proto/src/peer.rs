@@ -78,7 +78,9 @@ pub(crate) struct OutgoingChannel {
 }
 
 /// Most acknowledgements kept waiting for a peer; beyond it the remote resends.
-const MAX_PENDING_ACKS: usize = 4096;
+/// Above what an honest sender can have in flight between two flushes (seven
+/// sequence windows of 4096), at 8 bytes each: at most 256 KiB per peer.
+const MAX_PENDING_ACKS: usize = 32_768;
 
 /// A peer slot.
 pub(crate) struct Peer {

@@ -4,6 +4,9 @@
 //! datagrams together with `now`, and ask it for datagrams to send and for the
 //! next deadline.
 
+pub mod compress;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz_checks;
 mod mode;
 
 pub use mode::TransferMode;

@@ -1,1 +1,5 @@
 //! Shared helpers for Volley benchmarks.
+
+#[cfg(feature = "enet-c")]
+pub mod enet_c;
+pub mod payloads;

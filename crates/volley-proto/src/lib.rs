@@ -14,6 +14,7 @@
 //! `docs/architecture.md` describes the state machine.
 
 mod channel;
+pub mod compress;
 mod config;
 pub mod constants;
 mod endpoint;

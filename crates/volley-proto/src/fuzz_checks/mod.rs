@@ -6,9 +6,11 @@
 //! `cargo test` exercises every target's body even where the fuzzer cannot run.
 
 mod datagram;
+mod decompress;
 mod endpoint;
 
 pub use datagram::{decode_datagram, decode_with_checksum};
+pub use decompress::decompress;
 pub use endpoint::endpoint;
 
 #[cfg(test)]
@@ -29,6 +31,11 @@ mod tests {
     #[test]
     fn decode_datagram_corpus() {
         replay("decode_datagram", super::decode_datagram);
+    }
+
+    #[test]
+    fn decompress_corpus() {
+        replay("decompress", super::decompress);
     }
 
     #[test]

@@ -52,9 +52,8 @@ fn compress(c: &mut Criterion) {
 fn decompress(c: &mut Criterion) {
     for (name, body) in bodies() {
         let mut packed = vec![0; body.len() * 2 + 64];
-        let packed_len = RangeCoder::new()
-            .compress(&body, &mut packed)
-            .expect("fits in twice the size");
+        let packed_len =
+            RangeCoder::new().compress(&body, &mut packed).expect("fits in twice the size");
         packed.truncate(packed_len);
 
         let mut group = c.benchmark_group(format!("decompress/{name}"));

@@ -55,10 +55,7 @@ impl Compressor for EnetRangeCoder {
     /// `None`.
     #[allow(unsafe_code)]
     fn compress(&mut self, input: &[u8], output: &mut [u8]) -> Option<usize> {
-        let buffer = ENetBuffer {
-            data: input.as_ptr().cast_mut().cast(),
-            dataLength: input.len(),
-        };
+        let buffer = ENetBuffer { data: input.as_ptr().cast_mut().cast(), dataLength: input.len() };
         // SAFETY: the context is live; ENet only reads `input.len()` bytes
         // through the one buffer (it never writes through `data`) and writes
         // at most `output.len()` bytes to `output`.

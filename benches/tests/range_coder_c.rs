@@ -33,11 +33,7 @@ impl Pair {
         let enet_len = self.enet.compress(body, &mut enet_out);
         assert_eq!(volley_len, enet_len, "compressed length of {body:02x?}");
         let Some(len) = volley_len else { return };
-        assert_eq!(
-            volley_out[..len],
-            enet_out[..len],
-            "compressed bytes of {body:02x?}"
-        );
+        assert_eq!(volley_out[..len], enet_out[..len], "compressed bytes of {body:02x?}");
 
         let mut restored = vec![0; body.len()];
         let restored_len = self.volley.decompress(&enet_out[..len], &mut restored);
@@ -56,17 +52,9 @@ impl Pair {
         let mut enet_out = vec![0; limit];
         let volley_result = self.volley.decompress(input, &mut volley_out);
         let enet_result = self.enet.decompress(input, &mut enet_out);
-        assert_eq!(
-            volley_result.ok(),
-            enet_result.ok(),
-            "verdict on {input:02x?}"
-        );
+        assert_eq!(volley_result.ok(), enet_result.ok(), "verdict on {input:02x?}");
         if let Ok(len) = volley_result {
-            assert_eq!(
-                volley_out[..len],
-                enet_out[..len],
-                "decoding of {input:02x?}"
-            );
+            assert_eq!(volley_out[..len], enet_out[..len], "decoding of {input:02x?}");
         }
     }
 }

@@ -52,6 +52,7 @@ pub struct EndpointConfig {
     pub(crate) incoming_bandwidth: u32,
     pub(crate) outgoing_bandwidth: u32,
     pub(crate) checksum: bool,
+    pub(crate) range_coder: bool,
     pub(crate) max_packet_size: usize,
     pub(crate) max_waiting_data: usize,
     pub(crate) max_host_waiting_data: usize,
@@ -74,6 +75,7 @@ impl Default for EndpointConfig {
             incoming_bandwidth: 0,
             outgoing_bandwidth: 0,
             checksum: false,
+            range_coder: false,
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
             max_waiting_data: DEFAULT_MAX_WAITING_DATA,
             max_host_waiting_data: 256 * 1024 * 1024,
@@ -122,6 +124,14 @@ impl EndpointConfig {
     /// Whether datagrams carry a CRC-32 checksum; both ends must agree.
     pub fn checksum(&mut self, enabled: bool) -> &mut Self {
         self.checksum = enabled;
+        self
+    }
+    /// Whether datagram bodies are compressed with ENet's range coder
+    /// ([`RangeCoder`](crate::compress::RangeCoder)); both ends must agree.
+    /// Other compressors are installed with
+    /// [`Endpoint::set_compressor`](crate::Endpoint::set_compressor).
+    pub fn range_coder(&mut self, enabled: bool) -> &mut Self {
+        self.range_coder = enabled;
         self
     }
     /// Largest packet sent or received, in bytes (at most 32 MiB).

@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::TransferMode;
 use crate::channel::{Delivery, Violation, WindowPosition, window_position};
+use crate::compress::{Compressor, RangeCoder};
 use crate::config::{EndpointConfig, Timeouts, validate_timeouts};
 use crate::constants::{
     BANDWIDTH_THROTTLE_INTERVAL, CONTROL_CHANNEL, DEFAULT_PACKET_THROTTLE_ACCELERATION,
@@ -29,7 +30,7 @@ use crate::stats::{EndpointStats, PeerStats};
 use crate::throttle::PacketThrottle;
 use crate::time::{Clock, duration_ms, time_difference, time_less};
 use crate::wire::{
-    Command, CommandBody, CommandHeader, ConnectParams, Datagram, DatagramWriter, Header,
+    Command, CommandBody, CommandHeader, Commands, ConnectParams, Datagram, DatagramWriter, Header,
     MAX_HEADER_LEN, ThrottleParams,
 };
 
@@ -158,6 +159,10 @@ pub struct Endpoint {
     delivered: VecDeque<(TransferMode, Vec<u8>)>,
     /// Reused peer-index lists of the bandwidth throttle.
     scratch: (Vec<usize>, Vec<usize>),
+    compressor: Option<Box<dyn Compressor>>,
+    /// Compressed bodies on the way out, decompressed ones on the way in.
+    compress_buf: Vec<u8>,
+    decompress_buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -196,10 +201,23 @@ impl Endpoint {
             stats: EndpointStats::default(),
             delivered: VecDeque::new(),
             scratch: (Vec::new(), Vec::new()),
+            compressor: config
+                .range_coder
+                .then(|| Box::new(RangeCoder::new()) as Box<dyn Compressor>),
+            compress_buf: vec![0; MAX_DATAGRAM_SIZE],
+            decompress_buf: vec![0; MAX_DATAGRAM_SIZE],
             clock: None,
             last_now: None,
             config,
         })
+    }
+
+    /// Installs a compressor for datagram bodies (`None` turns compression
+    /// off). Both ends must use the same one; ENet's range coder is
+    /// [`RangeCoder`], also selected by [`EndpointConfig::range_coder`].
+    pub fn set_compressor(&mut self, compressor: Option<Box<dyn Compressor>>) {
+        self.config.range_coder = false;
+        self.compressor = compressor;
     }
 
     /// The configuration.
@@ -644,14 +662,41 @@ impl Endpoint {
             return;
         };
         let header = *datagram.header();
-        if header.compressed {
-            // No decompressor is configured: the body cannot be read.
-            self.stats.dropped_malformed += 1;
-            return;
-        }
+        let mut scratch = std::mem::take(&mut self.decompress_buf);
+        let decompressed = if header.compressed {
+            // ENet decompresses into one 4096-byte buffer behind the header.
+            let limit = MAX_DATAGRAM_SIZE.saturating_sub(header.encoded_len(self.config.checksum));
+            let output = &mut scratch[..limit];
+            match self.compressor.as_mut().map(|c| c.decompress(datagram.body(), output)) {
+                Some(Ok(len)) => Some(len),
+                // Undecodable, or no compressor to decode it with.
+                _ => {
+                    self.stats.dropped_malformed += 1;
+                    self.decompress_buf = scratch;
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let body = decompressed.map_or_else(|| datagram.body(), |len| &scratch[..len]);
+        self.process_datagram(now_ms, from, &datagram, body, bytes.len());
+        self.decompress_buf = scratch;
+    }
+
+    /// Processes a datagram whose (uncompressed) body is `body`.
+    fn process_datagram(
+        &mut self,
+        now_ms: u32,
+        from: SocketAddr,
+        datagram: &Datagram<'_>,
+        body: &[u8],
+        wire_len: usize,
+    ) {
+        let header = *datagram.header();
         // All or nothing: a datagram with any malformed command is dropped whole.
         let mut commands = 0;
-        for command in datagram.commands() {
+        for command in Commands::new(body) {
             match command {
                 Ok(c) if c.header.acknowledge && header.sent_time.is_none() => {
                     self.stats.dropped_malformed += 1;
@@ -665,11 +710,11 @@ impl Endpoint {
             }
         }
         if header.is_unaddressed() {
-            if datagram.verify_checksum([0; 4], datagram.body()).is_err() {
+            if datagram.verify_checksum([0; 4], body).is_err() {
                 self.stats.dropped_checksum += 1;
                 return;
             }
-            match datagram.commands().next() {
+            match Commands::new(body).next() {
                 Some(Ok(Command { body: CommandBody::Connect { params, data }, .. }))
                     if commands == 1 =>
                 {
@@ -690,16 +735,16 @@ impl Endpoint {
             self.stats.dropped_unknown_peer += 1;
             return;
         }
-        if datagram.verify_checksum(peer.connect_id, datagram.body()).is_err() {
+        if datagram.verify_checksum(peer.connect_id, body).is_err() {
             self.stats.dropped_checksum += 1;
             return;
         }
         let generation = peer.generation;
         let peer = &mut self.peers[index];
-        peer.stats.bytes_received += bytes.len() as u64;
+        peer.stats.bytes_received += wire_len as u64;
         // Any valid datagram shows the peer is alive.
         peer.sender.note_alive();
-        for command in datagram.commands().flatten() {
+        for command in Commands::new(body).flatten() {
             let peer = &self.peers[index];
             if peer.generation != generation || peer.state == PeerState::Disconnected {
                 break; // the peer was reset by an earlier command
@@ -1311,8 +1356,22 @@ impl Endpoint {
                 }
                 continue;
             }
-            let header = p.datagram_header(needs_sent_time.then_some(now_ms as u16));
-            let range = writer.finish(&header, Some(p.checksum_placeholder()));
+            let mut header = p.datagram_header(needs_sent_time.then_some(now_ms as u16));
+            let placeholder = Some(p.checksum_placeholder());
+            // Compressed only when it comes out strictly smaller, as ENet does.
+            let body_len = writer.body().len();
+            let compressed = self
+                .compressor
+                .as_mut()
+                .and_then(|c| c.compress(writer.body(), &mut self.compress_buf[..body_len]))
+                .filter(|&len| len < body_len);
+            let range = match compressed {
+                Some(len) => {
+                    header.compressed = true;
+                    writer.finish_compressed(&header, placeholder, &self.compress_buf[..len])
+                }
+                None => writer.finish(&header, placeholder),
+            };
             p.stats.bytes_sent += range.len() as u64;
             self.stats.datagrams_sent += 1;
             let destination = p.address;

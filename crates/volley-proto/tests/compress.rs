@@ -7,10 +7,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use volley_proto::compress::{Compressor, DecompressError, RangeCoder};
 
-const VECTORS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/vectors/compressed_rangecoder.txt"
-);
+const VECTORS: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/compressed_rangecoder.txt");
 
 /// Header flag: the body is compressed.
 const FLAG_COMPRESSED: u16 = 0x4000;
@@ -71,9 +69,7 @@ fn captured_datagrams_decompress_to_the_readme_bodies() {
     for (compressed, expected) in captured.iter().zip(EXPECTED_BODIES) {
         let expected = from_hex(expected);
         let mut body = vec![0; MAX_BODY];
-        let len = coder
-            .decompress(compressed, &mut body)
-            .expect("valid stream");
+        let len = coder.decompress(compressed, &mut body).expect("valid stream");
         assert_eq!(body[..len], expected);
     }
 }
@@ -87,9 +83,7 @@ fn compressing_the_readme_bodies_gives_the_captured_bytes() {
         let body = from_hex(expected);
         // The same output limit ENet uses: the uncompressed size.
         let mut out = vec![0; body.len()];
-        let len = coder
-            .compress(&body, &mut out)
-            .expect("these bodies shrink");
+        let len = coder.compress(&body, &mut out).expect("these bodies shrink");
         assert_eq!(out[..len], compressed[..]);
     }
 }
@@ -173,11 +167,8 @@ fn long_bodies_match_enet_golden_outputs() {
 fn game_body(rng: &mut SmallRng, len: usize) -> Vec<u8> {
     let mut body = Vec::with_capacity(len + 64);
     let mut sequence: u16 = rng.random();
-    let mut position = [
-        rng.random_range(-100.0..100.0_f32),
-        1.5,
-        rng.random_range(-100.0..100.0_f32),
-    ];
+    let mut position =
+        [rng.random_range(-100.0..100.0_f32), 1.5, rng.random_range(-100.0..100.0_f32)];
     while body.len() < len {
         let entities = rng.random_range(1..=3_u16);
         sequence = sequence.wrapping_add(1);
@@ -210,9 +201,7 @@ fn random_body(rng: &mut SmallRng, len: usize) -> Vec<u8> {
 fn assert_round_trip(coder: &mut RangeCoder, body: &[u8]) {
     const SENTINEL: u8 = 0xa5;
     let mut out = vec![0; body.len() * 2 + 64];
-    let len = coder
-        .compress(body, &mut out)
-        .expect("fits in twice the size");
+    let len = coder.compress(body, &mut out).expect("fits in twice the size");
     let mut restored = vec![0; body.len()];
     assert_eq!(coder.decompress(&out[..len], &mut restored), Ok(body.len()));
     assert_eq!(restored, body);
@@ -228,10 +217,7 @@ fn assert_round_trip(coder: &mut RangeCoder, body: &[u8]) {
 
     // One byte too little room to decompress into is an error, not a cut.
     let mut cramped = vec![0; body.len() - 1];
-    assert_eq!(
-        coder.decompress(&out[..len], &mut cramped),
-        Err(DecompressError::OutputOverflow)
-    );
+    assert_eq!(coder.decompress(&out[..len], &mut cramped), Err(DecompressError::OutputOverflow));
 }
 
 #[test]
@@ -284,14 +270,8 @@ fn empty_buffers_are_rejected() {
     let mut coder = RangeCoder::new();
     assert_eq!(coder.compress(&[], &mut [0; 16]), None);
     assert_eq!(coder.compress(&[1, 2, 3], &mut []), None);
-    assert_eq!(
-        coder.decompress(&[], &mut [0; 16]),
-        Err(DecompressError::EmptyInput)
-    );
-    assert_eq!(
-        coder.decompress(&[0x41], &mut []),
-        Err(DecompressError::OutputOverflow)
-    );
+    assert_eq!(coder.decompress(&[], &mut [0; 16]), Err(DecompressError::EmptyInput));
+    assert_eq!(coder.decompress(&[0x41], &mut []), Err(DecompressError::OutputOverflow));
 }
 
 #[test]
@@ -302,11 +282,7 @@ fn garbage_never_panics_hangs_or_overruns() {
     for _ in 0..20_000 {
         let len = rng.random_range(1..=96);
         let input = random_body(&mut rng, len);
-        let limit = if rng.random_ratio(1, 4) {
-            rng.random_range(0..=64)
-        } else {
-            MAX_BODY
-        };
+        let limit = if rng.random_ratio(1, 4) { rng.random_range(0..=64) } else { MAX_BODY };
         let mut out = vec![0; limit];
         match coder.decompress(&input, &mut out) {
             Ok(written) => {

@@ -7,6 +7,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use support::{all_files, hex, load, vectors_dir};
+use volley_proto::compress::{Compressor, RangeCoder};
 use volley_proto::wire::{Command, CommandBody, Datagram, DatagramWriter, MAX_HEADER_LEN};
 
 /// One `#N DIR len=L header: ...` entry of the README with its `cmd@` lines.
@@ -270,8 +271,8 @@ fn every_vector_decodes_as_the_readme_says_and_reencodes_identically() {
                 [0; 4]
             };
             if header.compressed {
-                // The body is range-coded; the compressor's own tests decode it.
-                assert!(exp.decompressed.is_some(), "{ctx}: README gives the decompressed body");
+                check_compressed(datagram, exp, &cap.bytes, &ctx);
+                datagram_count += 1;
                 continue;
             }
             datagram.verify_checksum(placeholder, datagram.body()).expect("checksum matches");
@@ -293,8 +294,27 @@ fn every_vector_decodes_as_the_readme_says_and_reencodes_identically() {
             datagram_count += 1;
         }
     }
-    // 104 datagrams in all, 3 of them range-coded.
-    assert_eq!(datagram_count, 101, "re-encoded datagrams");
+    assert_eq!(datagram_count, 104, "re-encoded datagrams");
+}
+
+/// A range-coded datagram: its body decodes to the README's bytes and
+/// commands, and compressing the re-encoded commands gives the captured bytes.
+fn check_compressed(datagram: &Datagram<'_>, exp: &Expected, captured: &[u8], ctx: &str) {
+    let mut coder = RangeCoder::new();
+    let mut body = [0u8; 4096];
+    let len = coder.decompress(datagram.body(), &mut body).expect("decompresses");
+    let body = &body[..len];
+    assert_eq!(Some(body), exp.decompressed.as_deref(), "{ctx}: decompressed body");
+    check_commands(body, exp, ctx);
+    let mut buf = [0u8; 4096 + MAX_HEADER_LEN];
+    let mut writer = DatagramWriter::new(&mut buf, 4096, false);
+    for command in volley_proto::wire::Commands::new(body) {
+        writer.push(&command.expect("decoded above")).expect("fits");
+    }
+    let mut packed = [0u8; 4096];
+    let packed_len = coder.compress(writer.body(), &mut packed).expect("compresses");
+    let range = writer.finish_compressed(datagram.header(), None, &packed[..packed_len]);
+    assert_eq!(&buf[range], captured, "{ctx}: re-encoding differs");
 }
 
 #[test]

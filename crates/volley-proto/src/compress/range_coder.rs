@@ -20,10 +20,7 @@ use super::{Compressor, DecompressError};
 
 /// Symbols in the pool; enough for one datagram at usual MTUs.
 const POOL_SIZE: usize = 4096;
-const _: () = assert!(
-    POOL_SIZE.is_power_of_two(),
-    "indices are masked with POOL_SIZE - 1"
-);
+const _: () = assert!(POOL_SIZE.is_power_of_two(), "indices are masked with POOL_SIZE - 1");
 /// Longest context, in bytes.
 const MAX_ORDER: usize = 2;
 /// A byte creates at most one symbol in each context (orders 0 to
@@ -55,17 +52,10 @@ struct ContextKind {
     count_limit: u16,
 }
 
-const ROOT_KIND: ContextKind = ContextKind {
-    update: 3,
-    minimum: 1,
-    count_limit: 0xFF - 2 * 3 + 1,
-};
+const ROOT_KIND: ContextKind = ContextKind { update: 3, minimum: 1, count_limit: 0xFF - 2 * 3 + 1 };
 
-const SUBCONTEXT_KIND: ContextKind = ContextKind {
-    update: 2,
-    minimum: 0,
-    count_limit: 0xFF - 2 * 2,
-};
+const SUBCONTEXT_KIND: ContextKind =
+    ContextKind { update: 2, minimum: 0, count_limit: 0xFF - 2 * 2 };
 
 /// A node of a context's tree, which is also the context that follows it.
 ///
@@ -156,12 +146,8 @@ impl Model {
     fn new_symbol(&mut self, value: u8, count: u8) -> u16 {
         let index = self.next_free;
         self.next_free += 1;
-        *self.get_mut(index) = Symbol {
-            value,
-            count,
-            under: u16::from(count),
-            ..Symbol::default()
-        };
+        *self.get_mut(index) =
+            Symbol { value, count, under: u16::from(count), ..Symbol::default() };
         index
     }
 
@@ -229,12 +215,7 @@ impl Model {
             }
         };
         let symbol = self.insert(slot, value, kind.update);
-        Coded {
-            symbol,
-            value,
-            under: u32::from(under),
-            count: u32::from(kind.minimum),
-        }
+        Coded { symbol, value, under: u32::from(under), count: u32::from(kind.minimum) }
     }
 
     /// Finds the symbol of a subcontext whose interval holds `code` (escapes
@@ -290,29 +271,22 @@ impl Model {
         } else {
             loop {
                 let current = pool_get(symbols, node);
-                let after = under
-                    .wrapping_add(current.under)
-                    .wrapping_add(u16::from(current.value) + 1);
+                let after =
+                    under.wrapping_add(current.under).wrapping_add(u16::from(current.value) + 1);
                 let before = u16::from(current.count) + minimum;
                 let below = i32::from(after) - i32::from(before);
                 if code >= after {
                     under = under.wrapping_add(current.under);
                     if current.right == 0 {
                         let skipped = u32::from(code - after);
-                        break (
-                            Slot::Right(node),
-                            (u32::from(current.value) + 1 + skipped) as u8,
-                        );
+                        break (Slot::Right(node), (u32::from(current.value) + 1 + skipped) as u8);
                     }
                     node = current.right;
                 } else if i32::from(code) < below {
                     current.under = current.under.wrapping_add(u16::from(update));
                     if current.left == 0 {
                         let skipped = below - i32::from(code) - 1;
-                        break (
-                            Slot::Left(node),
-                            (i32::from(current.value) - 1 - skipped) as u8,
-                        );
+                        break (Slot::Left(node), (i32::from(current.value) - 1 - skipped) as u8);
                     }
                     node = current.left;
                 } else {
@@ -329,12 +303,7 @@ impl Model {
             }
         };
         let symbol = self.insert(slot, value, update);
-        Coded {
-            symbol,
-            value,
-            under: u32::from(code),
-            count: u32::from(minimum),
-        }
+        Coded { symbol, value, under: u32::from(code), count: u32::from(minimum) }
     }
 
     /// Records that `context` escaped: it gets likelier to escape again.
@@ -358,16 +327,10 @@ impl Model {
     #[inline(never)]
     fn rescale(&mut self, context: u16, kind: ContextKind) {
         let tree = self.get(context).tree;
-        let symbols_total = if tree == 0 {
-            0
-        } else {
-            self.rescale_tree(tree)
-        };
+        let symbols_total = if tree == 0 { 0 } else { self.rescale_tree(tree) };
         let ctx = self.get_mut(context);
         ctx.escapes -= ctx.escapes >> 1;
-        ctx.total = symbols_total
-            .wrapping_add(ctx.escapes)
-            .wrapping_add(256 * kind.minimum);
+        ctx.total = symbols_total.wrapping_add(ctx.escapes).wrapping_add(256 * kind.minimum);
     }
 
     /// Halves (rounding up) every count of the tree at `root`, fixes the
@@ -448,12 +411,7 @@ struct RangeEncoder<'a> {
 
 impl<'a> RangeEncoder<'a> {
     fn new(output: &'a mut [u8]) -> Self {
-        Self {
-            low: 0,
-            range: u32::MAX,
-            capacity: output.len(),
-            unwritten: output.iter_mut(),
-        }
+        Self { low: 0, range: u32::MAX, capacity: output.len(), unwritten: output.iter_mut() }
     }
 
     /// Appends a byte; `None` when the output is full.
@@ -503,12 +461,7 @@ struct RangeDecoder<'a> {
 
 impl<'a> RangeDecoder<'a> {
     fn new(input: &'a [u8]) -> Self {
-        let mut decoder = Self {
-            low: 0,
-            range: u32::MAX,
-            code: 0,
-            unread: input.iter(),
-        };
+        let mut decoder = Self { low: 0, range: u32::MAX, code: 0, unread: input.iter() };
         for _ in 0..4 {
             decoder.code = (decoder.code << 8) | decoder.next_byte();
         }
@@ -591,9 +544,7 @@ pub struct RangeCoder {
 impl RangeCoder {
     /// Creates a coder, allocating its symbol pool.
     pub fn new() -> Self {
-        Self {
-            model: Model::new(),
-        }
+        Self { model: Model::new() }
     }
 }
 
@@ -676,12 +627,7 @@ impl Compressor for RangeCoder {
             let mut context = predicted;
             let mut found = None;
             while context != ROOT {
-                let &Symbol {
-                    escapes,
-                    total,
-                    parent,
-                    ..
-                } = model.get(context);
+                let &Symbol { escapes, total, parent, .. } = model.get(context);
                 if escapes == 0 || escapes >= total {
                     context = parent;
                     continue;
@@ -691,9 +637,8 @@ impl Compressor for RangeCoder {
                     context = parent;
                     continue;
                 };
-                let coded = model
-                    .find_in_subcontext(context, code)
-                    .ok_or(DecompressError::Malformed)?;
+                let coded =
+                    model.find_in_subcontext(context, code).ok_or(DecompressError::Malformed)?;
                 decoder.decode(u32::from(escapes) + coded.under, coded.count);
                 model.count_symbol(context, coded.count, SUBCONTEXT_KIND);
                 found = Some((coded.symbol, coded.value));
@@ -729,9 +674,7 @@ impl Compressor for RangeCoder {
             }
             model.link(&mut last, &mut predicted, bottom);
 
-            *output
-                .get_mut(written)
-                .ok_or(DecompressError::OutputOverflow)? = value;
+            *output.get_mut(written).ok_or(DecompressError::OutputOverflow)? = value;
             written += 1;
 
             model.advance(&mut predicted, &mut order);
@@ -767,10 +710,7 @@ mod tests {
     fn a_stream_starting_with_a_root_escape_is_empty() {
         let mut coder = RangeCoder::new();
         let mut out = [0; 8];
-        assert_eq!(
-            coder.decompress(&[0], &mut out),
-            Err(DecompressError::EmptyOutput)
-        );
+        assert_eq!(coder.decompress(&[0], &mut out), Err(DecompressError::EmptyOutput));
     }
 
     /// The rescale as a plain recursion over left subtrees.
@@ -799,11 +739,7 @@ mod tests {
         let expected_total = rescale_recursively(&mut expected[..], tree);
         assert_eq!(model.rescale_tree(tree), expected_total);
         for (index, (got, want)) in model.symbols.iter().zip(expected.iter()).enumerate() {
-            assert_eq!(
-                (got.count, got.under),
-                (want.count, want.under),
-                "symbol {index}"
-            );
+            assert_eq!((got.count, got.under), (want.count, want.under), "symbol {index}");
         }
     }
 

@@ -20,10 +20,7 @@ pub fn decompress(data: &[u8]) {
     let mut coder = RangeCoder::new();
     let mut output = vec![0; OUTPUT_SIZE];
     if let Ok(written) = coder.decompress(data, &mut output) {
-        assert!(
-            (1..=OUTPUT_SIZE).contains(&written),
-            "decompressed {written} bytes"
-        );
+        assert!((1..=OUTPUT_SIZE).contains(&written), "decompressed {written} bytes");
     }
 
     let body = &data[..data.len().min(OUTPUT_SIZE)];
@@ -36,9 +33,8 @@ pub fn decompress(data: &[u8]) {
         return;
     };
     assert!(packed_len <= body.len(), "compressed to {packed_len} bytes");
-    let restored_len = coder
-        .decompress(&packed[..packed_len], &mut output)
-        .expect("own output decompresses");
+    let restored_len =
+        coder.decompress(&packed[..packed_len], &mut output).expect("own output decompresses");
     assert_eq!(output[..restored_len], *body, "round trip");
 
     let mut exact = vec![0; packed_len];

@@ -222,6 +222,27 @@ impl<'b> DatagramWriter<'b> {
     /// `placeholder` is ignored when the writer was made without checksums;
     /// with checksums `None` means four zero bytes.
     pub fn finish(self, header: &Header, placeholder: Option<[u8; 4]>) -> Range<usize> {
+        self.finish_with_body(header, placeholder, None)
+    }
+
+    /// Like [`finish`](Self::finish), but replaces the body with `compressed`
+    /// (its compressed form; `header.compressed` should be set). The checksum
+    /// still covers the uncompressed body, as the protocol defines it.
+    pub fn finish_compressed(
+        self,
+        header: &Header,
+        placeholder: Option<[u8; 4]>,
+        compressed: &[u8],
+    ) -> Range<usize> {
+        self.finish_with_body(header, placeholder, Some(compressed))
+    }
+
+    fn finish_with_body(
+        self,
+        header: &Header,
+        placeholder: Option<[u8; 4]>,
+        replacement: Option<&[u8]>,
+    ) -> Range<usize> {
         let header_len = header.encoded_len(self.with_checksum);
         let start = MAX_HEADER_LEN - header_len;
         let word_len = header.write(&mut self.buf[start..]);
@@ -233,6 +254,13 @@ impl<'b> DatagramWriter<'b> {
             );
             self.buf[start + word_len..MAX_HEADER_LEN].copy_from_slice(&sum);
         }
-        start..self.end
+        match replacement {
+            // Only ever shorter than the body it replaces, so it fits.
+            Some(body) if body.len() <= self.end - MAX_HEADER_LEN => {
+                self.buf[MAX_HEADER_LEN..MAX_HEADER_LEN + body.len()].copy_from_slice(body);
+                start..MAX_HEADER_LEN + body.len()
+            }
+            _ => start..self.end,
+        }
     }
 }

@@ -6,7 +6,7 @@ use crate::compress::{Compressor, RangeCoder};
 const OUTPUT_SIZE: usize = 4096;
 
 /// Decompresses `data` as a compressed datagram body, then compresses the
-/// first [`OUTPUT_SIZE`] bytes of `data` as a plain body and round trips it.
+/// first 4096 bytes of `data` as a plain body and round trips it.
 ///
 /// Panics when decompression reports more bytes than the output holds, when a
 /// compressed body exceeds the engine's limit (the input's size) or comes

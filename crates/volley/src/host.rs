@@ -318,6 +318,13 @@ impl HostHandle {
         self.core.lock().endpoint.peer_stats(peer)
     }
 
+    /// Bytes queued to the peer or in flight and not yet acknowledged: how
+    /// far ahead of the network the application is. Feeding a stream when
+    /// this falls low keeps the queue short without starving the socket.
+    pub fn peer_queued_bytes(&self, peer: PeerHandle) -> Option<usize> {
+        self.core.lock().endpoint.peer_queued_bytes(peer)
+    }
+
     /// The peer's channel count.
     pub fn peer_channel_count(&self, peer: PeerHandle) -> Option<usize> {
         self.core.lock().endpoint.peer_channel_count(peer)

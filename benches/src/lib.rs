@@ -1,6 +1,8 @@
 //! Shared helpers for Volley benchmarks.
 
+pub mod drivers;
 #[cfg(feature = "enet-c")]
 pub mod enet_c;
 pub mod link;
 pub mod payloads;
+pub mod suite;

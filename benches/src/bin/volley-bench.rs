@@ -1,0 +1,107 @@
+//! The side-by-side runner: Volley against ENet's C library, rusty_enet,
+//! laminar, renet and raw UDP, every scenario in one process on 127.0.0.1.
+//!
+//! ```sh
+//! cargo run --release -p volley-bench --features enet-c --bin volley-bench
+//! cargo run --release -p volley-bench --bin volley-bench -- --quick --scenario reliable
+//! ```
+
+use std::process::ExitCode;
+
+use volley_bench::suite::{Options, run, scenarios};
+
+const USAGE: &str = "\
+usage: volley-bench [--quick] [--scenario NAME]... [--systems A,B,...] [--json] [--list]
+
+  --quick            CI-sized run (short measurements, fewer clients)
+  --scenario NAME    only scenarios whose name starts with NAME (repeatable)
+  --systems A,B      only these systems (name prefixes; Volley always runs)
+  --json             print the report as JSON instead of a table
+  --list             list the scenarios and systems, then exit
+";
+
+struct Args {
+    options: Options,
+    json: bool,
+    list: bool,
+}
+
+fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut parsed = Args {
+        options: Options { progress: true, ..Options::default() },
+        json: false,
+        list: false,
+    };
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "--quick" => parsed.options.quick = true,
+            "--json" => parsed.json = true,
+            "--list" => parsed.list = true,
+            "--scenario" => parsed.options.scenarios.push(value("--scenario")?),
+            "--systems" => parsed.options.systems.extend(
+                value("--systems")?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from),
+            ),
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(parsed)
+}
+
+fn main() -> ExitCode {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("volley-bench: {message}");
+            }
+            eprint!("{USAGE}");
+            return if message.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) };
+        }
+    };
+    if args.list {
+        for scenario in scenarios(args.options.quick) {
+            println!("{:<18} {}", scenario.name, scenario.description);
+        }
+        let systems: Vec<_> = volley_bench::drivers::all().iter().map(|s| s.version()).collect();
+        println!("\nsystems: {}", systems.join(", "));
+        if !cfg!(feature = "enet-c") {
+            println!("(ENet's C library is compared when built with --features enet-c)");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let known = scenarios(args.options.quick);
+    if let Some(unknown) = args
+        .options
+        .scenarios
+        .iter()
+        .find(|f| !known.iter().any(|s| s.name.starts_with(f.as_str())))
+    {
+        eprintln!("volley-bench: no scenario starts with `{unknown}` (see --list)");
+        return ExitCode::from(2);
+    }
+    if !cfg!(feature = "enet-c") {
+        eprintln!("note: ENet's C library is left out; build with --features enet-c to compare it");
+    }
+    let report = run(&args.options);
+    if args.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
+    }
+    ExitCode::SUCCESS
+}

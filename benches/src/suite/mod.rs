@@ -1,0 +1,326 @@
+//! The side-by-side runner: every scenario against every system, in one
+//! process on 127.0.0.1, gathered into one [`Report`].
+//!
+//! ```no_run
+//! use volley_bench::suite::{Options, run};
+//!
+//! let report = run(&Options { quick: true, ..Options::default() });
+//! println!("{}", report.table());
+//! ```
+
+pub mod cpu;
+mod cpu_only;
+pub mod netns;
+mod pair;
+pub mod report;
+mod scenarios;
+
+use std::io::Write as _;
+use std::time::Instant;
+
+use crate::drivers::{self, Feature, System};
+use netns::LossyNamespace;
+use report::{Cell, Machine, Report, Row, Unit};
+use scenarios::Scale;
+
+/// Share of datagrams the loss scenario drops, in percent.
+const LOSS_PERCENT: u8 = 5;
+
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// CI-sized: short measurements and fewer clients.
+    pub quick: bool,
+    /// Only scenarios whose name starts with one of these (all if empty).
+    pub scenarios: Vec<String>,
+    /// Only these systems (matched case-insensitively on the start of the
+    /// name, spaces ignored); Volley always runs. All if empty.
+    pub systems: Vec<String>,
+    /// Progress lines on stderr.
+    pub progress: bool,
+}
+
+/// One scenario of the suite.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Reliable(usize),
+    Unreliable,
+    PingPong { blocking: bool },
+    Peers(usize),
+    Connects,
+    Engine,
+    Loss(usize),
+}
+
+/// A scenario as the runner lists it.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Name for `--scenario`.
+    pub name: String,
+    /// What it measures.
+    pub description: String,
+    kind: Kind,
+}
+
+/// Every scenario at `quick` or full scale, in running order.
+pub fn scenarios(quick: bool) -> Vec<Scenario> {
+    let scale = if quick { Scale::QUICK } else { Scale::FULL };
+    let mut list = vec![
+        (Kind::Reliable(64), "reliable-64", "reliable ordered 64 B messages: messages/s until the receiver has all, in order"),
+        (Kind::Reliable(1200), "reliable-1200", "reliable ordered 1200 B messages: payload bytes/s until the receiver has all, in order"),
+        (Kind::Reliable(16 * 1024), "reliable-16k", "reliable ordered 16 KiB messages (fragmented): payload bytes/s until the receiver has all, in order"),
+        (Kind::Unreliable, "unreliable-64", "unsequenced 64 B messages, sender kept 256 ahead of the receiver's count: delivered messages/s and share lost"),
+        (Kind::PingPong { blocking: false }, "pingpong-busy", "32 B reliable message echoed by the server, both ends busy-polling: round trip median and p99"),
+        (Kind::PingPong { blocking: true }, "pingpong-blocking", "the same with both ends blocking in the OS between arrivals"),
+    ]
+    .into_iter()
+    .map(|(kind, name, description)| Scenario { name: name.into(), description: description.into(), kind })
+    .collect::<Vec<_>>();
+    for peers in scale.peers {
+        list.push(Scenario {
+            name: format!("peers-{peers}"),
+            description: format!(
+                "{peers} clients on one thread, each 20 × 64 B reliable per tick at 30 Hz, to a blocking server: server thread CPU time per message"
+            ),
+            kind: Kind::Peers(peers),
+        });
+    }
+    list.push(Scenario {
+        name: "connect".into(),
+        description: format!(
+            "batches of {} clients connect at once, then disconnect: connections/s (client creation included)",
+            scale.connect_batch
+        ),
+        kind: Kind::Connects,
+    });
+    list.push(Scenario {
+        name: "engine".into(),
+        description: "CPU only, no sockets: the engine alone (client and server joined in memory) and the codec alone".into(),
+        kind: Kind::Engine,
+    });
+    for (len, name) in [(64, "loss-64"), (1200, "loss-1200"), (16 * 1024, "loss-16k")] {
+        list.push(Scenario {
+            name: name.into(),
+            description: format!(
+                "reliable-{} over loopback in a network namespace dropping {LOSS_PERCENT}% of datagrams (nftables): messages/s, every message delivered in order",
+                if len == 64 { "64".to_owned() } else if len == 1200 { "1200".to_owned() } else { "16k".to_owned() }
+            ),
+            kind: Kind::Loss(len),
+        });
+    }
+    list
+}
+
+fn size_label(len: usize) -> String {
+    if len >= 1024 && len.is_multiple_of(1024) {
+        format!("{} KiB", len / 1024)
+    } else {
+        format!("{len} B")
+    }
+}
+
+/// The rows a scenario fills, as (label, unit).
+fn row_specs(kind: Kind) -> Vec<(String, Unit)> {
+    match kind {
+        Kind::Reliable(64) => vec![("reliable 64 B".into(), Unit::MessagesPerSecond)],
+        Kind::Reliable(len) => {
+            vec![(format!("reliable {}", size_label(len)), Unit::BytesPerSecond)]
+        }
+        Kind::Unreliable => vec![
+            ("unreliable 64 B delivered".into(), Unit::MessagesPerSecond),
+            ("unreliable 64 B lost".into(), Unit::Percent),
+        ],
+        Kind::PingPong { blocking } => {
+            let how = if blocking { "blocking" } else { "busy-poll" };
+            vec![
+                (format!("ping-pong {how} median"), Unit::Micros),
+                (format!("ping-pong {how} p99"), Unit::Micros),
+            ]
+        }
+        Kind::Peers(peers) => vec![
+            (format!("{peers} peers: server CPU"), Unit::NanosPerMessage),
+            (format!("{peers} peers: server received"), Unit::MessagesPerSecond),
+        ],
+        Kind::Connects => vec![("connection setup".into(), Unit::ConnectsPerSecond)],
+        Kind::Engine => vec![
+            ("engine alone: reliable 64 B".into(), Unit::MessagesPerSecond),
+            ("engine alone: reliable 1200 B".into(), Unit::BytesPerSecond),
+            ("codec alone: decode 64 B commands".into(), Unit::MessagesPerSecond),
+            ("codec alone: encode 64 B commands".into(), Unit::MessagesPerSecond),
+        ],
+        Kind::Loss(len) => {
+            vec![(
+                format!("{LOSS_PERCENT}% loss: reliable {}", size_label(len)),
+                Unit::MessagesPerSecond,
+            )]
+        }
+    }
+}
+
+/// Runs one scenario for one system: a cell per row.
+fn measure(
+    kind: Kind,
+    system: &dyn System,
+    scale: Scale,
+    namespace: Option<&Result<LossyNamespace, String>>,
+) -> Vec<Cell> {
+    let rows = row_specs(kind).len();
+    let not_applicable = |why: &str| vec![Cell::NotApplicable(why.to_owned()); rows];
+    let failed = |why: String| vec![Cell::Failed(why); rows];
+    let duration = scale.measure;
+    match kind {
+        Kind::Reliable(len) => {
+            if let Some(why) = scenarios::lacks_stream(system, len, false) {
+                return not_applicable(why);
+            }
+            match scenarios::reliable_stream(system, len, duration, None) {
+                Ok(stream) if len == 64 => vec![Cell::Value(stream.rate())],
+                Ok(stream) => vec![Cell::Value(stream.rate() * len as f64)],
+                Err(e) => failed(e),
+            }
+        }
+        Kind::Unreliable => {
+            if let Some(why) = system.lacks(Feature::UnreliableSize(64)) {
+                return not_applicable(why);
+            }
+            match scenarios::unreliable_stream(system, duration) {
+                Ok(u) => vec![Cell::Value(u.rate), Cell::Value(u.loss_percent)],
+                Err(e) => failed(e),
+            }
+        }
+        Kind::PingPong { blocking } => {
+            if blocking && let Some(why) = system.lacks(Feature::BlockingWait) {
+                return not_applicable(why);
+            }
+            match scenarios::ping_pong(system, blocking, duration) {
+                Ok(rtts) => vec![
+                    Cell::Value(rtts.quantile(0.5).as_secs_f64() * 1e6),
+                    Cell::Value(rtts.quantile(0.99).as_secs_f64() * 1e6),
+                ],
+                Err(e) => failed(e),
+            }
+        }
+        Kind::Peers(peers) => match scenarios::many_peers(system, peers, duration) {
+            Ok(cost) => {
+                vec![Cell::Value(cost.cpu_per_message.as_secs_f64() * 1e9), Cell::Value(cost.rate)]
+            }
+            Err(e) => failed(e),
+        },
+        Kind::Connects => {
+            if let Some(why) = system.lacks(Feature::Handshake) {
+                return not_applicable(why);
+            }
+            match scenarios::connects(system, scale.connect_batch, duration) {
+                Ok(rate) => vec![Cell::Value(rate)],
+                Err(e) => failed(e),
+            }
+        }
+        Kind::Engine => {
+            let engine = |len| match cpu_only::engine_rate(system, len, 1000, duration) {
+                Ok(Ok(rate)) if len == 64 => Cell::Value(rate),
+                Ok(Ok(rate)) => Cell::Value(rate * len as f64),
+                Ok(Err(e)) => Cell::Failed(e),
+                Err(why) => Cell::NotApplicable(why.into()),
+            };
+            let codec = |result: Result<f64, String>| match result {
+                Ok(rate) => Cell::Value(rate),
+                Err(e) => Cell::Failed(e),
+            };
+            let mut cells = vec![engine(64), engine(1200)];
+            if system.name() == drivers::volley::Volley.name() {
+                cells.push(codec(cpu_only::decode_rate(duration)));
+                cells.push(codec(cpu_only::encode_rate(duration)));
+            } else {
+                cells.extend(not_applicable("no separate codec").into_iter().take(2));
+            }
+            cells
+        }
+        Kind::Loss(len) => {
+            if let Some(why) = scenarios::lacks_stream(system, len, true) {
+                return not_applicable(why);
+            }
+            match namespace {
+                Some(Ok(namespace)) => {
+                    match scenarios::reliable_stream(system, len, duration, Some(namespace)) {
+                        Ok(stream) => vec![Cell::Value(stream.rate())],
+                        Err(e) => failed(e),
+                    }
+                }
+                Some(Err(why)) => vec![Cell::Skipped(why.clone())],
+                None => vec![Cell::Skipped("no namespace".into())],
+            }
+        }
+    }
+}
+
+fn selected(name: &str, filters: &[String]) -> bool {
+    let squash = |s: &str| s.to_lowercase().replace([' ', '_', '-'], "");
+    filters.is_empty() || filters.iter().any(|f| squash(name).starts_with(&squash(f)))
+}
+
+/// Runs the scenarios and systems `options` selects.
+pub fn run(options: &Options) -> Report {
+    let scale = if options.quick { Scale::QUICK } else { Scale::FULL };
+    let systems: Vec<&dyn System> = drivers::all()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, s)| *i == 0 || selected(s.name(), &options.systems))
+        .map(|(_, s)| s)
+        .collect();
+    let chosen: Vec<Scenario> = scenarios(options.quick)
+        .into_iter()
+        .filter(|s| {
+            options.scenarios.is_empty()
+                || options.scenarios.iter().any(|f| s.name.starts_with(f.as_str()))
+        })
+        .collect();
+    let namespace = chosen.iter().any(|s| matches!(s.kind, Kind::Loss(_))).then(|| {
+        LossyNamespace::create(LOSS_PERCENT).map_err(|e| format!("needs root, ip and nft: {e}"))
+    });
+    let total = chosen.len() * systems.len();
+    let mut rows = Vec::new();
+    let mut step = 0;
+    for scenario in &chosen {
+        let specs = row_specs(scenario.kind);
+        let mut columns = Vec::with_capacity(systems.len());
+        for system in &systems {
+            step += 1;
+            let started = Instant::now();
+            if options.progress {
+                eprint!("[{step}/{total}] {} · {} … ", scenario.name, system.name());
+                let _ = std::io::stderr().flush();
+            }
+            let cells = measure(scenario.kind, *system, scale, namespace.as_ref());
+            if options.progress {
+                let summary: Vec<String> = cells
+                    .iter()
+                    .zip(&specs)
+                    .map(|(cell, (_, unit))| match *cell {
+                        Cell::Value(v) => unit.format(v),
+                        ref other => format!("{other:?}"),
+                    })
+                    .collect();
+                eprintln!("{} ({:.1} s)", summary.join(", "), started.elapsed().as_secs_f64());
+            }
+            columns.push(cells);
+        }
+        for (r, (label, unit)) in specs.into_iter().enumerate() {
+            rows.push(Row {
+                scenario: scenario.name.clone(),
+                label,
+                unit,
+                cells: columns
+                    .iter()
+                    .map(|c| c.get(r).cloned().unwrap_or_else(|| Cell::Failed("missing".into())))
+                    .collect(),
+            });
+        }
+    }
+    Report {
+        systems: systems.iter().map(|s| s.name()).collect(),
+        versions: systems.iter().map(|s| s.version()).collect(),
+        rows,
+        machine: Machine::this(),
+        quick: options.quick,
+    }
+}

@@ -429,6 +429,13 @@ impl Host {
     /// thread queues something, or the protocol's next deadline comes, and
     /// returns `Ok(None)` once `timeout` passed with no event.
     pub fn service(&mut self, timeout: Duration) -> Result<Option<Event>, HostError> {
+        // Events already decoded go out first, without touching the socket:
+        // one datagram can carry dozens of messages, and a receive and a
+        // send per event would cost more than the events themselves. As in
+        // ENet, I/O resumes once they are taken.
+        if let Some(event) = self.handle.core.lock().endpoint.poll_event() {
+            return Ok(Some(event));
+        }
         let deadline = Instant::now() + timeout;
         loop {
             self.handle.wake_pending.store(false, Ordering::Release);

@@ -40,7 +40,11 @@ impl super::System for Volley {
 
     fn server(&self, setup: ServerSetup) -> Result<Box<dyn Server>, DriverError> {
         let mut config = HostConfig::server(setup.bind);
-        config.endpoint().peer_limit(setup.peers.max(1)).channel_limit(1);
+        let peers = setup.peers.max(1);
+        // Every client of the runner comes from 127.0.0.1: allow them all to
+        // be half-open at once (the default guards against floods from one
+        // address with 16).
+        config.endpoint().peer_limit(peers).channel_limit(1).max_half_open(peers, peers);
         let host = Host::new(config).map_err(DriverError::library)?;
         Ok(Box::new(VolleyServer { host, peers: Vec::new() }))
     }

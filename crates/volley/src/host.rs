@@ -168,14 +168,33 @@ impl Core {
         self.send.is_empty()
     }
 
-    /// Timers, socket, output: everything due at `now`.
-    fn pump(&mut self, now: Instant) -> io::Result<bool> {
+    /// Everything due at `now`: what was queued goes out, the socket is
+    /// read, timers run.
+    ///
+    /// When what was read produced events, the acknowledgements it queued
+    /// stay until the application took those events: whatever it answers
+    /// then shares their datagrams (at its next service or flush), instead
+    /// of following in datagrams of their own.
+    fn pump(&mut self, now: Instant) -> io::Result<Pumped> {
+        self.flush(now);
         self.receive(now)?;
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }
-        Ok(self.flush(now))
+        Ok(match self.endpoint.poll_event() {
+            Some(event) => Pumped::Event(event),
+            None => Pumped::Idle { drained: self.flush(now) },
+        })
     }
+}
+
+/// What a [`Core::pump`] ended with.
+enum Pumped {
+    /// The first event for the application.
+    Event(Event),
+    /// No event; `drained` is false when the socket was full and datagrams
+    /// wait for a writable event.
+    Idle { drained: bool },
 }
 
 /// A thread-safe handle to a [`Host`]: send, connect and disconnect from any
@@ -442,10 +461,10 @@ impl Host {
             let now = Instant::now();
             let wake_at = {
                 let mut core = self.handle.core.lock();
-                let drained = core.pump(now)?;
-                if let Some(event) = core.endpoint.poll_event() {
-                    return Ok(Some(event));
-                }
+                let drained = match core.pump(now)? {
+                    Pumped::Event(event) => return Ok(Some(event)),
+                    Pumped::Idle { drained } => drained,
+                };
                 // With the socket full, the writable event wakes us; do not
                 // spin on an engine that is ready to send.
                 match core.endpoint.poll_timeout() {

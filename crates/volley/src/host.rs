@@ -203,7 +203,10 @@ enum Pumped {
 pub struct HostHandle {
     core: Arc<Mutex<Core>>,
     waker: Arc<Waker>,
+    /// Something was queued since the servicing thread last pumped.
     wake_pending: Arc<AtomicBool>,
+    /// The servicing thread is (about to be) asleep in `poll`.
+    sleeping: Arc<AtomicBool>,
     local_addr: SocketAddr,
 }
 
@@ -215,11 +218,14 @@ impl fmt::Debug for HostHandle {
 
 impl HostHandle {
     /// Runs `f` on the engine, then makes sure a servicing thread sends what it queued.
-    fn with<T>(&self, f: impl FnOnce(&mut Endpoint, Instant) -> T) -> T {
-        let result = f(&mut self.core.lock().endpoint, Instant::now());
-        // One wake-up per service cycle is enough: the flag is cleared by
-        // the servicing thread before it looks at the engine again.
-        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+    fn with<T>(&self, f: impl FnOnce(&mut Endpoint) -> T) -> T {
+        let result = f(&mut self.core.lock().endpoint);
+        // Only a thread asleep in `service` needs the waker (a system call);
+        // one about to sleep sees the flag first, and one busy servicing
+        // sends at its next pump. Sequentially consistent on both sides:
+        // either this load sees `sleeping`, or `service` sees the flag.
+        if !self.wake_pending.swap(true, Ordering::SeqCst) && self.sleeping.load(Ordering::SeqCst)
+        {
             // A failed wake only delays sending until the next timer.
             let _ = self.waker.wake();
         }
@@ -239,7 +245,7 @@ impl HostHandle {
         channels: usize,
         data: u32,
     ) -> Result<PeerHandle, HostError> {
-        Ok(self.with(|e, now| e.connect(now, address, channels, data))?)
+        Ok(self.with(|e| e.connect(Instant::now(), address, channels, data))?)
     }
 
     /// Queues `payload` to `peer` on `channel` in `mode`. Packets are
@@ -251,12 +257,12 @@ impl HostHandle {
         mode: TransferMode,
         payload: &[u8],
     ) -> Result<(), HostError> {
-        Ok(self.with(|e, _| e.send(peer, channel, mode, payload))?)
+        Ok(self.with(|e| e.send(peer, channel, mode, payload))?)
     }
 
     /// Queues `payload` to every connected peer; returns how many took it.
     pub fn broadcast(&self, channel: u8, mode: TransferMode, payload: &[u8]) -> usize {
-        self.with(|e, _| e.broadcast(channel, mode, payload))
+        self.with(|e| e.broadcast(channel, mode, payload))
     }
 
     /// Sends everything queued now, without waiting for the next service.
@@ -268,32 +274,32 @@ impl HostHandle {
 
     /// Graceful disconnect: [`Event::Disconnected`] follows the remote's acknowledgement.
     pub fn disconnect(&self, peer: PeerHandle, data: u32) -> Result<(), HostError> {
-        Ok(self.with(|e, now| e.disconnect(now, peer, data))?)
+        Ok(self.with(|e| e.disconnect(Instant::now(), peer, data))?)
     }
 
     /// Disconnects once everything queued to `peer` was delivered.
     pub fn disconnect_later(&self, peer: PeerHandle, data: u32) -> Result<(), HostError> {
-        Ok(self.with(|e, now| e.disconnect_later(now, peer, data))?)
+        Ok(self.with(|e| e.disconnect_later(Instant::now(), peer, data))?)
     }
 
     /// Drops `peer` at once with one unacknowledged DISCONNECT; no local event.
     pub fn disconnect_now(&self, peer: PeerHandle, data: u32) -> Result<(), HostError> {
-        Ok(self.with(|e, _| e.disconnect_now(peer, data))?)
+        Ok(self.with(|e| e.disconnect_now(peer, data))?)
     }
 
     /// Forgets `peer` without telling it; no local event.
     pub fn reset(&self, peer: PeerHandle) -> Result<(), HostError> {
-        Ok(self.with(|e, _| e.reset(peer))?)
+        Ok(self.with(|e| e.reset(peer))?)
     }
 
     /// Sets `peer`'s timeouts.
     pub fn set_timeouts(&self, peer: PeerHandle, timeouts: Timeouts) -> Result<(), HostError> {
-        Ok(self.with(|e, _| e.set_timeouts(peer, timeouts))?)
+        Ok(self.with(|e| e.set_timeouts(peer, timeouts))?)
     }
 
     /// Sets `peer`'s keep-alive ping interval.
     pub fn set_ping_interval(&self, peer: PeerHandle, interval: Duration) -> Result<(), HostError> {
-        Ok(self.with(|e, _| e.set_ping_interval(peer, interval))?)
+        Ok(self.with(|e| e.set_ping_interval(peer, interval))?)
     }
 
     /// Changes `peer`'s unreliable throttle parameters on both ends.
@@ -304,22 +310,22 @@ impl HostHandle {
         acceleration: u32,
         deceleration: u32,
     ) -> Result<(), HostError> {
-        Ok(self.with(|e, _| e.configure_throttle(peer, interval, acceleration, deceleration))?)
+        Ok(self.with(|e| e.configure_throttle(peer, interval, acceleration, deceleration))?)
     }
 
     /// Changes the host's bandwidth limits in bytes/s (0 = unlimited).
     pub fn set_bandwidth_limit(&self, incoming: u32, outgoing: u32) {
-        self.with(|e, _| e.set_bandwidth_limit(incoming, outgoing));
+        self.with(|e| e.set_bandwidth_limit(incoming, outgoing));
     }
 
     /// Accepts a connection announced by [`Event::ConnectRequest`].
     pub fn accept(&self, peer: PeerHandle) -> Result<(), HostError> {
-        Ok(self.with(|e, _| e.accept(peer))?)
+        Ok(self.with(|e| e.accept(peer))?)
     }
 
     /// Refuses a connection announced by [`Event::ConnectRequest`] with `reason`.
     pub fn refuse(&self, peer: PeerHandle, reason: u32) -> Result<(), HostError> {
-        Ok(self.with(|e, _| e.refuse(peer, reason))?)
+        Ok(self.with(|e| e.refuse(peer, reason))?)
     }
 
     /// The peer's connection state, `None` once it is gone.
@@ -431,6 +437,7 @@ impl Host {
             core: Arc::new(Mutex::new(core)),
             waker,
             wake_pending: Arc::new(AtomicBool::new(false)),
+            sleeping: Arc::new(AtomicBool::new(false)),
             local_addr,
         };
         Ok(Self { handle, poll, events: Events::with_capacity(16) })
@@ -457,7 +464,7 @@ impl Host {
         }
         let deadline = Instant::now() + timeout;
         loop {
-            self.handle.wake_pending.store(false, Ordering::Release);
+            self.handle.wake_pending.store(false, Ordering::SeqCst);
             let now = Instant::now();
             let wake_at = {
                 let mut core = self.handle.core.lock();
@@ -476,7 +483,15 @@ impl Host {
                 return Ok(None);
             }
             let wait = wake_at.saturating_duration_since(now);
-            match self.poll.poll(&mut self.events, Some(wait)) {
+            self.handle.sleeping.store(true, Ordering::SeqCst);
+            if self.handle.wake_pending.load(Ordering::SeqCst) {
+                // Queued after the pump: send it before sleeping.
+                self.handle.sleeping.store(false, Ordering::SeqCst);
+                continue;
+            }
+            let polled = self.poll.poll(&mut self.events, Some(wait));
+            self.handle.sleeping.store(false, Ordering::SeqCst);
+            match polled {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),

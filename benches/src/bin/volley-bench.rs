@@ -11,11 +11,12 @@ use std::process::ExitCode;
 use volley_bench::suite::{Options, run, scenarios};
 
 const USAGE: &str = "\
-usage: volley-bench [--quick] [--scenario NAME]... [--systems A,B,...] [--json] [--list]
+usage: volley-bench [--quick] [--scenario NAME]... [--systems A,B,...] [--repeat N] [--json] [--list]
 
   --quick            CI-sized run (short measurements, fewer clients)
   --scenario NAME    only scenarios whose name starts with NAME (repeatable)
   --systems A,B      only these systems (name prefixes; Volley always runs)
+  --repeat N         measure each cell N times and show the median (default 1)
   --json             print the report as JSON instead of a table
   --list             list the scenarios and systems, then exit
 ";
@@ -55,6 +56,14 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
                     .filter(|s| !s.is_empty())
                     .map(String::from),
             ),
+            "--repeat" => {
+                let text = value("--repeat")?;
+                parsed.options.repeat = text
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("--repeat takes a positive count, not `{text}`"))?;
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument `{other}`")),
         }

@@ -38,6 +38,8 @@ pub struct Options {
     pub systems: Vec<String>,
     /// Progress lines on stderr.
     pub progress: bool,
+    /// Measurements per cell; the table shows their median (0 counts as 1).
+    pub repeat: usize,
 }
 
 /// One scenario of the suite.
@@ -253,6 +255,28 @@ fn measure(
     }
 }
 
+/// Cell by cell, the median of repeated measurements; the first failure
+/// (or other non-figure) wins over figures.
+fn median_cells(runs: &[Vec<Cell>]) -> Vec<Cell> {
+    let rows = runs.iter().map(Vec::len).max().unwrap_or(0);
+    (0..rows)
+        .map(|row| {
+            let cells: Vec<&Cell> = runs.iter().filter_map(|run| run.get(row)).collect();
+            if let Some(other) = cells.iter().find(|c| !matches!(c, Cell::Value(_))) {
+                return (*other).clone();
+            }
+            let mut values: Vec<f64> = cells
+                .iter()
+                .filter_map(|c| if let Cell::Value(v) = c { Some(*v) } else { None })
+                .collect();
+            values.sort_by(f64::total_cmp);
+            values
+                .get(values.len() / 2)
+                .map_or_else(|| Cell::Failed("no run".into()), |v| Cell::Value(*v))
+        })
+        .collect()
+}
+
 fn selected(name: &str, filters: &[String]) -> bool {
     let squash = |s: &str| s.to_lowercase().replace([' ', '_', '-'], "");
     filters.is_empty() || filters.iter().any(|f| squash(name).starts_with(&squash(f)))
@@ -290,7 +314,10 @@ pub fn run(options: &Options) -> Report {
                 eprint!("[{step}/{total}] {} · {} … ", scenario.name, system.name());
                 let _ = std::io::stderr().flush();
             }
-            let cells = measure(scenario.kind, *system, scale, namespace.as_ref());
+            let runs: Vec<Vec<Cell>> = (0..options.repeat.max(1))
+                .map(|_| measure(scenario.kind, *system, scale, namespace.as_ref()))
+                .collect();
+            let cells = median_cells(&runs);
             if options.progress {
                 let summary: Vec<String> = cells
                     .iter()

@@ -545,15 +545,10 @@ impl Endpoint {
     }
 
     /// Sets a peer's timeouts (ENet's `enet_peer_timeout`).
-    pub fn set_timeouts(
-        &mut self,
-        peer: PeerHandle,
-        timeouts: Timeouts,
-    ) -> Result<(), ConfigError> {
-        validate_timeouts(&timeouts)?;
-        if let Ok(index) = self.peer_index(peer) {
-            self.peers[index].timeouts = Self::timeouts_ms(&timeouts);
-        }
+    pub fn set_timeouts(&mut self, peer: PeerHandle, timeouts: Timeouts) -> Result<(), PeerError> {
+        validate_timeouts(&timeouts).map_err(PeerError::InvalidValue)?;
+        let index = self.peer_index(peer)?;
+        self.peers[index].timeouts = Self::timeouts_ms(&timeouts);
         Ok(())
     }
 
@@ -562,13 +557,12 @@ impl Endpoint {
         &mut self,
         peer: PeerHandle,
         interval: Duration,
-    ) -> Result<(), ConfigError> {
+    ) -> Result<(), PeerError> {
         if interval.is_zero() {
-            return Err(ConfigError::PingInterval);
+            return Err(PeerError::InvalidValue(ConfigError::PingInterval));
         }
-        if let Ok(index) = self.peer_index(peer) {
-            self.peers[index].ping_interval = duration_ms(interval);
-        }
+        let index = self.peer_index(peer)?;
+        self.peers[index].ping_interval = duration_ms(interval);
         Ok(())
     }
 

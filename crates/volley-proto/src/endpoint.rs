@@ -251,6 +251,19 @@ impl Endpoint {
         self.peer(handle).map(|_| usize::from(handle.index)).ok_or(PeerError::UnknownPeer)
     }
 
+    /// Frees the slot at `index` silently; its handle dies.
+    fn free_slot(&mut self, index: usize) {
+        let released = self.peers[index].reset(&mut self.pool);
+        self.host_waiting -= released;
+    }
+
+    /// Ends the connection at `index`: the application is told why, then the slot is freed.
+    fn end_peer(&mut self, index: usize, reason: DisconnectReason, data: u32) {
+        let peer = self.peers[index].handle();
+        self.events.push_back(Event::Disconnected { peer, reason, data });
+        self.free_slot(index);
+    }
+
     fn mark_ready(&mut self, index: usize) {
         let peer = &mut self.peers[index];
         if !peer.in_ready {
@@ -353,8 +366,7 @@ impl Endpoint {
         }
         let header = Self::abort_header(p);
         self.queue_direct_disconnect(index, header, reason);
-        let released = self.peers[index].reset(&mut self.pool);
-        self.host_waiting -= released;
+        self.free_slot(index);
         Ok(())
     }
 
@@ -491,8 +503,7 @@ impl Endpoint {
             PeerState::Connecting | PeerState::AwaitingAccept | PeerState::AcknowledgingConnect => {
                 let header = Self::abort_header(p);
                 self.queue_direct_disconnect(index, header, data);
-                let released = self.peers[index].reset(&mut self.pool);
-                self.host_waiting -= released;
+                self.free_slot(index);
             }
         }
     }
@@ -528,8 +539,7 @@ impl Endpoint {
         if self.peers[index].is_connected() {
             self.recalculate_bandwidth = true;
         }
-        let released = self.peers[index].reset(&mut self.pool);
-        self.host_waiting -= released;
+        self.free_slot(index);
         Ok(())
     }
 
@@ -539,8 +549,7 @@ impl Endpoint {
         if self.peers[index].is_connected() {
             self.recalculate_bandwidth = true;
         }
-        let released = self.peers[index].reset(&mut self.pool);
-        self.host_waiting -= released;
+        self.free_slot(index);
         Ok(())
     }
 
@@ -950,14 +959,7 @@ impl Endpoint {
                 if !matches!(command.kind, OutKind::Disconnect { .. }) {
                     return Flow::Stop;
                 }
-                let handle = p.handle();
-                self.events.push_back(Event::Disconnected {
-                    peer: handle,
-                    reason: DisconnectReason::Local,
-                    data: 0,
-                });
-                let released = self.peers[index].reset(&mut self.pool);
-                self.host_waiting -= released;
+                self.end_peer(index, DisconnectReason::Local, 0);
                 return Flow::Continue;
             }
             PeerState::DisconnectLater if p.is_send_idle() => {
@@ -985,14 +987,7 @@ impl Endpoint {
         }
         if params.throttle != DEFAULT_THROTTLE {
             // The responder does not echo our parameters: the attempt fails.
-            let handle = p.handle();
-            self.events.push_back(Event::Disconnected {
-                peer: handle,
-                reason: DisconnectReason::Refused,
-                data: 0,
-            });
-            let released = self.peers[index].reset(&mut self.pool);
-            self.host_waiting -= released;
+            self.end_peer(index, DisconnectReason::Refused, 0);
             return Flow::Stop;
         }
         let _ = p.sender.on_ack(CONTROL_CHANNEL, 1);
@@ -1023,8 +1018,6 @@ impl Endpoint {
         data: u32,
     ) -> Flow {
         let p = &mut self.peers[index];
-        let handle = p.handle();
-        let event = |reason| Event::Disconnected { peer: handle, reason, data };
         match p.state {
             PeerState::Disconnected | PeerState::AcknowledgingDisconnect => Flow::Continue,
             PeerState::Connecting => {
@@ -1032,20 +1025,15 @@ impl Endpoint {
                 if header.sent_time != Some(refusal_proof(p.connect_id)) {
                     return Flow::Stop;
                 }
-                self.events.push_back(event(DisconnectReason::Refused));
-                let released = self.peers[index].reset(&mut self.pool);
-                self.host_waiting -= released;
+                self.end_peer(index, DisconnectReason::Refused, data);
                 Flow::Stop
             }
             PeerState::AwaitingAccept | PeerState::AcknowledgingConnect => {
-                let released = self.peers[index].reset(&mut self.pool);
-                self.host_waiting -= released;
+                self.free_slot(index);
                 Flow::Stop
             }
             PeerState::Disconnecting => {
-                self.events.push_back(event(DisconnectReason::Remote));
-                let released = self.peers[index].reset(&mut self.pool);
-                self.host_waiting -= released;
+                self.end_peer(index, DisconnectReason::Remote, data);
                 Flow::Stop
             }
             PeerState::Connected | PeerState::DisconnectLater => {
@@ -1057,9 +1045,7 @@ impl Endpoint {
                     p.disconnect_data = data;
                     Flow::Continue
                 } else {
-                    self.events.push_back(event(DisconnectReason::Remote));
-                    let released = self.peers[index].reset(&mut self.pool);
-                    self.host_waiting -= released;
+                    self.end_peer(index, DisconnectReason::Remote, data);
                     Flow::Stop
                 }
             }
@@ -1170,14 +1156,7 @@ impl Endpoint {
                 PeerState::AwaitingAccept => {
                     if !time_less(now_ms, p.state_deadline) {
                         // The application saw a ConnectRequest: tell it the request lapsed.
-                        let event = Event::Disconnected {
-                            peer: p.handle(),
-                            reason: DisconnectReason::Timeout,
-                            data: 0,
-                        };
-                        let released = p.reset(&mut self.pool);
-                        self.host_waiting -= released;
-                        self.events.push_back(event);
+                        self.end_peer(index, DisconnectReason::Timeout, 0);
                     }
                     continue;
                 }
@@ -1210,15 +1189,11 @@ impl Endpoint {
         if p.is_connected() {
             self.recalculate_bandwidth = true;
         }
-        if !matches!(state, PeerState::AwaitingAccept | PeerState::AcknowledgingConnect) {
-            self.events.push_back(Event::Disconnected {
-                peer: p.handle(),
-                reason: DisconnectReason::Timeout,
-                data: 0,
-            });
+        if matches!(state, PeerState::AwaitingAccept | PeerState::AcknowledgingConnect) {
+            self.free_slot(index);
+        } else {
+            self.end_peer(index, DisconnectReason::Timeout, 0);
         }
-        let released = self.peers[index].reset(&mut self.pool);
-        self.host_waiting -= released;
     }
 
     /// ENet's host bandwidth throttle: shares the outgoing budget among peers
@@ -1370,14 +1345,8 @@ impl Endpoint {
             self.stats.datagrams_sent += 1;
             let destination = p.address;
             if filled.acked_disconnect {
-                let (handle, data) = (p.handle(), p.disconnect_data);
-                self.events.push_back(Event::Disconnected {
-                    peer: handle,
-                    reason: DisconnectReason::Remote,
-                    data,
-                });
-                let released = self.peers[index].reset(&mut self.pool);
-                self.host_waiting -= released;
+                let data = p.disconnect_data;
+                self.end_peer(index, DisconnectReason::Remote, data);
             } else if filled.more {
                 self.mark_ready(index);
             } else if p.state == PeerState::DisconnectLater && p.is_send_idle() {

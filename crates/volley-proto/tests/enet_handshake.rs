@@ -47,7 +47,8 @@ fn a_volley_server_answers_the_captured_connect_as_enet_does() {
         Some(Event::Connected { data: 0x1122_3344, .. }) => {}
         other => panic!("expected the connect event with the capture's data, got {other:?}"),
     }
-    let t = server.poll_transmit(now + Duration::from_millis(1), &mut buf).expect("ACK of the PING");
+    let t =
+        server.poll_transmit(now + Duration::from_millis(1), &mut buf).expect("ACK of the PING");
     assert_eq!(&buf[t.range], &server_ack[..], "ACK identical, echo included");
 }
 

@@ -543,7 +543,8 @@ impl Peer {
 
     fn requeue_front(&mut self, source: Source, command: OutgoingCommand) {
         match source {
-            Source::Resend | Source::Reliable => self.reliable_queue.push_front(command),
+            Source::Resend => self.sender.unpop_resend(command),
+            Source::Reliable => self.reliable_queue.push_front(command),
             Source::Control => self.control.push_front(command),
             Source::Unreliable => self.unreliable_queue.push_front(command),
         }

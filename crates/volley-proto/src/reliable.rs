@@ -101,6 +101,11 @@ impl ReliableSender {
         self.resend.pop_front()
     }
 
+    /// Puts a command taken with [`Self::pop_resend`] back in front.
+    pub(crate) fn unpop_resend(&mut self, command: OutgoingCommand) {
+        self.resend.push_front(command);
+    }
+
     /// May `command` (reliable, with ACK flag) go out now? Updates `block`
     /// so that once one command waits, later reliable data waits too (order).
     pub(crate) fn may_send(

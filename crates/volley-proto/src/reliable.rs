@@ -63,7 +63,8 @@ pub(crate) struct ReliableSender {
     windows: Vec<ChannelWindows>,
     /// Reliable payload bytes in flight.
     pub(crate) data_in_transit: u32,
-    /// Protocol time at which the oldest command in flight is overdue (0: none).
+    /// Protocol time of the next timeout check: the earliest deadline of the
+    /// commands in flight, or the dead-peer deadline if sooner (0: none).
     pub(crate) next_timeout: u32,
     earliest_timeout: u32,
 }

@@ -264,6 +264,16 @@ impl Endpoint {
         self.free_slot(index);
     }
 
+    /// Ends a connection that never completed on this (accepting) side: the
+    /// application hears of it only if it saw the request (manual accept).
+    fn end_half_open(&mut self, index: usize, reason: DisconnectReason, data: u32) {
+        if self.config.manual_accept {
+            self.end_peer(index, reason, data);
+        } else {
+            self.free_slot(index);
+        }
+    }
+
     fn mark_ready(&mut self, index: usize) {
         let peer = &mut self.peers[index];
         if !peer.in_ready {
@@ -665,14 +675,26 @@ impl Endpoint {
             return;
         };
         let header = *datagram.header();
+        // Which slot it claims: checked before any decompression work.
+        let slot = if header.is_unaddressed() {
+            None
+        } else {
+            match self.addressed_slot(&header, from) {
+                Some(index) => Some(index),
+                None => {
+                    self.stats.dropped_unknown_peer += 1;
+                    return;
+                }
+            }
+        };
         let mut scratch = std::mem::take(&mut self.decompress_buf);
         let decompressed = if header.compressed {
             // ENet decompresses into one 4096-byte buffer behind the header.
             let limit = MAX_DATAGRAM_SIZE.saturating_sub(header.encoded_len(self.config.checksum));
             let output = &mut scratch[..limit];
             match self.compressor.as_mut().map(|c| c.decompress(datagram.body(), output)) {
-                Some(Ok(len)) => Some(len),
-                // Undecodable, or no compressor to decode it with.
+                Some(Ok(len)) if len > 0 => Some(len),
+                // Undecodable, empty, or no compressor to decode it with.
                 _ => {
                     self.stats.dropped_malformed += 1;
                     self.decompress_buf = scratch;
@@ -683,16 +705,29 @@ impl Endpoint {
             None
         };
         let body = decompressed.map_or_else(|| datagram.body(), |len| &scratch[..len]);
-        self.process_datagram(now_ms, from, &datagram, body, bytes.len());
+        self.process_datagram(now_ms, from, &datagram, slot, body, bytes.len());
         self.decompress_buf = scratch;
     }
 
-    /// Processes a datagram whose (uncompressed) body is `body`.
+    /// The live slot a datagram is addressed to, if its address and session
+    /// match that slot's connection.
+    fn addressed_slot(&self, header: &Header, from: SocketAddr) -> Option<usize> {
+        let index = usize::from(header.peer_id);
+        let peer = self.peers.get(index)?;
+        let session_ok = peer.outgoing_peer_id >= NO_PEER_ID
+            || header.session_id == peer.incoming_session_id & SESSION_ID_MASK;
+        (peer.state != PeerState::Disconnected && peer.address == from && session_ok)
+            .then_some(index)
+    }
+
+    /// Processes a datagram whose (uncompressed) body is `body`; `slot` is
+    /// the peer it is addressed to (`None`: unaddressed, only a CONNECT).
     fn process_datagram(
         &mut self,
         now_ms: u32,
         from: SocketAddr,
         datagram: &Datagram<'_>,
+        slot: Option<usize>,
         body: &[u8],
         wire_len: usize,
     ) {
@@ -712,7 +747,7 @@ impl Endpoint {
                 }
             }
         }
-        if header.is_unaddressed() {
+        let Some(index) = slot else {
             if datagram.verify_checksum([0; 4], body).is_err() {
                 self.stats.dropped_checksum += 1;
                 return;
@@ -726,18 +761,8 @@ impl Endpoint {
                 _ => self.stats.dropped_malformed += 1,
             }
             return;
-        }
-        let index = usize::from(header.peer_id);
-        let Some(peer) = self.peers.get(index) else {
-            self.stats.dropped_unknown_peer += 1;
-            return;
         };
-        let session_ok = peer.outgoing_peer_id >= NO_PEER_ID
-            || header.session_id == peer.incoming_session_id & SESSION_ID_MASK;
-        if peer.state == PeerState::Disconnected || peer.address != from || !session_ok {
-            self.stats.dropped_unknown_peer += 1;
-            return;
-        }
+        let peer = &self.peers[index];
         if datagram.verify_checksum(peer.connect_id, body).is_err() {
             self.stats.dropped_checksum += 1;
             return;
@@ -1029,7 +1054,7 @@ impl Endpoint {
                 Flow::Stop
             }
             PeerState::AwaitingAccept | PeerState::AcknowledgingConnect => {
-                self.free_slot(index);
+                self.end_half_open(index, DisconnectReason::Remote, data);
                 Flow::Stop
             }
             PeerState::Disconnecting => {
@@ -1190,7 +1215,7 @@ impl Endpoint {
             self.recalculate_bandwidth = true;
         }
         if matches!(state, PeerState::AwaitingAccept | PeerState::AcknowledgingConnect) {
-            self.free_slot(index);
+            self.end_half_open(index, DisconnectReason::Timeout, 0);
         } else {
             self.end_peer(index, DisconnectReason::Timeout, 0);
         }

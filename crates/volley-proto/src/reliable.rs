@@ -320,11 +320,11 @@ mod tests {
                 TimeoutCheck::Dead => break,
             }
         }
-        // RTO 500 doubles to 16 000 (= 32 × 500) after 5 resends; by then
-        // more than the 5 s minimum has passed.
+        // Sends at 0, 0.5, 1.5, 3.5, 6.5 and 9.5 s (the RTO doubles from 500
+        // up to its 3 s cap); the sixth try is overdue at 12.5 s, past the
+        // 5 s minimum: dead.
         assert_eq!(resends, 5);
-        let elapsed = now - 1;
-        assert!((5000..=30000).contains(&elapsed), "died after {elapsed} ms");
+        assert_eq!(now - 1, 12_500, "died after {} ms", now - 1);
     }
 
     #[test]

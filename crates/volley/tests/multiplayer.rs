@@ -653,3 +653,43 @@ fn a_node_log_sees_packets_and_events_in_order() {
         position(&|i| *i == volley::multiplayer::Incoming::Event(PeerEvent::Disconnected(c0)));
     assert!(words < gone);
 }
+
+#[test]
+fn a_handshake_abandoned_after_acceptance_frees_its_id_and_slot() {
+    let mut endpoint = volley::EndpointConfig::default();
+    endpoint.timeouts(volley::Timeouts {
+        limit: 32,
+        minimum: Duration::from_millis(100),
+        maximum: Duration::from_millis(300),
+    });
+    let options = EnetPeerOptions::default().endpoint(endpoint);
+    let server =
+        EnetMultiplayerPeer::create_server(local(), 1, 1, WireProfile::Relay, options).unwrap();
+    let address = server.local_addr().unwrap();
+    let mut world = World::default();
+    world.add(server);
+    // A raw client sends its CONNECT and never reads the answer: the server
+    // accepts, then its handshake times out without an event.
+    let raw = Raw::client();
+    raw.host.connect(address, 3, 777).unwrap();
+    raw.host.flush().unwrap();
+    // The same id, and the only client slot, must become free again.
+    world.step();
+    let mut attempts = 0;
+    let connected = loop {
+        attempts += 1;
+        let options = seeded(180 + attempts).client_id(id(777)).id_retries(0);
+        let client = world.add(
+            EnetMultiplayerPeer::create_client(address, 1, WireProfile::Relay, options).unwrap(),
+        );
+        assert!(world.run_until(
+            |w| w.nodes[client].peer.connection_status() != ConnectionStatus::Connecting
+        ));
+        if world.nodes[client].peer.connection_status() == ConnectionStatus::Connected {
+            break client;
+        }
+        assert!(attempts < 50, "the abandoned handshake kept its id or slot");
+    };
+    assert_eq!(world.nodes[connected].id(), id(777));
+    drop(raw); // kept open until here, so its socket swallowed the answers
+}

@@ -290,6 +290,7 @@ impl EnetMultiplayerPeer {
             return Err(AddMeshPeerError::NotMesh);
         }
         let host = self.host.as_ref().ok_or(AddMeshPeerError::Closed)?;
+        self.session.forget_failed_handshakes(host);
         if id == self.session.unique_id || self.session.roster.contains_id(id) {
             return Err(AddMeshPeerError::DuplicateId(id));
         }
@@ -482,6 +483,7 @@ impl Session {
     }
 
     fn on_connect_request(&mut self, host: &Host, peer: PeerHandle, data: u32, channels: usize) {
+        self.forget_failed_handshakes(host);
         match self.admit(data, channels) {
             Ok(id) => {
                 if host.accept(peer).is_ok() {
@@ -497,13 +499,16 @@ impl Session {
         }
     }
 
+    /// The engine drops an accepted connection whose handshake fails (the
+    /// remote vanishes before acknowledging) without an event; forget such
+    /// members before counting clients or checking ids, or they would hold
+    /// their id and a client slot forever.
+    fn forget_failed_handshakes(&mut self, host: &Host) {
+        self.roster.retain(|m| m.stage != Stage::Joining || host.peer_state(m.handle).is_some());
+    }
+
     fn on_connected(&mut self, host: &Host, peer: PeerHandle) {
         let Some(before) = self.roster.set_stage(peer, Stage::Connected) else { return };
-        if before.stage != Stage::Joining {
-            // A peer told to leave while joining stays on its way out.
-            self.roster.set_stage(peer, before.stage);
-            return;
-        }
         match self.role {
             Role::Client => {
                 self.set_status(ConnectionStatus::Connected);

@@ -93,6 +93,15 @@ impl Roster {
         Some(member)
     }
 
+    /// Forgets every member for which `keep` is false.
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&Member) -> bool) {
+        for slot in &mut self.slots {
+            if let Some(member) = slot.take_if(|m| !keep(m)) {
+                self.by_id.remove(&member.id);
+            }
+        }
+    }
+
     /// Every member, in slot order (so fan-outs are deterministic).
     pub(super) fn members(&self) -> impl Iterator<Item = Member> + '_ {
         self.slots.iter().filter_map(|slot| *slot)

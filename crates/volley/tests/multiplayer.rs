@@ -654,15 +654,43 @@ fn a_node_log_sees_packets_and_events_in_order() {
     assert!(words < gone);
 }
 
-#[test]
-fn a_handshake_abandoned_after_acceptance_frees_its_id_and_slot() {
+/// Options whose connections give up after 300 ms without an answer.
+fn impatient() -> EnetPeerOptions {
     let mut endpoint = volley::EndpointConfig::default();
     endpoint.timeouts(volley::Timeouts {
         limit: 32,
         minimum: Duration::from_millis(100),
         maximum: Duration::from_millis(300),
     });
-    let options = EnetPeerOptions::default().endpoint(endpoint);
+    EnetPeerOptions::default().endpoint(endpoint)
+}
+
+#[test]
+fn a_client_nobody_answers_fails_without_events_or_reason() {
+    let silent = std::net::UdpSocket::bind(local()).unwrap();
+    let client = EnetMultiplayerPeer::create_client(
+        silent.local_addr().unwrap(),
+        1,
+        WireProfile::Godot4,
+        impatient(),
+    )
+    .unwrap();
+    let mut world = World::default();
+    world.add(client);
+    assert!(
+        world.run_until(|w| w.nodes[0].peer.connection_status() == ConnectionStatus::Disconnected)
+    );
+    assert_eq!(
+        world.nodes[0].statuses,
+        [ConnectionStatus::Connecting, ConnectionStatus::Disconnected]
+    );
+    assert!(world.nodes[0].events().is_empty());
+    assert_eq!(world.nodes[0].peer.refusal(), None);
+}
+
+#[test]
+fn a_handshake_abandoned_after_acceptance_frees_its_id_and_slot() {
+    let options = impatient();
     let server =
         EnetMultiplayerPeer::create_server(local(), 1, 1, WireProfile::Relay, options).unwrap();
     let address = server.local_addr().unwrap();

@@ -205,13 +205,27 @@ impl Proxy {
             .collect()
     }
 
-    /// The data commands of one direction: (kind, ENet channel, payload).
-    pub(crate) fn sends(&self, direction: Direction) -> Vec<(Kind, u8, Vec<u8>)> {
+    /// The data commands of one direction: (kind, ENet channel, payload),
+    /// in order, a retransmitted command counted once.
+    pub(crate) fn sends(&self, direction: Direction) -> Vec<Send> {
+        let mut sends: Vec<Send> = Vec::new();
+        for (_, commands) in self.datagrams(direction) {
+            for send in commands.into_iter().filter_map(Decoded::into_send) {
+                if !sends.contains(&send) {
+                    sends.push(send);
+                }
+            }
+        }
+        sends
+    }
+
+    /// The data commands of the first datagram of one direction that has any.
+    pub(crate) fn first_sends(&self, direction: Direction) -> Vec<Send> {
         self.datagrams(direction)
             .into_iter()
-            .flat_map(|(_, commands)| commands)
-            .filter_map(|c| c.kind.is_send().then_some((c.kind, c.channel, c.payload)))
-            .collect()
+            .map(|(_, commands)| commands.into_iter().filter_map(Decoded::into_send).collect())
+            .find(|sends: &Vec<Send>| !sends.is_empty())
+            .unwrap_or_default()
     }
 
     pub(crate) fn forget(&mut self) {
@@ -246,6 +260,9 @@ impl Kind {
     }
 }
 
+/// A data command: its kind, ENet channel and payload.
+pub(crate) type Send = (Kind, u8, Vec<u8>);
+
 /// One decoded command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Decoded {
@@ -253,6 +270,12 @@ pub(crate) struct Decoded {
     pub(crate) channel: u8,
     pub(crate) unsequenced_flag: bool,
     pub(crate) payload: Vec<u8>,
+}
+
+impl Decoded {
+    fn into_send(self) -> Option<Send> {
+        self.kind.is_send().then_some((self.kind, self.channel, self.payload))
+    }
 }
 
 impl From<&Command<'_>> for Decoded {

@@ -97,3 +97,40 @@ impl From<HostError> for AddMeshPeerError {
         Self::Host(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+    use std::io;
+
+    use super::*;
+
+    #[test]
+    fn errors_explain_themselves() {
+        assert_eq!(
+            CreateError::Channels { channels: 0, max: 253 }.to_string(),
+            "0 user channels asked for; the profile allows 1 to 253"
+        );
+        assert_eq!(CreateError::MaxClients(0).to_string(), "max_clients 0 is not in 1..=4095");
+        let host = CreateError::from(HostError::Io(io::Error::other("boom")));
+        assert_eq!(host.to_string(), "cannot create the host: socket error: boom");
+        assert!(host.source().is_some());
+        assert!(CreateError::MaxClients(0).source().is_none());
+        let id = PeerId::try_from(5_u32).expect("valid");
+        assert_eq!(
+            AddMeshPeerError::DuplicateId(id).to_string(),
+            "cannot add mesh peer 5: the id is taken"
+        );
+        assert_eq!(
+            AddMeshPeerError::NotMesh.to_string(),
+            "cannot add a mesh peer: not in mesh mode"
+        );
+        assert_eq!(
+            AddMeshPeerError::Closed.to_string(),
+            "cannot add a mesh peer: the peer is closed"
+        );
+        let host = AddMeshPeerError::from(HostError::Io(io::Error::other("full")));
+        assert!(host.source().is_some());
+        assert!(AddMeshPeerError::Closed.source().is_none());
+    }
+}

@@ -51,3 +51,40 @@ impl Inbox {
         self.packets = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use volley_proto::TransferMode;
+
+    use super::*;
+    use crate::multiplayer::PeerId;
+
+    fn packet(payload: &[u8]) -> Packet {
+        Packet {
+            from: PeerId::SERVER,
+            channel: 2,
+            mode: TransferMode::Unreliable,
+            payload: payload.to_vec(),
+        }
+    }
+
+    #[test]
+    fn packets_are_counted_and_peeked_past_events() {
+        let mut inbox = Inbox::default();
+        assert!(inbox.is_empty());
+        inbox.push_event(PeerEvent::Connected(PeerId::SERVER));
+        inbox.push_packet(packet(b"abc"));
+        inbox.push_packet(packet(b"de"));
+        assert_eq!(inbox.packet_count(), 2);
+        assert_eq!(inbox.peek_packet().map(|info| info.len), Some(3));
+        assert_eq!(inbox.pop(), Some(Incoming::Event(PeerEvent::Connected(PeerId::SERVER))));
+        assert_eq!(inbox.packet_count(), 2);
+        assert_eq!(inbox.pop(), Some(Incoming::Packet(packet(b"abc"))));
+        assert_eq!(inbox.packet_count(), 1);
+        inbox.clear();
+        assert!(inbox.is_empty());
+        assert_eq!(inbox.packet_count(), 0);
+        assert_eq!(inbox.peek_packet(), None);
+        assert_eq!(inbox.pop(), None);
+    }
+}

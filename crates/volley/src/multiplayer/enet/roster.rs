@@ -123,3 +123,86 @@ impl Roster {
         self.by_id.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    use volley_proto::{Endpoint, EndpointConfig};
+
+    use super::*;
+
+    fn id(raw: u32) -> PeerId {
+        PeerId::try_from(raw).expect("valid test id")
+    }
+
+    /// An endpoint to mint real handles from: slot 0 twice (two
+    /// generations), then slot 1.
+    fn handles() -> (PeerHandle, PeerHandle, PeerHandle) {
+        let mut endpoint = Endpoint::new(EndpointConfig::default()).expect("config");
+        let now = Instant::now();
+        let address = SocketAddr::from(([127, 0, 0, 1], 9));
+        let old = endpoint.connect(now, address, 1, 0).expect("slot");
+        endpoint.reset(old).expect("live");
+        let new = endpoint.connect(now, address, 1, 0).expect("slot");
+        let other = endpoint.connect(now, address, 1, 0).expect("slot");
+        assert_eq!(old.index(), new.index());
+        (old, new, other)
+    }
+
+    #[test]
+    fn members_are_found_by_handle_and_by_id() {
+        let (_, a, b) = handles();
+        let mut roster = Roster::default();
+        roster.insert(a, id(7));
+        roster.insert(b, id(9));
+        assert_eq!(roster.get(a), Some(Member { handle: a, id: id(7), stage: Stage::Joining }));
+        assert_eq!(roster.by_id(id(9)).map(|m| m.handle), Some(b));
+        assert!(roster.contains_id(id(7)));
+        assert_eq!(roster.connected(id(7)), None, "joining is not a target");
+        assert_eq!(roster.set_stage(a, Stage::Connected).map(|m| m.stage), Some(Stage::Joining));
+        assert_eq!(roster.connected(id(7)).map(|m| m.handle), Some(a));
+        let connected: Vec<PeerId> = roster.connected_members().map(|m| m.id).collect();
+        assert_eq!(connected, [id(7)]);
+        assert_eq!(roster.len(), 2);
+        assert_eq!(roster.remove(b).map(|m| m.id), Some(id(9)));
+        assert!(!roster.contains_id(id(9)));
+        assert_eq!(roster.remove(b), None);
+    }
+
+    #[test]
+    fn a_stale_handle_of_a_reused_slot_finds_nothing() {
+        let (old, new, _) = handles();
+        let mut roster = Roster::default();
+        roster.insert(new, id(7));
+        assert_eq!(roster.get(old), None);
+        assert_eq!(roster.set_stage(old, Stage::Connected), None);
+        assert_eq!(roster.remove(old), None);
+        assert_eq!(roster.len(), 1);
+    }
+
+    #[test]
+    fn a_new_occupant_of_a_slot_replaces_the_old_one() {
+        let (old, new, _) = handles();
+        let mut roster = Roster::default();
+        roster.insert(old, id(7));
+        roster.insert(new, id(8));
+        assert!(!roster.contains_id(id(7)));
+        assert_eq!(roster.by_id(id(8)).map(|m| m.handle), Some(new));
+        assert_eq!(roster.len(), 1);
+    }
+
+    #[test]
+    fn retain_forgets_by_id_too() {
+        let (_, a, b) = handles();
+        let mut roster = Roster::default();
+        roster.insert(a, id(7));
+        roster.insert(b, id(9));
+        roster.retain(|m| m.id != id(7));
+        assert!(!roster.contains_id(id(7)));
+        assert_eq!(roster.members().map(|m| m.id).collect::<Vec<_>>(), [id(9)]);
+        roster.clear();
+        assert_eq!(roster.len(), 0);
+    }
+}

@@ -63,7 +63,9 @@
 mod error;
 mod inbox;
 mod options;
+mod outgoing;
 mod roster;
+mod session;
 mod stats;
 
 use std::collections::HashSet;
@@ -74,25 +76,20 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use volley_proto::constants::MAX_PEERS;
-use volley_proto::{
-    DisconnectReason, EndpointConfig, Event, PeerHandle, PeerStats, SendError, TransferMode,
-};
+use volley_proto::{EndpointConfig, PeerStats, TransferMode};
 
-use super::framing::{
-    ChannelError, ChannelKind, DropReason, RefuseReason, Relay, RelayHeader, SystemMessage,
-    WireProfile, route_from_client,
-};
+use super::framing::{RefuseReason, WireProfile};
 use super::{
-    ConnectionStatus, DisconnectPeerError, Incoming, MultiplayerPeer, Packet, PacketInfo,
-    PeerEvent, PeerId, PollError, PutPacketError, Target, generate_unique_id,
+    ConnectionStatus, DisconnectPeerError, Incoming, MultiplayerPeer, PacketInfo, PeerId,
+    PollError, PutPacketError, Target, generate_unique_id,
 };
 use crate::socket::SocketConfig;
 use crate::{Host, HostConfig, HostError};
 
 pub use error::{AddMeshPeerError, CreateError};
-use inbox::Inbox;
 pub use options::EnetPeerOptions;
-use roster::{Member, Roster, Stage};
+use roster::Stage;
+use session::{Channels, ClientState, Session};
 pub use stats::MultiplayerStats;
 
 /// Peer slots a server keeps beyond `max_clients`, so that a newcomer
@@ -104,11 +101,6 @@ const REFUSAL_SLOTS: usize = 16;
 /// The longest a single poll waits; longer timeouts are cut to this.
 const MAX_POLL_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Departed ids a client remembers (see [`ClientState::departed`]); the set
-/// is emptied when it would grow past this, so a server cannot grow it
-/// without bound.
-const MAX_DEPARTED: usize = 1024;
-
 /// What an [`EnetMultiplayerPeer`] was created as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -119,19 +111,6 @@ pub enum Role {
     /// [`EnetMultiplayerPeer::create_mesh`]: direct connections to other
     /// mesh peers, added with [`EnetMultiplayerPeer::add_mesh_peer`].
     Mesh,
-}
-
-/// What only a client keeps.
-#[derive(Debug)]
-struct ClientState {
-    server_address: SocketAddr,
-    retries_left: u32,
-    rng: SmallRng,
-    /// Other clients the server announced (relay profile).
-    relayed: HashSet<PeerId>,
-    /// Clients the server announced as gone: a late relayed packet from one
-    /// of them is dropped instead of resurrecting it.
-    departed: HashSet<PeerId>,
 }
 
 /// A [`MultiplayerPeer`] over ENet-compatible connections, speaking Godot 3's
@@ -146,36 +125,6 @@ pub struct EnetMultiplayerPeer {
     /// `None` once closed.
     host: Option<Host>,
     session: Session,
-}
-
-/// Everything but the host, so that event handlers can borrow both.
-#[derive(Debug)]
-struct Session {
-    role: Role,
-    profile: WireProfile,
-    /// User channels `0..channels`.
-    channels: u8,
-    enet_channels: usize,
-    unique_id: PeerId,
-    status: ConnectionStatus,
-    transfer_channel: u8,
-    transfer_mode: TransferMode,
-    target: Target,
-    refuse_new_connections: bool,
-    /// Relay profile, server: forward between clients and announce them.
-    relay: bool,
-    max_clients: usize,
-    max_packet_size: usize,
-    roster: Roster,
-    client: Option<ClientState>,
-    inbox: Inbox,
-    /// Reused to put the relay header in front of outgoing payloads.
-    frame: Vec<u8>,
-    stats: MultiplayerStats,
-    refusal: Option<RefuseReason>,
-    /// Set by event handlers when the application has something new to see:
-    /// a queued item or a status change. Ends a waiting poll.
-    progress: bool,
 }
 
 impl EnetMultiplayerPeer {
@@ -275,7 +224,7 @@ impl EnetMultiplayerPeer {
     }
 
     /// Dials the mesh peer at `address`, which has id `id`. A
-    /// [`PeerEvent::Connected`]`(id)` follows once it accepts; if it refuses,
+    /// [`PeerEvent::Connected`](super::PeerEvent::Connected)`(id)` follows once it accepts; if it refuses,
     /// [`refusal`](Self::refusal) says why and no event follows.
     ///
     /// The remote learns this peer's id from the CONNECT and trusts it; this
@@ -350,30 +299,6 @@ impl EnetMultiplayerPeer {
     }
 }
 
-/// What every role derives alike from its channel count and options.
-#[derive(Debug, Clone, Copy)]
-struct Channels {
-    /// User channels `0..user`.
-    user: u8,
-    /// ENet channels the profile needs for them.
-    enet: usize,
-    /// The largest user payload, after the profile's header.
-    max_packet_size: usize,
-}
-
-impl Channels {
-    fn new(profile: WireProfile, user: u8, options: &EnetPeerOptions) -> Result<Self, CreateError> {
-        let max = profile.max_user_channel() + 1;
-        let highest = user.checked_sub(1).filter(|&highest| highest < max);
-        let Some(Ok(enet)) = highest.map(|highest| profile.enet_channel_count(highest)) else {
-            return Err(CreateError::Channels { channels: user, max });
-        };
-        let max_packet_size =
-            options.endpoint.get_max_packet_size().saturating_sub(profile.header_len());
-        Ok(Self { user, enet: usize::from(enet), max_packet_size })
-    }
-}
-
 /// A host on `bind` that leaves every CONNECT to the multiplayer layer.
 fn open_host(
     bind: SocketAddr,
@@ -385,500 +310,6 @@ fn open_host(
     config.socket(SocketConfig::new(bind).dual_stack(bind.is_ipv6()));
     *config.endpoint() = endpoint;
     Host::new(config)
-}
-
-impl Session {
-    fn new(role: Role, profile: WireProfile, channels: Channels, unique_id: PeerId) -> Self {
-        Self {
-            role,
-            profile,
-            channels: channels.user,
-            enet_channels: channels.enet,
-            unique_id,
-            status: ConnectionStatus::Disconnected,
-            transfer_channel: 0,
-            transfer_mode: TransferMode::Reliable,
-            target: Target::Broadcast,
-            refuse_new_connections: false,
-            relay: false,
-            max_clients: 0,
-            max_packet_size: channels.max_packet_size,
-            roster: Roster::default(),
-            client: None,
-            inbox: Inbox::default(),
-            frame: Vec::new(),
-            stats: MultiplayerStats::default(),
-            refusal: None,
-            progress: false,
-        }
-    }
-
-    /// DISCONNECT `data` on close: Godot 3 sends its own id, Godot 4 zero.
-    fn close_data(&self) -> u32 {
-        match self.profile {
-            WireProfile::Relay => self.unique_id.get(),
-            WireProfile::Godot4 => 0,
-        }
-    }
-
-    fn set_status(&mut self, status: ConnectionStatus) {
-        if self.status != status {
-            self.status = status;
-            self.progress = true;
-        }
-    }
-
-    fn emit(&mut self, event: PeerEvent) {
-        self.inbox.push_event(event);
-        self.progress = true;
-    }
-
-    /// Strips the framing and queues the packet for the application.
-    fn deliver(&mut self, from: PeerId, channel: u8, mode: TransferMode, mut payload: Vec<u8>) {
-        if self.profile == WireProfile::Relay {
-            payload.drain(..RelayHeader::LEN.min(payload.len()));
-        }
-        self.inbox.push_packet(Packet { from, channel, mode, payload });
-        self.progress = true;
-    }
-
-    // ------------------------------------------------------------- events
-
-    fn handle(&mut self, host: &mut Host, event: Event) {
-        match event {
-            Event::ConnectRequest { peer, data, channel_count, .. } => {
-                self.on_connect_request(host, peer, data, channel_count);
-            }
-            Event::Connected { peer, .. } => self.on_connected(host, peer),
-            Event::Disconnected { peer, reason, data } => {
-                self.on_disconnected(host, peer, reason, data);
-            }
-            Event::Received { peer, channel, mode, payload } => {
-                self.on_received(host, peer, channel, mode, payload);
-            }
-            _ => {}
-        }
-    }
-
-    /// The id a newcomer may join with, or why it may not.
-    fn admit(&self, data: u32, channel_count: usize) -> Result<PeerId, RefuseReason> {
-        if self.role == Role::Client || self.refuse_new_connections {
-            return Err(RefuseReason::RefusingConnections);
-        }
-        if self.role == Role::Server && self.roster.len() >= self.max_clients {
-            return Err(RefuseReason::ServerFull);
-        }
-        if channel_count < usize::from(self.profile.reserved_channels()) {
-            return Err(RefuseReason::TooFewChannels);
-        }
-        let id = match PeerId::try_from(data) {
-            // Only the server is 1; mesh ids are the application's choice.
-            Ok(id) if !(self.role == Role::Server && id.is_server()) => id,
-            _ => return Err(RefuseReason::InvalidId),
-        };
-        if id == self.unique_id || self.roster.contains_id(id) {
-            return Err(RefuseReason::DuplicateId);
-        }
-        Ok(id)
-    }
-
-    fn on_connect_request(&mut self, host: &Host, peer: PeerHandle, data: u32, channels: usize) {
-        self.forget_failed_handshakes(host);
-        match self.admit(data, channels) {
-            Ok(id) => {
-                if host.accept(peer).is_ok() {
-                    self.roster.insert(peer, id);
-                }
-            }
-            Err(reason) => {
-                // Refusing fails only for a request that is already gone.
-                if host.refuse(peer, reason.code()).is_ok() {
-                    self.stats.connections_refused += 1;
-                }
-            }
-        }
-    }
-
-    /// The engine drops an accepted connection whose handshake fails (the
-    /// remote vanishes before acknowledging) without an event; forget such
-    /// members before counting clients or checking ids, or they would hold
-    /// their id and a client slot forever.
-    fn forget_failed_handshakes(&mut self, host: &Host) {
-        self.roster.retain(|m| m.stage != Stage::Joining || host.peer_state(m.handle).is_some());
-    }
-
-    fn on_connected(&mut self, host: &Host, peer: PeerHandle) {
-        let Some(before) = self.roster.set_stage(peer, Stage::Connected) else { return };
-        match self.role {
-            Role::Client => {
-                self.set_status(ConnectionStatus::Connected);
-                self.emit(PeerEvent::Connected(PeerId::SERVER));
-            }
-            Role::Server => {
-                self.emit(PeerEvent::Connected(before.id));
-                if self.relay {
-                    self.announce_join(host, before);
-                }
-            }
-            Role::Mesh => self.emit(PeerEvent::Connected(before.id)),
-        }
-    }
-
-    /// Tells the newcomer about every other client, and them about it.
-    fn announce_join(&mut self, host: &Host, newcomer: Member) {
-        let added = SystemMessage::PeerAdded(newcomer.id);
-        for other in self.roster.connected_members().filter(|m| m.id != newcomer.id) {
-            let told_newcomer =
-                send_system(host, newcomer.handle, SystemMessage::PeerAdded(other.id));
-            let told_other = send_system(host, other.handle, added);
-            self.stats.copies_failed += u64::from(!told_newcomer) + u64::from(!told_other);
-        }
-    }
-
-    /// Tells every remaining client that `gone` left.
-    fn announce_leave(&mut self, host: &Host, gone: PeerId) {
-        for member in self.roster.connected_members() {
-            let sent = send_system(host, member.handle, SystemMessage::PeerRemoved(gone));
-            self.stats.copies_failed += u64::from(!sent);
-        }
-    }
-
-    fn on_disconnected(
-        &mut self,
-        host: &Host,
-        peer: PeerHandle,
-        reason: DisconnectReason,
-        data: u32,
-    ) {
-        let Some(member) = self.roster.remove(peer) else { return };
-        let joined = member.stage != Stage::Joining;
-        if !joined && reason == DisconnectReason::Refused {
-            self.refusal = RefuseReason::from_code(data);
-        }
-        match self.role {
-            Role::Client if joined => self.end_client_session(),
-            Role::Client => {
-                if !self.retry_with_new_id(host) {
-                    self.set_status(ConnectionStatus::Disconnected);
-                }
-            }
-            Role::Server | Role::Mesh if joined => {
-                // Only a relay server has `relay` set.
-                self.emit(PeerEvent::Disconnected(member.id));
-                if self.relay {
-                    self.announce_leave(host, member.id);
-                }
-            }
-            Role::Server | Role::Mesh => {}
-        }
-    }
-
-    /// After a refusal, dials again with a fresh id if the reason calls for
-    /// it and retries are left. Returns whether a new attempt started.
-    fn retry_with_new_id(&mut self, host: &Host) -> bool {
-        let Some(client) = self.client.as_mut() else { return false };
-        let retry = self.refusal.is_some_and(RefuseReason::retry_with_new_id);
-        if !retry || client.retries_left == 0 {
-            return false;
-        }
-        client.retries_left -= 1;
-        let id = generate_unique_id(&mut client.rng);
-        match host.connect(client.server_address, self.enet_channels, id.get()) {
-            Ok(handle) => {
-                self.unique_id = id;
-                self.refusal = None;
-                self.roster.insert(handle, PeerId::SERVER);
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    /// The server is gone: the others reached through it are gone too.
-    fn end_client_session(&mut self) {
-        if let Some(client) = self.client.as_mut() {
-            let mut gone: Vec<PeerId> = client.relayed.drain().collect();
-            client.departed.clear();
-            gone.sort_unstable();
-            for id in gone {
-                self.emit(PeerEvent::Disconnected(id));
-            }
-        }
-        self.emit(PeerEvent::Disconnected(PeerId::SERVER));
-        self.set_status(ConnectionStatus::Disconnected);
-    }
-
-    fn on_received(
-        &mut self,
-        host: &mut Host,
-        peer: PeerHandle,
-        channel: u8,
-        mode: TransferMode,
-        payload: Vec<u8>,
-    ) {
-        let Some(member) = self.roster.get(peer) else {
-            host.recycle(payload);
-            return;
-        };
-        match (self.profile.channel_kind(channel), self.profile) {
-            (Ok(ChannelKind::User(user)), WireProfile::Godot4) => {
-                self.deliver(member.id, user, mode, payload);
-            }
-            (Ok(ChannelKind::User(user)), WireProfile::Relay) => {
-                self.on_relay_packet(host, member, channel, user, mode, payload);
-            }
-            (Ok(ChannelKind::System), _) if self.role == Role::Client => {
-                self.on_system_message(&payload);
-                host.recycle(payload);
-            }
-            // System messages only flow from a server to its clients.
-            (Ok(ChannelKind::System), _) | (Err(_), _) => {
-                self.stats.dropped_malformed += 1;
-                host.recycle(payload);
-            }
-        }
-    }
-
-    fn on_relay_packet(
-        &mut self,
-        host: &mut Host,
-        member: Member,
-        enet_channel: u8,
-        user_channel: u8,
-        mode: TransferMode,
-        payload: Vec<u8>,
-    ) {
-        let Ok((header, _)) = RelayHeader::decode(&payload) else {
-            self.stats.dropped_malformed += 1;
-            host.recycle(payload);
-            return;
-        };
-        let from = match self.role {
-            Role::Server => {
-                let relay = route_from_client(member.id, header, self.relay, |id| {
-                    self.roster.connected(id).is_some()
-                });
-                self.forward(host, member.id, relay, enet_channel, mode, &payload);
-                if !relay.for_server() {
-                    host.recycle(payload);
-                    return;
-                }
-                member.id
-            }
-            Role::Mesh if header.source != member.id.get() => {
-                self.stats.dropped_spoofed += 1;
-                host.recycle(payload);
-                return;
-            }
-            Role::Mesh => member.id,
-            Role::Client => match self.relayed_source(header) {
-                Some(source) => source,
-                None => {
-                    host.recycle(payload);
-                    return;
-                }
-            },
-        };
-        self.deliver(from, user_channel, mode, payload);
-    }
-
-    /// Sends the copies `relay` calls for, the original bytes on the same
-    /// channel with the same mode, and counts what happened.
-    fn forward(
-        &mut self,
-        host: &Host,
-        sender: PeerId,
-        relay: Relay,
-        enet_channel: u8,
-        mode: TransferMode,
-        packet: &[u8],
-    ) {
-        match relay {
-            Relay::Drop(DropReason::SpoofedSource { .. }) => self.stats.dropped_spoofed += 1,
-            Relay::Drop(_) => self.stats.dropped_unroutable += 1,
-            Relay::ToServer => {}
-            Relay::Forward(_) | Relay::Broadcast { .. } => {
-                for member in self.roster.connected_members() {
-                    if !relay.copies_to(sender, member.id) {
-                        continue;
-                    }
-                    match host.send(member.handle, enet_channel, mode, packet) {
-                        Ok(()) => self.stats.packets_relayed += 1,
-                        Err(_) => self.stats.copies_failed += 1,
-                    }
-                }
-            }
-        }
-    }
-
-    /// The sender of a packet a client received from its server, or `None`
-    /// (counted) if it must be dropped.
-    fn relayed_source(&mut self, header: RelayHeader) -> Option<PeerId> {
-        let source = match header.sender() {
-            Ok(source) if source != self.unique_id => source,
-            _ => {
-                self.stats.dropped_malformed += 1;
-                return None;
-            }
-        };
-        let client = self.client.as_mut()?;
-        if source.is_server() || client.relayed.contains(&source) {
-            return Some(source);
-        }
-        if client.departed.contains(&source) {
-            self.stats.dropped_departed += 1;
-            return None;
-        }
-        // The announcement travels on another ENet channel, so under loss a
-        // packet can overtake it: announce the peer now, so its packets
-        // never come before its Connected.
-        client.relayed.insert(source);
-        self.emit(PeerEvent::Connected(source));
-        Some(source)
-    }
-
-    fn on_system_message(&mut self, payload: &[u8]) {
-        let Ok(message) = SystemMessage::decode(payload) else {
-            self.stats.dropped_malformed += 1;
-            return;
-        };
-        let own_id = self.unique_id;
-        let Some(client) = self.client.as_mut() else { return };
-        match message {
-            SystemMessage::PeerAdded(id) => {
-                client.departed.remove(&id);
-                if id != own_id && client.relayed.insert(id) {
-                    self.emit(PeerEvent::Connected(id));
-                }
-            }
-            SystemMessage::PeerRemoved(id) => {
-                if client.departed.len() >= MAX_DEPARTED {
-                    client.departed.clear();
-                }
-                client.departed.insert(id);
-                if client.relayed.remove(&id) {
-                    self.emit(PeerEvent::Disconnected(id));
-                }
-            }
-        }
-    }
-
-    // ------------------------------------------------------------ sending
-
-    /// Sends `payload` from this peer to the current target.
-    fn put(&mut self, host: &Host, payload: &[u8]) -> Result<(), PutPacketError> {
-        if self.status != ConnectionStatus::Connected {
-            return Err(PutPacketError::NotConnected);
-        }
-        if payload.len() > self.max_packet_size {
-            return Err(PutPacketError::PayloadTooLarge {
-                len: payload.len(),
-                max: self.max_packet_size,
-            });
-        }
-        let user_channel = self.transfer_channel;
-        if user_channel >= self.channels {
-            return Err(ChannelError::UserChannelOutOfRange {
-                channel: user_channel,
-                max: self.channels - 1,
-            }
-            .into());
-        }
-        let mode = self.transfer_mode;
-        let enet_channel = self.profile.enet_channel(user_channel, mode)?;
-        let mut frame = std::mem::take(&mut self.frame);
-        let bytes = match self.profile {
-            WireProfile::Relay => {
-                frame.clear();
-                frame.extend_from_slice(&RelayHeader::new(self.unique_id, self.target).to_bytes());
-                frame.extend_from_slice(payload);
-                &frame[..]
-            }
-            WireProfile::Godot4 => payload,
-        };
-        let result = if self.role == Role::Client && self.profile == WireProfile::Relay {
-            self.put_through_server(host, enet_channel, mode, bytes)
-        } else {
-            self.put_direct(host, enet_channel, mode, bytes)
-        };
-        self.frame = frame;
-        result
-    }
-
-    /// A relay-profile client: everything goes to the server, which routes
-    /// by the header's target.
-    fn put_through_server(
-        &mut self,
-        host: &Host,
-        enet_channel: u8,
-        mode: TransferMode,
-        bytes: &[u8],
-    ) -> Result<(), PutPacketError> {
-        if let Target::Peer(id) = self.target {
-            let known = self.client.as_ref().is_some_and(|c| c.relayed.contains(&id));
-            if !(id.is_server() || known) {
-                return Err(PutPacketError::UnknownTarget(id));
-            }
-        }
-        let server = self.roster.connected(PeerId::SERVER).ok_or(PutPacketError::NotConnected)?;
-        self.send_one(host, server, enet_channel, mode, bytes)
-    }
-
-    /// Servers, mesh peers and godot4 clients: one send per direct
-    /// connection the target covers.
-    fn put_direct(
-        &mut self,
-        host: &Host,
-        enet_channel: u8,
-        mode: TransferMode,
-        bytes: &[u8],
-    ) -> Result<(), PutPacketError> {
-        let except = match self.target {
-            Target::Peer(id) => {
-                let member = self.roster.connected(id).ok_or(PutPacketError::UnknownTarget(id))?;
-                return self.send_one(host, member, enet_channel, mode, bytes);
-            }
-            Target::Broadcast => None,
-            Target::AllExcept(id) => Some(id),
-        };
-        for member in self.roster.connected_members() {
-            if Some(member.id) == except {
-                continue;
-            }
-            // A broadcast reaches whoever can take it; the rest are counted.
-            if host.send(member.handle, enet_channel, mode, bytes).is_err() {
-                self.stats.copies_failed += 1;
-            }
-        }
-        Ok(())
-    }
-
-    fn send_one(
-        &self,
-        host: &Host,
-        to: Member,
-        enet_channel: u8,
-        mode: TransferMode,
-        bytes: &[u8],
-    ) -> Result<(), PutPacketError> {
-        match host.send(to.handle, enet_channel, mode, bytes) {
-            Ok(()) => Ok(()),
-            Err(HostError::Send(SendError::QueueFull { .. })) => {
-                Err(PutPacketError::QueueFull(to.id))
-            }
-            Err(HostError::Send(SendError::ChannelOutOfRange { channel_count, .. })) => {
-                // The remote negotiated fewer channels than this peer has.
-                let count = u8::try_from(channel_count).unwrap_or(u8::MAX);
-                let max = self.profile.highest_user_channel(count).unwrap_or(0);
-                Err(ChannelError::UserChannelOutOfRange { channel: self.transfer_channel, max }
-                    .into())
-            }
-            Err(HostError::Send(SendError::PacketTooLarge { len, max })) => {
-                Err(PutPacketError::PayloadTooLarge { len, max })
-            }
-            Err(_) => Err(PutPacketError::UnknownTarget(to.id)),
-        }
-    }
 }
 
 impl MultiplayerPeer for EnetMultiplayerPeer {
@@ -1005,7 +436,7 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
     /// server (on a client), a mesh peer.
     ///
     /// Without `force`, queued packets go first, then a
-    /// [`PeerEvent::Disconnected`] follows once the peer acknowledged; on a
+    /// [`PeerEvent::Disconnected`](super::PeerEvent::Disconnected) follows once the peer acknowledged; on a
     /// relay server the other clients are told then. With `force`, the peer
     /// gets one unacknowledged DISCONNECT and is forgotten at once, with no
     /// event; on a relay server the other clients are told at once. A client
@@ -1061,11 +492,6 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
         }
         session.status = ConnectionStatus::Disconnected;
     }
-}
-
-/// Sends a relay-profile system message; returns whether it was queued.
-fn send_system(host: &Host, to: PeerHandle, message: SystemMessage) -> bool {
-    host.send(to, 0, TransferMode::Reliable, &message.to_bytes()).is_ok()
 }
 
 fn poll_error(e: HostError) -> PollError {

@@ -93,6 +93,20 @@ fn godot4_clients_hear_of_no_one_but_the_server() {
 }
 
 #[test]
+fn range_coded_sessions_work_in_both_profiles() {
+    // Godot 3.4 and later compress with ENet's range coder by default.
+    for profile in PROFILES {
+        let mut world = World::session_with(profile, 2, 60, |o| o.range_coder(true));
+        let c1 = world.nodes[1].id();
+        world.nodes[0].send(Target::Broadcast, b"compressed hello to everyone");
+        world.nodes[0].send(Target::Peer(c1), &[7u8; 5000]);
+        fence(&mut world, 0, &[1, 2]);
+        assert_eq!(receivers(&world, b"compressed hello to everyone"), set(&[1, 2]), "{profile}");
+        assert_eq!(receivers(&world, &[7u8; 5000]), set(&[1]), "{profile}");
+    }
+}
+
+#[test]
 fn every_target_kind_from_the_server() {
     for profile in PROFILES {
         let mut world = World::session(profile, 3, 40);

@@ -347,13 +347,24 @@ impl World {
     /// (nodes 1..), all connected and, in the relay profile, each told about
     /// the others.
     pub(crate) fn session(profile: WireProfile, clients: usize, seed: u64) -> Self {
+        Self::session_with(profile, clients, seed, |o| o)
+    }
+
+    /// A session whose every peer's options pass through `adjust`.
+    pub(crate) fn session_with(
+        profile: WireProfile,
+        clients: usize,
+        seed: u64,
+        adjust: impl Fn(EnetPeerOptions) -> EnetPeerOptions,
+    ) -> Self {
         let mut world = Self::default();
         let server =
-            EnetMultiplayerPeer::create_server(local(), 8, 3, profile, seeded(seed)).unwrap();
+            EnetMultiplayerPeer::create_server(local(), 8, 3, profile, adjust(seeded(seed)))
+                .unwrap();
         let address = server.local_addr().unwrap();
         world.add(server);
         for i in 0..clients {
-            let options = seeded(seed + 1 + i as u64);
+            let options = adjust(seeded(seed + 1 + i as u64));
             world.add(EnetMultiplayerPeer::create_client(address, 3, profile, options).unwrap());
         }
         assert!(world.run_until(|w| w.everyone_in(profile)), "session did not form");

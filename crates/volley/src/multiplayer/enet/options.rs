@@ -69,6 +69,15 @@ impl EnetPeerOptions {
         self
     }
 
+    /// Whether datagrams are compressed with ENet's range coder, as Godot
+    /// 3.4 and later do by default (both ends must agree). Shorthand for
+    /// [`EndpointConfig::range_coder`] on the endpoint settings.
+    #[must_use]
+    pub fn range_coder(mut self, enabled: bool) -> Self {
+        self.endpoint.range_coder(enabled);
+        self
+    }
+
     /// Whether a relay-profile server forwards packets between clients and
     /// announces joins and leaves. Default `true`. When off, clients can
     /// only reach the server (target 1), as with Godot's

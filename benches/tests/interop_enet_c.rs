@@ -105,3 +105,23 @@ fn checksum_mismatch_prevents_connection_with_enet() {
     support::checksum_mismatch_prevents_connection::<EnetHost>(true);
     support::checksum_mismatch_prevents_connection::<EnetHost>(false);
 }
+
+#[test]
+fn large_unreliable_packets_cross_both_ways_enet_client() {
+    support::large_unreliable_packets_cross::<EnetHost>(Server::Volley);
+}
+
+#[test]
+fn large_unreliable_packets_cross_both_ways_enet_server() {
+    support::large_unreliable_packets_cross::<EnetHost>(Server::Foreign);
+}
+
+#[test]
+fn enet_client_to_volley_server_over_a_bad_link() {
+    support::run_over_bad_link::<EnetHost>(Server::Volley, 1);
+}
+
+#[test]
+fn volley_client_to_enet_server_over_a_bad_link() {
+    support::run_over_bad_link::<EnetHost>(Server::Foreign, 2);
+}

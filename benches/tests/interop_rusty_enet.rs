@@ -136,3 +136,23 @@ fn checksum_mismatch_prevents_connection_with_rusty_enet() {
     support::checksum_mismatch_prevents_connection::<RustyEnet>(true);
     support::checksum_mismatch_prevents_connection::<RustyEnet>(false);
 }
+
+#[test]
+fn large_unreliable_packets_cross_both_ways_rusty_enet_client() {
+    support::large_unreliable_packets_cross::<RustyEnet>(Server::Volley);
+}
+
+#[test]
+fn large_unreliable_packets_cross_both_ways_rusty_enet_server() {
+    support::large_unreliable_packets_cross::<RustyEnet>(Server::Foreign);
+}
+
+#[test]
+fn rusty_enet_client_to_volley_server_over_a_bad_link() {
+    support::run_over_bad_link::<RustyEnet>(Server::Volley, 1);
+}
+
+#[test]
+fn volley_client_to_rusty_enet_server_over_a_bad_link() {
+    support::run_over_bad_link::<RustyEnet>(Server::Foreign, 2);
+}

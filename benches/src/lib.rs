@@ -2,5 +2,7 @@
 
 #[cfg(feature = "enet-c")]
 pub mod enet_c;
+#[cfg(feature = "enet-c")]
+pub mod enet_c_host;
 pub mod link;
 pub mod payloads;

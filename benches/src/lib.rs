@@ -3,6 +3,8 @@
 pub mod drivers;
 #[cfg(feature = "enet-c")]
 pub mod enet_c;
+#[cfg(feature = "enet-c")]
+pub mod enet_c_host;
 pub mod link;
 pub mod payloads;
 pub mod suite;

@@ -12,12 +12,14 @@ use crate::error::ConfigError;
 /// How long a peer may stay silent, as ENet's `enet_peer_timeout` sets it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// Retransmission count (as the power of two the timeout has doubled to)
-    /// after which the peer may be declared dead.
+    /// Retransmissions, as a power of two: the peer may be declared dead once
+    /// one command went out `log2(limit) + 1` times (6 for 32).
     pub limit: u32,
-    /// The peer is never declared dead before this long without acknowledgement.
+    /// The peer is never declared dead before this long with nothing received
+    /// from it while a command went unacknowledged.
     pub minimum: Duration,
-    /// The peer is always declared dead after this long without acknowledgement.
+    /// The peer is always declared dead after this long with nothing received
+    /// from it while a command went unacknowledged.
     pub maximum: Duration,
 }
 

@@ -54,11 +54,12 @@ pub const DEFAULT_DUPLICATE_PEERS: usize = MAX_PEERS;
 pub const INITIAL_ROUND_TRIP_TIME: Duration = Duration::from_millis(500);
 /// *Default.* Keep-alive ping interval when nothing is acknowledged.
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_millis(500);
-/// *Default.* Retransmission count (as a power of two) after which a peer may time out.
+/// *Default.* Retransmission count (as a power of two) after which a peer may
+/// time out: a command sent `log2(32) + 1 = 6` times.
 pub const DEFAULT_TIMEOUT_LIMIT: u32 = 32;
-/// *Default.* A peer is never declared dead before this long without acknowledgement.
+/// *Default.* A peer is never declared dead before this long with nothing received from it.
 pub const DEFAULT_TIMEOUT_MINIMUM: Duration = Duration::from_millis(5000);
-/// *Default.* A peer is always declared dead after this long without acknowledgement.
+/// *Default.* A peer is always declared dead after this long with nothing received from it.
 pub const DEFAULT_TIMEOUT_MAXIMUM: Duration = Duration::from_millis(30000);
 
 /// *Wire.* Largest value of the unreliable packet throttle (= never drop).

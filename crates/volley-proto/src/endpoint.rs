@@ -251,6 +251,29 @@ impl Endpoint {
         self.peer(handle).map(|_| usize::from(handle.index)).ok_or(PeerError::UnknownPeer)
     }
 
+    /// Frees the slot at `index` silently; its handle dies.
+    fn free_slot(&mut self, index: usize) {
+        let released = self.peers[index].reset(&mut self.pool);
+        self.host_waiting -= released;
+    }
+
+    /// Ends the connection at `index`: the application is told why, then the slot is freed.
+    fn end_peer(&mut self, index: usize, reason: DisconnectReason, data: u32) {
+        let peer = self.peers[index].handle();
+        self.events.push_back(Event::Disconnected { peer, reason, data });
+        self.free_slot(index);
+    }
+
+    /// Ends a connection that never completed on this (accepting) side: the
+    /// application hears of it only if it saw the request (manual accept).
+    fn end_half_open(&mut self, index: usize, reason: DisconnectReason, data: u32) {
+        if self.config.manual_accept {
+            self.end_peer(index, reason, data);
+        } else {
+            self.free_slot(index);
+        }
+    }
+
     fn mark_ready(&mut self, index: usize) {
         let peer = &mut self.peers[index];
         if !peer.in_ready {
@@ -353,8 +376,7 @@ impl Endpoint {
         }
         let header = Self::abort_header(p);
         self.queue_direct_disconnect(index, header, reason);
-        let released = self.peers[index].reset(&mut self.pool);
-        self.host_waiting -= released;
+        self.free_slot(index);
         Ok(())
     }
 
@@ -491,8 +513,7 @@ impl Endpoint {
             PeerState::Connecting | PeerState::AwaitingAccept | PeerState::AcknowledgingConnect => {
                 let header = Self::abort_header(p);
                 self.queue_direct_disconnect(index, header, data);
-                let released = self.peers[index].reset(&mut self.pool);
-                self.host_waiting -= released;
+                self.free_slot(index);
             }
         }
     }
@@ -528,8 +549,7 @@ impl Endpoint {
         if self.peers[index].is_connected() {
             self.recalculate_bandwidth = true;
         }
-        let released = self.peers[index].reset(&mut self.pool);
-        self.host_waiting -= released;
+        self.free_slot(index);
         Ok(())
     }
 
@@ -539,21 +559,15 @@ impl Endpoint {
         if self.peers[index].is_connected() {
             self.recalculate_bandwidth = true;
         }
-        let released = self.peers[index].reset(&mut self.pool);
-        self.host_waiting -= released;
+        self.free_slot(index);
         Ok(())
     }
 
     /// Sets a peer's timeouts (ENet's `enet_peer_timeout`).
-    pub fn set_timeouts(
-        &mut self,
-        peer: PeerHandle,
-        timeouts: Timeouts,
-    ) -> Result<(), ConfigError> {
-        validate_timeouts(&timeouts)?;
-        if let Ok(index) = self.peer_index(peer) {
-            self.peers[index].timeouts = Self::timeouts_ms(&timeouts);
-        }
+    pub fn set_timeouts(&mut self, peer: PeerHandle, timeouts: Timeouts) -> Result<(), PeerError> {
+        validate_timeouts(&timeouts).map_err(PeerError::InvalidValue)?;
+        let index = self.peer_index(peer)?;
+        self.peers[index].timeouts = Self::timeouts_ms(&timeouts);
         Ok(())
     }
 
@@ -562,13 +576,12 @@ impl Endpoint {
         &mut self,
         peer: PeerHandle,
         interval: Duration,
-    ) -> Result<(), ConfigError> {
+    ) -> Result<(), PeerError> {
         if interval.is_zero() {
-            return Err(ConfigError::PingInterval);
+            return Err(PeerError::InvalidValue(ConfigError::PingInterval));
         }
-        if let Ok(index) = self.peer_index(peer) {
-            self.peers[index].ping_interval = duration_ms(interval);
-        }
+        let index = self.peer_index(peer)?;
+        self.peers[index].ping_interval = duration_ms(interval);
         Ok(())
     }
 
@@ -662,14 +675,26 @@ impl Endpoint {
             return;
         };
         let header = *datagram.header();
+        // Which slot it claims: checked before any decompression work.
+        let slot = if header.is_unaddressed() {
+            None
+        } else {
+            match self.addressed_slot(&header, from) {
+                Some(index) => Some(index),
+                None => {
+                    self.stats.dropped_unknown_peer += 1;
+                    return;
+                }
+            }
+        };
         let mut scratch = std::mem::take(&mut self.decompress_buf);
         let decompressed = if header.compressed {
             // ENet decompresses into one 4096-byte buffer behind the header.
             let limit = MAX_DATAGRAM_SIZE.saturating_sub(header.encoded_len(self.config.checksum));
             let output = &mut scratch[..limit];
             match self.compressor.as_mut().map(|c| c.decompress(datagram.body(), output)) {
-                Some(Ok(len)) => Some(len),
-                // Undecodable, or no compressor to decode it with.
+                Some(Ok(len)) if len > 0 => Some(len),
+                // Undecodable, empty, or no compressor to decode it with.
                 _ => {
                     self.stats.dropped_malformed += 1;
                     self.decompress_buf = scratch;
@@ -680,16 +705,29 @@ impl Endpoint {
             None
         };
         let body = decompressed.map_or_else(|| datagram.body(), |len| &scratch[..len]);
-        self.process_datagram(now_ms, from, &datagram, body, bytes.len());
+        self.process_datagram(now_ms, from, &datagram, slot, body, bytes.len());
         self.decompress_buf = scratch;
     }
 
-    /// Processes a datagram whose (uncompressed) body is `body`.
+    /// The live slot a datagram is addressed to, if its address and session
+    /// match that slot's connection.
+    fn addressed_slot(&self, header: &Header, from: SocketAddr) -> Option<usize> {
+        let index = usize::from(header.peer_id);
+        let peer = self.peers.get(index)?;
+        let session_ok = peer.outgoing_peer_id >= NO_PEER_ID
+            || header.session_id == peer.incoming_session_id & SESSION_ID_MASK;
+        (peer.state != PeerState::Disconnected && peer.address == from && session_ok)
+            .then_some(index)
+    }
+
+    /// Processes a datagram whose (uncompressed) body is `body`; `slot` is
+    /// the peer it is addressed to (`None`: unaddressed, only a CONNECT).
     fn process_datagram(
         &mut self,
         now_ms: u32,
         from: SocketAddr,
         datagram: &Datagram<'_>,
+        slot: Option<usize>,
         body: &[u8],
         wire_len: usize,
     ) {
@@ -709,7 +747,7 @@ impl Endpoint {
                 }
             }
         }
-        if header.is_unaddressed() {
+        let Some(index) = slot else {
             if datagram.verify_checksum([0; 4], body).is_err() {
                 self.stats.dropped_checksum += 1;
                 return;
@@ -723,18 +761,8 @@ impl Endpoint {
                 _ => self.stats.dropped_malformed += 1,
             }
             return;
-        }
-        let index = usize::from(header.peer_id);
-        let Some(peer) = self.peers.get(index) else {
-            self.stats.dropped_unknown_peer += 1;
-            return;
         };
-        let session_ok = peer.outgoing_peer_id >= NO_PEER_ID
-            || header.session_id == peer.incoming_session_id & SESSION_ID_MASK;
-        if peer.state == PeerState::Disconnected || peer.address != from || !session_ok {
-            self.stats.dropped_unknown_peer += 1;
-            return;
-        }
+        let peer = &self.peers[index];
         if datagram.verify_checksum(peer.connect_id, body).is_err() {
             self.stats.dropped_checksum += 1;
             return;
@@ -956,14 +984,7 @@ impl Endpoint {
                 if !matches!(command.kind, OutKind::Disconnect { .. }) {
                     return Flow::Stop;
                 }
-                let handle = p.handle();
-                self.events.push_back(Event::Disconnected {
-                    peer: handle,
-                    reason: DisconnectReason::Local,
-                    data: 0,
-                });
-                let released = self.peers[index].reset(&mut self.pool);
-                self.host_waiting -= released;
+                self.end_peer(index, DisconnectReason::Local, 0);
                 return Flow::Continue;
             }
             PeerState::DisconnectLater if p.is_send_idle() => {
@@ -991,14 +1012,7 @@ impl Endpoint {
         }
         if params.throttle != DEFAULT_THROTTLE {
             // The responder does not echo our parameters: the attempt fails.
-            let handle = p.handle();
-            self.events.push_back(Event::Disconnected {
-                peer: handle,
-                reason: DisconnectReason::Refused,
-                data: 0,
-            });
-            let released = self.peers[index].reset(&mut self.pool);
-            self.host_waiting -= released;
+            self.end_peer(index, DisconnectReason::Refused, 0);
             return Flow::Stop;
         }
         let _ = p.sender.on_ack(CONTROL_CHANNEL, 1);
@@ -1029,8 +1043,6 @@ impl Endpoint {
         data: u32,
     ) -> Flow {
         let p = &mut self.peers[index];
-        let handle = p.handle();
-        let event = |reason| Event::Disconnected { peer: handle, reason, data };
         match p.state {
             PeerState::Disconnected | PeerState::AcknowledgingDisconnect => Flow::Continue,
             PeerState::Connecting => {
@@ -1038,20 +1050,15 @@ impl Endpoint {
                 if header.sent_time != Some(refusal_proof(p.connect_id)) {
                     return Flow::Stop;
                 }
-                self.events.push_back(event(DisconnectReason::Refused));
-                let released = self.peers[index].reset(&mut self.pool);
-                self.host_waiting -= released;
+                self.end_peer(index, DisconnectReason::Refused, data);
                 Flow::Stop
             }
             PeerState::AwaitingAccept | PeerState::AcknowledgingConnect => {
-                let released = self.peers[index].reset(&mut self.pool);
-                self.host_waiting -= released;
+                self.end_half_open(index, DisconnectReason::Remote, data);
                 Flow::Stop
             }
             PeerState::Disconnecting => {
-                self.events.push_back(event(DisconnectReason::Remote));
-                let released = self.peers[index].reset(&mut self.pool);
-                self.host_waiting -= released;
+                self.end_peer(index, DisconnectReason::Remote, data);
                 Flow::Stop
             }
             PeerState::Connected | PeerState::DisconnectLater => {
@@ -1063,9 +1070,7 @@ impl Endpoint {
                     p.disconnect_data = data;
                     Flow::Continue
                 } else {
-                    self.events.push_back(event(DisconnectReason::Remote));
-                    let released = self.peers[index].reset(&mut self.pool);
-                    self.host_waiting -= released;
+                    self.end_peer(index, DisconnectReason::Remote, data);
                     Flow::Stop
                 }
             }
@@ -1176,14 +1181,7 @@ impl Endpoint {
                 PeerState::AwaitingAccept => {
                     if !time_less(now_ms, p.state_deadline) {
                         // The application saw a ConnectRequest: tell it the request lapsed.
-                        let event = Event::Disconnected {
-                            peer: p.handle(),
-                            reason: DisconnectReason::Timeout,
-                            data: 0,
-                        };
-                        let released = p.reset(&mut self.pool);
-                        self.host_waiting -= released;
-                        self.events.push_back(event);
+                        self.end_peer(index, DisconnectReason::Timeout, 0);
                     }
                     continue;
                 }
@@ -1216,15 +1214,11 @@ impl Endpoint {
         if p.is_connected() {
             self.recalculate_bandwidth = true;
         }
-        if !matches!(state, PeerState::AwaitingAccept | PeerState::AcknowledgingConnect) {
-            self.events.push_back(Event::Disconnected {
-                peer: p.handle(),
-                reason: DisconnectReason::Timeout,
-                data: 0,
-            });
+        if matches!(state, PeerState::AwaitingAccept | PeerState::AcknowledgingConnect) {
+            self.end_half_open(index, DisconnectReason::Timeout, 0);
+        } else {
+            self.end_peer(index, DisconnectReason::Timeout, 0);
         }
-        let released = self.peers[index].reset(&mut self.pool);
-        self.host_waiting -= released;
     }
 
     /// ENet's host bandwidth throttle: shares the outgoing budget among peers
@@ -1376,14 +1370,8 @@ impl Endpoint {
             self.stats.datagrams_sent += 1;
             let destination = p.address;
             if filled.acked_disconnect {
-                let (handle, data) = (p.handle(), p.disconnect_data);
-                self.events.push_back(Event::Disconnected {
-                    peer: handle,
-                    reason: DisconnectReason::Remote,
-                    data,
-                });
-                let released = self.peers[index].reset(&mut self.pool);
-                self.host_waiting -= released;
+                let data = p.disconnect_data;
+                self.end_peer(index, DisconnectReason::Remote, data);
             } else if filled.more {
                 self.mark_ready(index);
             } else if p.state == PeerState::DisconnectLater && p.is_send_idle() {

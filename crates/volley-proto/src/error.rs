@@ -125,6 +125,8 @@ pub enum PeerError {
     UnknownPeer,
     /// The call does not apply in the peer's current state.
     WrongState,
+    /// A value passed with the call is out of range.
+    InvalidValue(ConfigError),
 }
 
 impl fmt::Display for PeerError {
@@ -132,6 +134,7 @@ impl fmt::Display for PeerError {
         match self {
             Self::UnknownPeer => f.write_str("unknown peer"),
             Self::WrongState => f.write_str("not possible in the peer's current state"),
+            Self::InvalidValue(e) => write!(f, "invalid value: {e}"),
         }
     }
 }

@@ -65,7 +65,8 @@ pub enum Event {
 pub enum DisconnectReason {
     /// The remote disconnected.
     Remote,
-    /// The remote stopped acknowledging (or never answered a connect).
+    /// The remote fell silent (or never answered a connect), or a
+    /// [`Event::ConnectRequest`] was not answered in time.
     Timeout,
     /// The remote refused the connection attempt.
     Refused,

@@ -294,6 +294,8 @@ impl Peer {
     pub(crate) fn queue_ack(&mut self, ack: PendingAck) {
         if self.acks.len() < MAX_PENDING_ACKS {
             self.acks.push_back(ack);
+            // ENet counts acknowledgements in the bandwidth demand too.
+            self.outgoing_data_total = self.outgoing_data_total.saturating_add(8);
         }
     }
 
@@ -312,7 +314,12 @@ impl Peer {
         let len = payload.len();
         // Demand as ENet counts it: payload plus a command header per piece.
         let pieces = len.div_ceil(fragment_len).max(1);
-        let demand = len + pieces * if len > fragment_len { 24 } else { 8 };
+        let command_len = match mode {
+            _ if len > fragment_len => 24,
+            TransferMode::Reliable => 6,
+            _ => 8,
+        };
+        let demand = len + pieces * command_len;
         self.outgoing_data_total = self.outgoing_data_total.saturating_add(demand as u32);
         let unreliable_exhausted = self.out_channels[ch].unreliable_seq == u16::MAX;
         // An exhausted unreliable counter turns the packet reliable, as ENet does.
@@ -543,7 +550,8 @@ impl Peer {
 
     fn requeue_front(&mut self, source: Source, command: OutgoingCommand) {
         match source {
-            Source::Resend | Source::Reliable => self.reliable_queue.push_front(command),
+            Source::Resend => self.sender.unpop_resend(command),
+            Source::Reliable => self.reliable_queue.push_front(command),
             Source::Control => self.control.push_front(command),
             Source::Unreliable => self.unreliable_queue.push_front(command),
         }

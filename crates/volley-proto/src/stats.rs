@@ -42,7 +42,7 @@ pub struct EndpointStats {
     pub datagrams_received: u64,
     /// Datagrams produced by the endpoint.
     pub datagrams_sent: u64,
-    /// Datagrams dropped because they did not decode.
+    /// Datagrams dropped because they did not decompress or decode.
     pub dropped_malformed: u64,
     /// Datagrams dropped for a checksum mismatch.
     pub dropped_checksum: u64,

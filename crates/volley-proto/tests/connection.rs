@@ -282,3 +282,22 @@ fn a_full_server_ignores_further_connects() {
     assert!(h.node(third).events.is_empty());
     assert!(h.node(0).endpoint.stats().connects_ignored >= 1);
 }
+
+#[test]
+fn an_unanswered_connect_request_lapses_with_an_event() {
+    let mut server = EndpointConfig::default();
+    server.manual_accept(true);
+    let mut h = pair(14, server, EndpointConfig::default(), LinkConfig::default());
+    let now = h.now();
+    let attempt = h.node(1).endpoint.connect(now, addr(SERVER), 1, 0).unwrap();
+    assert!(h.run_until(Duration::from_secs(1), |h| !h.node(0).events.is_empty()));
+    let Some(Event::ConnectRequest { peer, .. }) = h.node(0).events.pop_front() else { panic!() };
+    // The client gives up; the server never answers its request.
+    h.node(1).endpoint.disconnect_now(attempt, 0).unwrap();
+    assert!(h.run_until(Duration::from_secs(10), |h| !h.node(0).events.is_empty()));
+    assert_eq!(
+        h.node(0).events.pop_front(),
+        Some(Event::Disconnected { peer, reason: DisconnectReason::Timeout, data: 0 })
+    );
+    assert_eq!(h.node(0).endpoint.accept(peer), Err(volley_proto::PeerError::UnknownPeer));
+}

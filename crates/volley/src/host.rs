@@ -498,4 +498,15 @@ impl Host {
             }
         }
     }
+
+    /// Takes the next event the engine already holds, without touching the
+    /// socket or the timers.
+    ///
+    /// One [`service`](Self::service) call may receive a whole batch of
+    /// datagrams; draining their events with this method before the next
+    /// `service` lets the replies they cause leave together, in the next
+    /// flush, instead of one `service` (and one flush) per event.
+    pub fn next_event(&mut self) -> Option<Event> {
+        self.handle.core.lock().endpoint.poll_event()
+    }
 }

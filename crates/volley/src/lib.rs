@@ -4,7 +4,10 @@
 //! - [`Host`] is the ENet-like level: peers, channels, the three transfer
 //!   modes, connect/disconnect, `service(timeout)`.
 //! - [`multiplayer`] is Godot's `MultiplayerPeer` vocabulary: peer ids,
-//!   targets, transfer mode and channel, relay through the server.
+//!   targets, transfer mode and channel, relay through the server; its
+//!   [`EnetMultiplayerPeer`](multiplayer::EnetMultiplayerPeer) is the
+//!   networked peer (server, client or mesh, in Godot 3's or Godot 4's
+//!   framing), with an example in [`multiplayer::enet`].
 //! - [`socket`] is the batched UDP socket underneath.
 
 mod host;

@@ -14,7 +14,7 @@ const OUTPUT_SIZE: usize = 4096;
 /// exactly enough room.
 ///
 /// ```
-/// volley_proto::fuzz_checks::decompress::decompress(b"\x86\x00\x00\x01 any bytes");
+/// volley_proto::fuzz_checks::decompress(b"\x86\x00\x00\x01 any bytes");
 /// ```
 pub fn decompress(data: &[u8]) {
     let mut coder = RangeCoder::new();

@@ -7,6 +7,10 @@
 //! items. The trait carries everything Godot's `MultiplayerPeer` class has,
 //! under Rust names; `docs/godot-mapping.md` lists every correspondence.
 //!
+//! - [`EnetMultiplayerPeer`] is the networked peer: server, client or mesh
+//!   over ENet-compatible connections, in Godot 3's or Godot 4's framing
+//!   (Godot's `NetworkedMultiplayerENet` / `ENetMultiplayerPeer`); see
+//!   [`enet`].
 //! - [`OfflinePeer`] is the peer of a game with no network (Godot's
 //!   `OfflineMultiplayerPeer`).
 //! - [`framing`] holds the wire formats an ENet-backed peer speaks.
@@ -33,6 +37,7 @@
 //! # Ok::<(), volley::multiplayer::PollError>(())
 //! ```
 
+pub mod enet;
 pub mod framing;
 mod offline;
 mod peer_id;
@@ -43,6 +48,7 @@ use std::time::Duration;
 
 use volley_proto::TransferMode;
 
+pub use enet::EnetMultiplayerPeer;
 use framing::ChannelError;
 pub use offline::OfflinePeer;
 pub use peer_id::{PeerId, PeerIdError, Target, TargetError, generate_unique_id};
@@ -329,6 +335,10 @@ pub enum PutPacketError {
     /// The target names a peer that is not connected (or, from a client, one
     /// it cannot reach); pick a target from the connected peers.
     UnknownTarget(PeerId),
+    /// The connection to this peer has as much queued and unacknowledged
+    /// data as allowed: it is not keeping up. Poll, so acknowledgements free
+    /// room, and send again (or drop the peer).
+    QueueFull(PeerId),
 }
 
 impl fmt::Display for PutPacketError {
@@ -341,6 +351,7 @@ impl fmt::Display for PutPacketError {
             }
             Self::Channel(e) => write!(f, "cannot send: {e}"),
             Self::UnknownTarget(id) => write!(f, "cannot send: peer {id} is not connected"),
+            Self::QueueFull(id) => write!(f, "cannot send: the queue to peer {id} is full"),
         }
     }
 }
@@ -595,6 +606,10 @@ mod tests {
         assert_eq!(
             PutPacketError::UnknownTarget(id(8)).to_string(),
             "cannot send: peer 8 is not connected"
+        );
+        assert_eq!(
+            PutPacketError::QueueFull(id(8)).to_string(),
+            "cannot send: the queue to peer 8 is full"
         );
         let channel = ChannelError::UserChannelOutOfRange { channel: 9, max: 3 };
         let error = PutPacketError::from(channel);

@@ -1,0 +1,377 @@
+//! A host of ENet's C library (ENet 1.3.17 as built by `enet-sys`) behind a
+//! small safe API, so tests and benches can put the reference implementation
+//! opposite Volley on real sockets.
+//!
+//! Transfer modes map to ENet's packet flags the way Volley's wire mapping
+//! does: [`TransferMode::Reliable`] is `ENET_PACKET_FLAG_RELIABLE`,
+//! [`TransferMode::Unreliable`] is `ENET_PACKET_FLAG_UNSEQUENCED` and
+//! [`TransferMode::UnreliableOrdered`] is no flag (sequenced unreliable).
+
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::ptr::{self, NonNull};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use enet_sys::{
+    _ENetEventType_ENET_EVENT_TYPE_CONNECT as EVENT_CONNECT,
+    _ENetEventType_ENET_EVENT_TYPE_DISCONNECT as EVENT_DISCONNECT,
+    _ENetEventType_ENET_EVENT_TYPE_RECEIVE as EVENT_RECEIVE,
+    _ENetPacketFlag_ENET_PACKET_FLAG_RELIABLE as FLAG_RELIABLE,
+    _ENetPacketFlag_ENET_PACKET_FLAG_UNSEQUENCED as FLAG_UNSEQUENCED, ENetAddress, ENetEvent,
+    ENetHost, ENetPeer, enet_crc32, enet_host_connect, enet_host_create, enet_host_destroy,
+    enet_host_flush, enet_host_service, enet_initialize, enet_packet_create, enet_packet_destroy,
+    enet_peer_disconnect, enet_peer_send,
+};
+use volley_proto::TransferMode;
+
+/// A peer slot of an [`EnetHost`] (its index in ENet's peer array).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EnetPeer(usize);
+
+/// What [`EnetHost::service`] reports, with the packet copied out of ENet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnetEvent {
+    /// A connection is established (`ENET_EVENT_TYPE_CONNECT`).
+    Connected {
+        /// The peer.
+        peer: EnetPeer,
+        /// The remote's connect data on a server; 0 on the connecting side.
+        data: u32,
+    },
+    /// A connection ended (`ENET_EVENT_TYPE_DISCONNECT`).
+    Disconnected {
+        /// The peer.
+        peer: EnetPeer,
+        /// The remote's disconnect data, or 0.
+        data: u32,
+    },
+    /// A packet arrived (`ENET_EVENT_TYPE_RECEIVE`).
+    Received {
+        /// The sender.
+        peer: EnetPeer,
+        /// The channel it came on.
+        channel: u8,
+        /// The mode its flags say it was sent in.
+        mode: TransferMode,
+        /// The bytes.
+        payload: Vec<u8>,
+    },
+}
+
+/// What went wrong in an [`EnetHost`] call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EnetError {
+    /// `enet_initialize` failed.
+    Initialize,
+    /// `enet_host_create` failed (socket, bind or allocation).
+    Create,
+    /// `enet_host_connect` found no free peer slot.
+    NoPeerSlot,
+    /// The peer index is outside the host's peer array.
+    UnknownPeer(EnetPeer),
+    /// `enet_packet_create` failed to allocate.
+    PacketAllocation,
+    /// `enet_peer_send` refused the packet (peer not connected, bad channel, too large).
+    Send,
+    /// `enet_host_service` reported a socket failure.
+    Service,
+}
+
+impl fmt::Display for EnetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Initialize => f.write_str("enet_initialize failed"),
+            Self::Create => f.write_str("enet_host_create failed"),
+            Self::NoPeerSlot => f.write_str("no free ENet peer slot"),
+            Self::UnknownPeer(peer) => write!(f, "no ENet peer slot {}", peer.0),
+            Self::PacketAllocation => f.write_str("enet_packet_create failed"),
+            Self::Send => f.write_str("enet_peer_send refused the packet"),
+            Self::Service => f.write_str("enet_host_service failed"),
+        }
+    }
+}
+
+impl std::error::Error for EnetError {}
+
+/// An `ENetHost` from the C library, destroyed on drop.
+///
+/// Not `Send`: ENet hosts are single-threaded.
+///
+/// ```
+/// use volley_bench::enet_c_host::EnetHost;
+///
+/// let server = EnetHost::new(Some("127.0.0.1:0".parse().unwrap()), 8, 4)?;
+/// assert_ne!(server.local_addr().port(), 0);
+/// # Ok::<(), volley_bench::enet_c_host::EnetError>(())
+/// ```
+pub struct EnetHost {
+    host: NonNull<ENetHost>,
+}
+
+impl fmt::Debug for EnetHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnetHost").field("local_addr", &self.local_addr()).finish_non_exhaustive()
+    }
+}
+
+impl EnetHost {
+    /// Creates a host with `peer_limit` peer slots and at most
+    /// `channel_limit` channels per connection, bound to `bind` (a server) or
+    /// to an ephemeral port (`None`, a client).
+    #[allow(unsafe_code)]
+    pub fn new(
+        bind: Option<SocketAddrV4>,
+        peer_limit: usize,
+        channel_limit: usize,
+    ) -> Result<Self, EnetError> {
+        initialize()?;
+        let address = bind.map(to_enet);
+        let address_ptr = address.as_ref().map_or(ptr::null(), ptr::from_ref);
+        // SAFETY: `address_ptr` is null or points to a live ENetAddress for
+        // the duration of the call; ENet returns null or a host owned by the
+        // caller until `enet_host_destroy`.
+        let host = unsafe { enet_host_create(address_ptr, peer_limit, channel_limit, 0, 0) };
+        NonNull::new(host).map(|host| Self { host }).ok_or(EnetError::Create)
+    }
+
+    /// The address the host's socket is bound to (port 0 for a client
+    /// created without an address, as ENet does not look it up).
+    #[allow(unsafe_code)]
+    pub fn local_addr(&self) -> SocketAddrV4 {
+        // SAFETY: the host is live; `address` is plain data ENet sets at creation.
+        from_enet(unsafe { self.host.as_ref() }.address)
+    }
+
+    /// Turns CRC-32 checksums on or off (`host->checksum = enet_crc32`);
+    /// both ends of a connection must agree.
+    #[allow(unsafe_code)]
+    pub fn set_checksum(&mut self, enabled: bool) {
+        // SAFETY: the host is live and only used from this thread; ENet
+        // documents `checksum` as the field users set to enable checksums,
+        // and `enet_crc32` has exactly the callback's signature.
+        unsafe { self.host.as_mut().checksum = enabled.then_some(enet_crc32) };
+    }
+
+    /// Starts connecting to `address` with `channels` channels; `data`
+    /// reaches the remote in its connect event.
+    #[allow(unsafe_code)]
+    pub fn connect(
+        &mut self,
+        address: SocketAddrV4,
+        channels: usize,
+        data: u32,
+    ) -> Result<EnetPeer, EnetError> {
+        let address = to_enet(address);
+        // SAFETY: the host is live and `address` outlives the call; ENet
+        // returns null or a pointer into the host's peer array.
+        let peer = unsafe { enet_host_connect(self.host.as_ptr(), &address, channels, data) };
+        if peer.is_null() {
+            return Err(EnetError::NoPeerSlot);
+        }
+        Ok(self.peer_of(peer))
+    }
+
+    /// Queues `payload` to `peer` on `channel` in `mode` (a copy is made).
+    #[allow(unsafe_code)]
+    pub fn send(
+        &mut self,
+        peer: EnetPeer,
+        channel: u8,
+        mode: TransferMode,
+        payload: &[u8],
+    ) -> Result<(), EnetError> {
+        let peer = self.peer_ptr(peer)?;
+        // SAFETY: ENet copies `payload.len()` bytes from a live slice into a
+        // packet it allocates (no NO_ALLOCATE flag); null means out of memory.
+        let packet =
+            unsafe { enet_packet_create(payload.as_ptr().cast(), payload.len(), flags_of(mode)) };
+        if packet.is_null() {
+            return Err(EnetError::PacketAllocation);
+        }
+        // SAFETY: `peer` points into this live host's peer array and
+        // `packet` is the fresh packet from above.
+        if unsafe { enet_peer_send(peer, channel, packet) } < 0 {
+            // SAFETY: on failure ENet took no reference to the packet, which
+            // is still ours to free; a referenced packet is ENet's to free.
+            unsafe {
+                if (*packet).referenceCount == 0 {
+                    enet_packet_destroy(packet);
+                }
+            }
+            return Err(EnetError::Send);
+        }
+        Ok(())
+    }
+
+    /// Graceful disconnect (`enet_peer_disconnect`): a
+    /// [`EnetEvent::Disconnected`] follows the remote's acknowledgement.
+    #[allow(unsafe_code)]
+    pub fn disconnect(&mut self, peer: EnetPeer, data: u32) -> Result<(), EnetError> {
+        let peer = self.peer_ptr(peer)?;
+        // SAFETY: `peer` points into this live host's peer array.
+        unsafe { enet_peer_disconnect(peer, data) };
+        Ok(())
+    }
+
+    /// The peer's smoothed round-trip time as ENet measures it.
+    #[allow(unsafe_code)]
+    pub fn round_trip_time(&self, peer: EnetPeer) -> Result<Duration, EnetError> {
+        let peer = self.peer_ptr(peer)?;
+        // SAFETY: `peer` points into this live host's peer array; reading a
+        // plain field.
+        let millis = unsafe { (*peer).roundTripTime };
+        Ok(Duration::from_millis(millis.into()))
+    }
+
+    /// Sends everything queued now (`enet_host_flush`).
+    #[allow(unsafe_code)]
+    pub fn flush(&mut self) {
+        // SAFETY: the host is live and only used from this thread.
+        unsafe { enet_host_flush(self.host.as_ptr()) };
+    }
+
+    /// One pass of `enet_host_service` with a zero timeout: receives, runs
+    /// timers, sends, and returns the next event if there is one.
+    #[allow(unsafe_code)]
+    pub fn service(&mut self) -> Result<Option<EnetEvent>, EnetError> {
+        let mut event = MaybeUninit::<ENetEvent>::zeroed();
+        // SAFETY: the host is live; ENet fills `event` when it returns > 0.
+        let status = unsafe { enet_host_service(self.host.as_ptr(), event.as_mut_ptr(), 0) };
+        if status < 0 {
+            return Err(EnetError::Service);
+        }
+        if status == 0 {
+            return Ok(None);
+        }
+        // SAFETY: status > 0, so ENet wrote a complete event.
+        let event = unsafe { event.assume_init() };
+        // Every event ENet reports carries its peer.
+        let peer = self.peer_of(event.peer);
+        Ok(match event.type_ {
+            EVENT_CONNECT => Some(EnetEvent::Connected { peer, data: event.data }),
+            EVENT_DISCONNECT => Some(EnetEvent::Disconnected { peer, data: event.data }),
+            EVENT_RECEIVE => {
+                // SAFETY: a receive event hands the caller a live packet
+                // whose `data` holds `dataLength` bytes; it is copied, then
+                // destroyed exactly once.
+                let (mode, payload) = unsafe {
+                    let packet = &*event.packet;
+                    let payload = if packet.dataLength == 0 {
+                        Vec::new()
+                    } else {
+                        std::slice::from_raw_parts(packet.data, packet.dataLength).to_vec()
+                    };
+                    let mode = mode_of(packet.flags);
+                    enet_packet_destroy(event.packet);
+                    (mode, payload)
+                };
+                Some(EnetEvent::Received { peer, channel: event.channelID, mode, payload })
+            }
+            _ => None,
+        })
+    }
+
+    /// The peer slot `peer` points to.
+    #[allow(unsafe_code)]
+    fn peer_of(&self, peer: *mut ENetPeer) -> EnetPeer {
+        // SAFETY: ENet only hands out pointers into the host's peer array,
+        // so both belong to the same allocation and `peer` is not below its start.
+        EnetPeer(unsafe { peer.offset_from_unsigned(self.host.as_ref().peers) })
+    }
+
+    /// A pointer to the slot of `peer`, checked against the array's length.
+    #[allow(unsafe_code)]
+    fn peer_ptr(&self, peer: EnetPeer) -> Result<*mut ENetPeer, EnetError> {
+        // SAFETY: the host is live; `peers` holds `peerCount` slots and the
+        // index is checked before the pointer is formed.
+        unsafe {
+            let host = self.host.as_ref();
+            if peer.0 >= host.peerCount {
+                return Err(EnetError::UnknownPeer(peer));
+            }
+            Ok(host.peers.add(peer.0))
+        }
+    }
+}
+
+impl Drop for EnetHost {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // SAFETY: the host came from `enet_host_create` and is destroyed
+        // exactly once, here; ENet frees its peers and queued packets.
+        unsafe { enet_host_destroy(self.host.as_ptr()) }
+    }
+}
+
+/// `enet_initialize` once per process (on Unix it only checks the platform).
+#[allow(unsafe_code)]
+fn initialize() -> Result<(), EnetError> {
+    static INITIALIZED: OnceLock<bool> = OnceLock::new();
+    // SAFETY: `enet_initialize` takes no arguments; `OnceLock` runs it once.
+    let ok = *INITIALIZED.get_or_init(|| unsafe { enet_initialize() } == 0);
+    if ok { Ok(()) } else { Err(EnetError::Initialize) }
+}
+
+fn flags_of(mode: TransferMode) -> u32 {
+    match mode {
+        TransferMode::Reliable => FLAG_RELIABLE,
+        TransferMode::Unreliable => FLAG_UNSEQUENCED,
+        TransferMode::UnreliableOrdered => 0,
+    }
+}
+
+/// A received packet's mode from its flags. Unreliable fragments
+/// (`ENET_PACKET_FLAG_UNRELIABLE_FRAGMENT`) are sequenced, hence ordered.
+fn mode_of(flags: u32) -> TransferMode {
+    if flags & FLAG_RELIABLE != 0 {
+        TransferMode::Reliable
+    } else if flags & FLAG_UNSEQUENCED != 0 {
+        TransferMode::Unreliable
+    } else {
+        TransferMode::UnreliableOrdered
+    }
+}
+
+/// ENet keeps the IPv4 address in network byte order and the port in host order.
+fn to_enet(address: SocketAddrV4) -> ENetAddress {
+    ENetAddress { host: u32::from_ne_bytes(address.ip().octets()), port: address.port() }
+}
+
+fn from_enet(address: ENetAddress) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::from(address.host.to_ne_bytes()), address.port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_map_to_enet_flags_and_back() {
+        for mode in
+            [TransferMode::Reliable, TransferMode::Unreliable, TransferMode::UnreliableOrdered]
+        {
+            assert_eq!(mode_of(flags_of(mode)), mode);
+        }
+        assert_eq!(flags_of(TransferMode::Reliable), 1);
+        assert_eq!(flags_of(TransferMode::Unreliable), 2);
+        assert_eq!(flags_of(TransferMode::UnreliableOrdered), 0);
+    }
+
+    #[test]
+    fn addresses_keep_their_byte_order() {
+        let address: SocketAddrV4 = "127.0.0.1:7777".parse().unwrap();
+        let enet = to_enet(address);
+        assert_eq!(enet.host.to_ne_bytes(), [127, 0, 0, 1]);
+        assert_eq!(from_enet(enet), address);
+    }
+
+    #[test]
+    fn an_unknown_peer_is_an_error() {
+        let mut host = EnetHost::new(None, 1, 1).unwrap();
+        let peer = EnetPeer(1);
+        assert_eq!(host.disconnect(peer, 0), Err(EnetError::UnknownPeer(peer)));
+    }
+}

@@ -1,0 +1,105 @@
+//! Steady-state traffic through the ENet-backed MultiplayerPeer allocates
+//! nothing: a counting allocator watches a relay session of a server and
+//! three clients broadcasting to each other (every packet relayed twice).
+//!
+//! Its own test binary without the libtest harness, so that no other
+//! thread allocates while it counts.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use volley::TransferMode;
+use volley::multiplayer::enet::{EnetMultiplayerPeer, EnetPeerOptions};
+use volley::multiplayer::framing::WireProfile;
+use volley::multiplayer::{ConnectionStatus, Incoming, MultiplayerPeer, Target};
+
+/// The system allocator, counting allocations and reallocations.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call forwards to the system allocator with the caller's
+// arguments, so its contract is the caller's; counting touches no memory
+// the allocator hands out.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged (see the impl).
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged (see the impl).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged (see the impl).
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// One game frame per round on every peer: each connected client broadcasts
+/// 64 bytes (alternately reliable and unreliable), everyone polls once and
+/// reads and recycles what arrived. Returns how many packets were read.
+fn frames(peers: &mut [EnetMultiplayerPeer], rounds: usize) -> usize {
+    let mut received = 0;
+    for round in 0..rounds {
+        for (i, peer) in peers.iter_mut().enumerate() {
+            if i > 0 && peer.connection_status() == ConnectionStatus::Connected {
+                let mode =
+                    if round % 2 == 0 { TransferMode::Reliable } else { TransferMode::Unreliable };
+                peer.set_transfer_mode(mode);
+                peer.set_target_peer(Target::Broadcast);
+                peer.put_packet(&[i as u8; 64]).expect("put_packet");
+            }
+            peer.poll_timeout(Duration::from_millis(1)).expect("poll");
+            while let Some(item) = peer.next_incoming() {
+                if let Incoming::Packet(packet) = item {
+                    received += 1;
+                    peer.recycle(packet.payload);
+                }
+            }
+        }
+    }
+    received
+}
+
+fn main() {
+    let bind = "127.0.0.1:0".parse().expect("address");
+    let options = EnetPeerOptions::default();
+    let server =
+        EnetMultiplayerPeer::create_server(bind, 8, 1, WireProfile::Relay, options.clone())
+            .expect("server");
+    let address = server.local_addr().expect("open");
+    let mut peers = vec![server];
+    for _ in 0..3 {
+        let client =
+            EnetMultiplayerPeer::create_client(address, 1, WireProfile::Relay, options.clone())
+                .expect("client");
+        peers.push(client);
+    }
+    let end = Instant::now() + Duration::from_secs(10);
+    while peers.iter().any(|p| p.connection_status() != ConnectionStatus::Connected) {
+        assert!(Instant::now() < end, "the session did not form");
+        frames(&mut peers, 1);
+    }
+    // Warm-up: buffer pools, queues and maps reach their working size.
+    frames(&mut peers, 500);
+
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let received = frames(&mut peers, 2000);
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+
+    // 6000 broadcasts, each read by the server and two clients; loopback
+    // may still lose an unreliable one under load.
+    assert!(received > 15_000, "only {received} packets arrived");
+    assert_eq!(allocations, 0, "{allocations} allocations for {received} packets");
+    println!("multiplayer_alloc: {received} packets read, {allocations} allocations");
+}

@@ -20,7 +20,7 @@ use enet_sys::{
     _ENetEventType_ENET_EVENT_TYPE_RECEIVE as EVENT_RECEIVE,
     _ENetPacketFlag_ENET_PACKET_FLAG_RELIABLE as FLAG_RELIABLE,
     _ENetPacketFlag_ENET_PACKET_FLAG_UNSEQUENCED as FLAG_UNSEQUENCED, ENetAddress, ENetEvent,
-    ENetHost, ENetPeer, enet_crc32, enet_host_connect, enet_host_create, enet_host_destroy,
+    ENetHost, ENetList, ENetPeer, enet_crc32, enet_host_connect, enet_host_create, enet_host_destroy,
     enet_host_flush, enet_host_service, enet_initialize, enet_packet_create, enet_packet_destroy,
     enet_peer_disconnect, enet_peer_send,
 };
@@ -29,6 +29,18 @@ use volley_proto::TransferMode;
 /// A peer slot of an [`EnetHost`] (its index in ENet's peer array).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EnetPeer(usize);
+
+impl EnetPeer {
+    /// The slot with this index (checked against the host when used).
+    pub fn from_index(index: usize) -> Self {
+        Self(index)
+    }
+
+    /// The slot's index in ENet's peer array.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
 
 /// What [`EnetHost::service`] reports, with the packet copied out of ENet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +69,36 @@ pub enum EnetEvent {
         mode: TransferMode,
         /// The bytes.
         payload: Vec<u8>,
+    },
+}
+
+/// An event of [`EnetHost::service_with`], the packet lent by ENet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnetEventRef<'a> {
+    /// A connection is established.
+    Connected {
+        /// The peer.
+        peer: EnetPeer,
+        /// The remote's connect data on a server; 0 on the connecting side.
+        data: u32,
+    },
+    /// A connection ended.
+    Disconnected {
+        /// The peer.
+        peer: EnetPeer,
+        /// The remote's disconnect data, or 0.
+        data: u32,
+    },
+    /// A packet arrived.
+    Received {
+        /// The sender.
+        peer: EnetPeer,
+        /// The channel it came on.
+        channel: u8,
+        /// The mode its flags say it was sent in.
+        mode: TransferMode,
+        /// The bytes, valid until the callback returns.
+        payload: &'a [u8],
     },
 }
 
@@ -235,11 +277,30 @@ impl EnetHost {
 
     /// One pass of `enet_host_service` with a zero timeout: receives, runs
     /// timers, sends, and returns the next event if there is one.
-    #[allow(unsafe_code)]
     pub fn service(&mut self) -> Result<Option<EnetEvent>, EnetError> {
+        self.service_with(Duration::ZERO, |event| match event {
+            EnetEventRef::Connected { peer, data } => EnetEvent::Connected { peer, data },
+            EnetEventRef::Disconnected { peer, data } => EnetEvent::Disconnected { peer, data },
+            EnetEventRef::Received { peer, channel, mode, payload } => {
+                EnetEvent::Received { peer, channel, mode, payload: payload.to_vec() }
+            }
+        })
+    }
+
+    /// One `enet_host_service` call that sleeps in the OS up to `timeout`
+    /// (whole milliseconds, rounded up) for an event, then hands it to `on`
+    /// with the packet borrowed, not copied; returns what `on` returned, or
+    /// `None` if no event came.
+    #[allow(unsafe_code)]
+    pub fn service_with<R>(
+        &mut self,
+        timeout: Duration,
+        on: impl FnOnce(EnetEventRef<'_>) -> R,
+    ) -> Result<Option<R>, EnetError> {
+        let millis = u32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(u32::MAX);
         let mut event = MaybeUninit::<ENetEvent>::zeroed();
         // SAFETY: the host is live; ENet fills `event` when it returns > 0.
-        let status = unsafe { enet_host_service(self.host.as_ptr(), event.as_mut_ptr(), 0) };
+        let status = unsafe { enet_host_service(self.host.as_ptr(), event.as_mut_ptr(), millis) };
         if status < 0 {
             return Err(EnetError::Service);
         }
@@ -251,27 +312,43 @@ impl EnetHost {
         // Every event ENet reports carries its peer.
         let peer = self.peer_of(event.peer);
         Ok(match event.type_ {
-            EVENT_CONNECT => Some(EnetEvent::Connected { peer, data: event.data }),
-            EVENT_DISCONNECT => Some(EnetEvent::Disconnected { peer, data: event.data }),
+            EVENT_CONNECT => Some(on(EnetEventRef::Connected { peer, data: event.data })),
+            EVENT_DISCONNECT => Some(on(EnetEventRef::Disconnected { peer, data: event.data })),
             EVENT_RECEIVE => {
                 // SAFETY: a receive event hands the caller a live packet
-                // whose `data` holds `dataLength` bytes; it is copied, then
-                // destroyed exactly once.
-                let (mode, payload) = unsafe {
+                // whose `data` holds `dataLength` bytes; it is lent to `on`,
+                // then destroyed exactly once.
+                unsafe {
                     let packet = &*event.packet;
                     let payload = if packet.dataLength == 0 {
-                        Vec::new()
+                        &[][..]
                     } else {
-                        std::slice::from_raw_parts(packet.data, packet.dataLength).to_vec()
+                        std::slice::from_raw_parts(packet.data, packet.dataLength)
                     };
                     let mode = mode_of(packet.flags);
+                    let result =
+                        on(EnetEventRef::Received { peer, channel: event.channelID, mode, payload });
                     enet_packet_destroy(event.packet);
-                    (mode, payload)
-                };
-                Some(EnetEvent::Received { peer, channel: event.channelID, mode, payload })
+                    Some(result)
+                }
             }
             _ => None,
         })
+    }
+
+    /// Whether packets queued to `peer` still wait to be sent (ENet's
+    /// outgoing queues are not empty); in flight does not count.
+    #[allow(unsafe_code)]
+    pub fn has_unsent(&self, peer: EnetPeer) -> Result<bool, EnetError> {
+        let peer = self.peer_ptr(peer)?;
+        // SAFETY: `peer` points into this live host's peer array; an ENet
+        // list is empty when its sentinel's `next` points at the sentinel,
+        // and only the addresses are compared.
+        unsafe {
+            let empty = |list: *const ENetList| ptr::eq((*list).sentinel.next, &raw const (*list).sentinel);
+            Ok(!empty(&raw const (*peer).outgoingCommands)
+                || !empty(&raw const (*peer).outgoingSendReliableCommands))
+        }
     }
 
     /// The peer slot `peer` points to.

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+#[cfg(feature = "enet-c")]
+pub mod enet_c;
 pub mod laminar;
 pub mod raw_udp;
 pub mod renet;
@@ -241,6 +243,8 @@ fn poll_one(entry: &mut libc::pollfd, millis: libc::c_int) -> std::io::Result<()
 pub fn all() -> Vec<&'static dyn System> {
     vec![
         &volley::Volley,
+        #[cfg(feature = "enet-c")]
+        &enet_c::EnetC,
         &rusty_enet::RustyEnet,
         &laminar::Laminar,
         &renet::Renet,

@@ -1,8 +1,10 @@
 //! Volley through its host, [`volley::Host`], on real sockets.
 //!
-//! Driven as its documentation says: `service(timeout)` returns one event at
-//! a time (`Duration::ZERO` never waits, a timeout sleeps in epoll), payload
-//! buffers go back with `recycle`. A stream is fed the way ENet's is: a batch
+//! Driven as its documentation says: `service(timeout)` returns the first
+//! event (`Duration::ZERO` never waits, a timeout sleeps in epoll), the rest
+//! of what that service brought is taken with `next_event` (no I/O, so
+//! replies share datagrams with their acknowledgements), payload buffers go
+//! back with `recycle`. A stream is fed the way ENet's is: a batch
 //! whenever the bytes queued or in flight to the peer fall below a low mark,
 //! so queues stay short and the socket never starves.
 
@@ -82,19 +84,21 @@ fn peer_id(peer: PeerHandle) -> PeerId {
     usize::from(peer.index())
 }
 
-/// Services `host` (waiting as `wait` says for the first event), then takes
-/// every event already due, handing each to `on` with its peer handle.
+/// Services `host` once (waiting as `wait` says for the first event), then
+/// takes the events that brought with `next_event`, which does no I/O, so
+/// that the replies they cause leave with their acknowledgements; each goes
+/// to `on` with its peer handle.
 fn service(
     host: &mut Host,
     wait: Wait,
     on: &mut dyn FnMut(PeerHandle, Incoming<'_>),
 ) -> Result<(), DriverError> {
-    let mut timeout = match wait {
+    let timeout = match wait {
         Wait::Poll => Duration::ZERO,
         Wait::Block(limit) => limit,
     };
-    while let Some(event) = host.service(timeout).map_err(DriverError::library)? {
-        timeout = Duration::ZERO;
+    let mut next = host.service(timeout).map_err(DriverError::library)?;
+    while let Some(event) = next {
         match event {
             Event::Connected { peer, .. } => on(peer, Incoming::Connected(peer_id(peer))),
             Event::Disconnected { peer, .. } => on(peer, Incoming::Disconnected(peer_id(peer))),
@@ -104,6 +108,7 @@ fn service(
             }
             _ => {}
         }
+        next = host.next_event();
     }
     Ok(())
 }

@@ -14,8 +14,11 @@ pub(super) const SLOT_LEN: usize = MAX_DATAGRAM_SIZE + 1;
 
 /// Datagrams read by one [`HostSocket::recv_batch`](super::HostSocket::recv_batch) call.
 ///
-/// The buffer (one slot of [`MAX_DATAGRAM_SIZE`] + 1 bytes per datagram) is
-/// allocated once, by [`RecvBatch::new`], and reused by every call.
+/// The buffer holds one slot of [`MAX_DATAGRAM_SIZE`] + 1 bytes per
+/// datagram. It starts with four slots and doubles, up to the
+/// capacity, each time a receive fills every slot; then it is reused by
+/// every call. A host that never sees bursts (a client, say) neither zeroes
+/// nor hands the kernel a full batch of slots per receive.
 ///
 /// ```
 /// use volley::socket::RecvBatch;
@@ -26,9 +29,15 @@ pub(super) const SLOT_LEN: usize = MAX_DATAGRAM_SIZE + 1;
 /// ```
 #[derive(Debug, Clone)]
 pub struct RecvBatch {
-    buffer: Box<[u8]>,
+    /// The slots in use so far (a multiple of [`SLOT_LEN`] bytes).
+    buffer: Vec<u8>,
+    /// Most slots the buffer may grow to.
+    capacity: usize,
     datagrams: Vec<ReceivedDatagram>,
 }
+
+/// Slots a new [`RecvBatch`] starts with.
+const FIRST_SLOTS: usize = 4;
 
 /// Where one received datagram sits in the buffer and who sent it.
 #[derive(Debug, Clone, Copy)]
@@ -50,14 +59,15 @@ impl RecvBatch {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.clamp(1, MAX_RECV_BATCH);
         Self {
-            buffer: vec![0; capacity * SLOT_LEN].into_boxed_slice(),
+            buffer: vec![0; capacity.min(FIRST_SLOTS) * SLOT_LEN],
+            capacity,
             datagrams: Vec::with_capacity(capacity),
         }
     }
 
-    /// Most datagrams one receive call stores.
+    /// Most datagrams one receive call stores (once the buffer has grown).
     pub fn capacity(&self) -> usize {
-        self.buffer.len() / SLOT_LEN
+        self.capacity
     }
 
     /// Number of datagrams the last receive call stored.
@@ -86,9 +96,10 @@ impl RecvBatch {
     }
 
     /// Empties the batch and lets `read` fill it: `read` gets the buffer
-    /// (`capacity()` slots of [`SLOT_LEN`] bytes) and a callback to report
-    /// each datagram it wrote as `(slot, len, source)`, and returns what the
-    /// system call returned.
+    /// (the slots grown so far, [`SLOT_LEN`] bytes each) and a callback to
+    /// report each datagram it wrote as `(slot, len, source)`, and returns
+    /// what the system call returned. When every slot was used, the buffer
+    /// doubles (up to the capacity) for the next call.
     ///
     /// Datagrams longer than [`MAX_DATAGRAM_SIZE`] are dropped and counted.
     pub(super) fn fill<T>(
@@ -98,7 +109,9 @@ impl RecvBatch {
     ) -> T {
         let datagrams = &mut self.datagrams;
         datagrams.clear();
-        read(&mut self.buffer, &mut |slot, len, source| {
+        let mut slots_used = 0;
+        let result = read(&mut self.buffer, &mut |slot, len, source| {
+            slots_used = slots_used.max(slot + 1);
             if len > MAX_DATAGRAM_SIZE {
                 stats.oversize_dropped += 1;
                 return;
@@ -106,7 +119,12 @@ impl RecvBatch {
             stats.datagrams_received += 1;
             stats.bytes_received += len as u64;
             datagrams.push(ReceivedDatagram { source: canonical(source), slot, len });
-        })
+        });
+        let slots = self.buffer.len() / SLOT_LEN;
+        if slots_used == slots && slots < self.capacity {
+            self.buffer.resize((slots * 2).min(self.capacity) * SLOT_LEN, 0);
+        }
+        result
     }
 }
 
@@ -131,6 +149,27 @@ mod tests {
     fn capacity_is_clamped() {
         assert_eq!(RecvBatch::new(0).capacity(), 1);
         assert_eq!(RecvBatch::new(1000).capacity(), MAX_RECV_BATCH);
+    }
+
+    #[test]
+    fn the_buffer_grows_when_a_receive_fills_it() {
+        let mut batch = RecvBatch::new(10);
+        let mut stats = SocketStats::default();
+        let source: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let mut offered = Vec::new();
+        for _ in 0..4 {
+            batch.fill(&mut stats, |slots, on_datagram| {
+                offered.push(slots.len() / SLOT_LEN);
+                for slot in 0..slots.len() / SLOT_LEN {
+                    on_datagram(slot, 1, source);
+                }
+            });
+        }
+        assert_eq!(offered, [FIRST_SLOTS, 2 * FIRST_SLOTS, 10, 10]);
+        // A receive that does not fill the slots leaves the size alone.
+        let mut small = RecvBatch::new(10);
+        small.fill(&mut stats, |_, on_datagram| on_datagram(0, 1, source));
+        small.fill(&mut stats, |slots, _| assert_eq!(slots.len(), FIRST_SLOTS * SLOT_LEN));
     }
 
     #[test]

@@ -9,8 +9,8 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -202,7 +202,8 @@ enum Pumped {
 #[derive(Clone)]
 pub struct HostHandle {
     core: Arc<Mutex<Core>>,
-    waker: Arc<Waker>,
+    /// Made by the servicing thread before it first sleeps.
+    waker: Arc<OnceLock<Waker>>,
     /// Something was queued since the servicing thread last pumped.
     wake_pending: Arc<AtomicBool>,
     /// The servicing thread is (about to be) asleep in `poll`.
@@ -224,10 +225,11 @@ impl HostHandle {
         // one about to sleep sees the flag first, and one busy servicing
         // sends at its next pump. Sequentially consistent on both sides:
         // either this load sees `sleeping`, or `service` sees the flag.
-        if !self.wake_pending.swap(true, Ordering::SeqCst) && self.sleeping.load(Ordering::SeqCst)
-        {
+        if !self.wake_pending.swap(true, Ordering::SeqCst) && self.sleeping.load(Ordering::SeqCst) {
             // A failed wake only delays sending until the next timer.
-            let _ = self.waker.wake();
+            if let Some(waker) = self.waker.get() {
+                let _ = waker.wake();
+            }
         }
         result
     }
@@ -399,6 +401,13 @@ impl HostHandle {
 /// ```
 pub struct Host {
     handle: HostHandle,
+    /// Made the first time `service` sleeps: a host that is only polled
+    /// (or dropped soon) never pays for the poll instance and the waker.
+    sleeper: Option<Sleeper>,
+}
+
+/// What a sleeping `service` waits on.
+struct Sleeper {
     poll: Poll,
     events: Events,
 }
@@ -421,11 +430,8 @@ impl Host {
     /// Opens the socket and creates the engine.
     pub fn new(config: HostConfig) -> Result<Self, HostError> {
         let endpoint = Endpoint::new(config.endpoint)?;
-        let mut socket = HostSocket::bind(&config.socket)?;
+        let socket = HostSocket::bind(&config.socket)?;
         let local_addr = socket.local_addr();
-        let poll = Poll::new()?;
-        poll.registry().register(&mut socket, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let core = Core {
             endpoint,
             socket,
@@ -435,12 +441,31 @@ impl Host {
         };
         let handle = HostHandle {
             core: Arc::new(Mutex::new(core)),
-            waker,
+            waker: Arc::new(OnceLock::new()),
             wake_pending: Arc::new(AtomicBool::new(false)),
             sleeping: Arc::new(AtomicBool::new(false)),
             local_addr,
         };
-        Ok(Self { handle, poll, events: Events::with_capacity(16) })
+        Ok(Self { handle, sleeper: None })
+    }
+
+    /// The poll instance with the socket and the waker registered, made
+    /// once, before the first sleep.
+    fn sleeper(&mut self) -> io::Result<&mut Sleeper> {
+        let sleeper = match self.sleeper.take() {
+            Some(sleeper) => sleeper,
+            None => {
+                let poll = Poll::new()?;
+                let interest = Interest::READABLE | Interest::WRITABLE;
+                poll.registry().register(&mut self.handle.core.lock().socket, SOCKET, interest)?;
+                let waker = Waker::new(poll.registry(), WAKER)?;
+                // Set before `sleeping` can be: a sender that sees `sleeping`
+                // finds the waker.
+                let _ = self.handle.waker.set(waker);
+                Sleeper { poll, events: Events::with_capacity(16) }
+            }
+        };
+        Ok(self.sleeper.insert(sleeper))
     }
 
     /// A handle for other threads.
@@ -483,13 +508,17 @@ impl Host {
                 return Ok(None);
             }
             let wait = wake_at.saturating_duration_since(now);
+            self.sleeper()?;
             self.handle.sleeping.store(true, Ordering::SeqCst);
             if self.handle.wake_pending.load(Ordering::SeqCst) {
                 // Queued after the pump: send it before sleeping.
                 self.handle.sleeping.store(false, Ordering::SeqCst);
                 continue;
             }
-            let polled = self.poll.poll(&mut self.events, Some(wait));
+            let polled = match &mut self.sleeper {
+                Some(sleeper) => sleeper.poll.poll(&mut sleeper.events, Some(wait)),
+                None => Ok(()),
+            };
             self.handle.sleeping.store(false, Ordering::SeqCst);
             match polled {
                 Ok(()) => {}

@@ -148,6 +148,41 @@ fn service_waits_for_its_timeout_without_spinning_and_returns_early_on_events() 
 }
 
 #[test]
+fn a_send_from_another_thread_wakes_a_sleeping_service() {
+    let (mut s, mut c, to_server, to_client) = connected_pair();
+    // No keep-alive ping either way may end the client's sleep: only the
+    // waker can.
+    c.set_ping_interval(to_server, Duration::from_secs(30)).unwrap();
+    s.set_ping_interval(to_client, Duration::from_secs(30)).unwrap();
+    let settle = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < settle {
+        s.service(STEP).unwrap();
+        c.service(STEP).unwrap();
+    }
+    let handle = c.handle();
+    let sender = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        handle.send(to_server, 0, TransferMode::Reliable, b"wake").unwrap();
+    });
+    let client = thread::spawn(move || {
+        let start = Instant::now();
+        // A 10 s sleep: the send above must cut it short to be delivered in time.
+        while start.elapsed() < Duration::from_secs(3) {
+            c.service(Duration::from_secs(10)).unwrap();
+        }
+        c
+    });
+    let end = Instant::now() + Duration::from_secs(3);
+    let mut got = false;
+    while !got && Instant::now() < end {
+        got = matches!(s.service(STEP).unwrap(), Some(Event::Received { payload, .. }) if payload == b"wake");
+    }
+    sender.join().unwrap();
+    assert!(got, "the sleeping client was not woken to send");
+    drop(client.join().unwrap());
+}
+
+#[test]
 fn other_threads_send_while_one_services() {
     let (mut s, mut c, to_server, _) = connected_pair();
     const THREADS: u8 = 4;

@@ -139,14 +139,16 @@ struct Core {
 }
 
 impl Core {
-    /// Reads every waiting datagram into the engine.
-    fn receive(&mut self, now: Instant) -> io::Result<()> {
+    /// Reads every waiting datagram into the engine; returns how many.
+    fn receive(&mut self, now: Instant) -> io::Result<usize> {
+        let mut datagrams = 0;
         while self.socket.recv_batch(&mut self.recv)? > 0 {
             for (from, bytes) in self.recv.iter() {
                 self.endpoint.handle_datagram(now, from, bytes);
+                datagrams += 1;
             }
         }
-        Ok(())
+        Ok(datagrams)
     }
 
     /// Moves the engine's datagrams to the socket, many per system call.
@@ -177,14 +179,21 @@ impl Core {
     /// of following in datagrams of their own.
     fn pump(&mut self, now: Instant) -> io::Result<Pumped> {
         self.flush(now);
-        self.receive(now)?;
+        let received = self.receive(now)?;
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }
-        Ok(match self.endpoint.poll_event() {
-            Some(event) => Pumped::Event(event),
-            None => Pumped::Idle { drained: self.flush(now) },
-        })
+        match self.endpoint.poll_event() {
+            // More than one datagram is a stream: its sender's window waits
+            // on the acknowledgements, which go at once.
+            Some(event) => {
+                if received > 1 {
+                    self.flush(now);
+                }
+                Ok(Pumped::Event(event))
+            }
+            None => Ok(Pumped::Idle { drained: self.flush(now) }),
+        }
     }
 }
 

@@ -20,9 +20,9 @@ use enet_sys::{
     _ENetEventType_ENET_EVENT_TYPE_RECEIVE as EVENT_RECEIVE,
     _ENetPacketFlag_ENET_PACKET_FLAG_RELIABLE as FLAG_RELIABLE,
     _ENetPacketFlag_ENET_PACKET_FLAG_UNSEQUENCED as FLAG_UNSEQUENCED, ENetAddress, ENetEvent,
-    ENetHost, ENetList, ENetPeer, enet_crc32, enet_host_connect, enet_host_create, enet_host_destroy,
-    enet_host_flush, enet_host_service, enet_initialize, enet_packet_create, enet_packet_destroy,
-    enet_peer_disconnect, enet_peer_send,
+    ENetHost, ENetList, ENetPeer, enet_crc32, enet_host_compress_with_range_coder,
+    enet_host_connect, enet_host_create, enet_host_destroy, enet_host_flush, enet_host_service,
+    enet_initialize, enet_packet_create, enet_packet_destroy, enet_peer_disconnect, enet_peer_send,
 };
 use volley_proto::TransferMode;
 
@@ -120,6 +120,8 @@ pub enum EnetError {
     Send,
     /// `enet_host_service` reported a socket failure.
     Service,
+    /// `enet_host_compress_with_range_coder` failed to allocate the coder.
+    Compressor,
 }
 
 impl fmt::Display for EnetError {
@@ -132,6 +134,7 @@ impl fmt::Display for EnetError {
             Self::PacketAllocation => f.write_str("enet_packet_create failed"),
             Self::Send => f.write_str("enet_peer_send refused the packet"),
             Self::Service => f.write_str("enet_host_service failed"),
+            Self::Compressor => f.write_str("enet_host_compress_with_range_coder failed"),
         }
     }
 }
@@ -195,6 +198,16 @@ impl EnetHost {
         // documents `checksum` as the field users set to enable checksums,
         // and `enet_crc32` has exactly the callback's signature.
         unsafe { self.host.as_mut().checksum = enabled.then_some(enet_crc32) };
+    }
+
+    /// Compresses datagrams with ENet's built-in range coder
+    /// (`enet_host_compress_with_range_coder`); both ends must agree.
+    #[allow(unsafe_code)]
+    pub fn use_range_coder(&mut self) -> Result<(), EnetError> {
+        // SAFETY: the host is live and only used from this thread; the call
+        // installs ENet's own compressor on it.
+        let status = unsafe { enet_host_compress_with_range_coder(self.host.as_ptr()) };
+        if status == 0 { Ok(()) } else { Err(EnetError::Compressor) }
     }
 
     /// Starts connecting to `address` with `channels` channels; `data`

@@ -11,25 +11,28 @@ mod support;
 
 use std::net::{SocketAddr, SocketAddrV4};
 
-use support::{Closer, ForeignEvent, ForeignHost, Server};
+use support::{Closer, ForeignEvent, ForeignHost, Server, Settings};
 use volley::TransferMode;
 use volley_bench::enet_c_host::{EnetEvent, EnetHost, EnetPeer};
 
-fn enet_host(bind: Option<SocketAddrV4>, peer_limit: usize, checksum: bool) -> EnetHost {
+fn enet_host(bind: Option<SocketAddrV4>, peer_limit: usize, settings: Settings) -> EnetHost {
     let mut host = EnetHost::new(bind, peer_limit, usize::from(support::CHANNELS)).expect("host");
-    host.set_checksum(checksum);
+    host.set_checksum(settings.checksum);
+    if settings.range_coder {
+        host.use_range_coder().expect("range coder");
+    }
     host
 }
 
 impl ForeignHost for EnetHost {
     type Peer = EnetPeer;
 
-    fn server(checksum: bool) -> Self {
-        enet_host(Some(SocketAddrV4::new([127, 0, 0, 1].into(), 0)), 8, checksum)
+    fn server(settings: Settings) -> Self {
+        enet_host(Some(SocketAddrV4::new([127, 0, 0, 1].into(), 0)), 8, settings)
     }
 
-    fn client(checksum: bool) -> Self {
-        enet_host(None, 1, checksum)
+    fn client(settings: Settings) -> Self {
+        enet_host(None, 1, settings)
     }
 
     fn local_addr(&self) -> SocketAddr {
@@ -124,4 +127,25 @@ fn enet_client_to_volley_server_over_a_bad_link() {
 #[test]
 fn volley_client_to_enet_server_over_a_bad_link() {
     support::run_over_bad_link::<EnetHost>(Server::Foreign, 2);
+}
+
+/// Both ends compress with ENet's range coder (and checksum the uncompressed
+/// datagrams): every mode, every channel and the 100 KiB packet, both ways.
+const CODED: Settings = Settings { checksum: true, range_coder: true };
+
+#[test]
+fn enet_client_to_volley_server_with_range_coder() {
+    support::run_with::<EnetHost>(Server::Volley, CODED, Closer::Foreign);
+}
+
+#[test]
+fn volley_client_to_enet_server_with_range_coder() {
+    support::run_with::<EnetHost>(Server::Foreign, CODED, Closer::Volley);
+}
+
+#[test]
+fn range_coder_without_checksums_with_enet() {
+    let coded = Settings { checksum: false, range_coder: true };
+    support::run_with::<EnetHost>(Server::Volley, coded, Closer::Volley);
+    support::run_with::<EnetHost>(Server::Foreign, coded, Closer::Foreign);
 }

@@ -8,17 +8,20 @@ mod support;
 use std::net::{SocketAddr, UdpSocket};
 
 use rusty_enet::{Event, Host, HostSettings, Packet, PeerID, crc32};
-use support::{Closer, ForeignEvent, ForeignHost, Server};
+use support::{Closer, ForeignEvent, ForeignHost, Server, Settings};
 use volley::TransferMode;
 
 struct RustyEnet(Host<UdpSocket>);
 
 impl RustyEnet {
-    fn new(peer_limit: usize, checksum: bool) -> Self {
+    fn new(peer_limit: usize, settings: Settings) -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let settings = HostSettings {
             peer_limit,
-            checksum: checksum.then(|| Box::new(crc32) as Box<dyn Fn(&[&[u8]]) -> u32>),
+            checksum: settings.checksum.then(|| Box::new(crc32) as Box<dyn Fn(&[&[u8]]) -> u32>),
+            compressor: settings.range_coder.then(|| {
+                Box::new(rusty_enet::RangeCoder::new()) as Box<dyn rusty_enet::Compressor>
+            }),
             ..HostSettings::default()
         };
         Self(Host::new(socket, settings).expect("rusty_enet host"))
@@ -28,12 +31,12 @@ impl RustyEnet {
 impl ForeignHost for RustyEnet {
     type Peer = PeerID;
 
-    fn server(checksum: bool) -> Self {
-        Self::new(8, checksum)
+    fn server(settings: Settings) -> Self {
+        Self::new(8, settings)
     }
 
-    fn client(checksum: bool) -> Self {
-        Self::new(1, checksum)
+    fn client(settings: Settings) -> Self {
+        Self::new(1, settings)
     }
 
     fn local_addr(&self) -> SocketAddr {
@@ -155,4 +158,11 @@ fn rusty_enet_client_to_volley_server_over_a_bad_link() {
 #[test]
 fn volley_client_to_rusty_enet_server_over_a_bad_link() {
     support::run_over_bad_link::<RustyEnet>(Server::Foreign, 2);
+}
+
+#[test]
+fn range_coder_with_rusty_enet_both_ways() {
+    let coded = Settings { checksum: true, range_coder: true };
+    support::run_with::<RustyEnet>(Server::Volley, coded, Closer::Foreign);
+    support::run_with::<RustyEnet>(Server::Foreign, coded, Closer::Volley);
 }

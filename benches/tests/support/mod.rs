@@ -41,14 +41,30 @@ pub(crate) enum ForeignEvent<P> {
     Received { peer: P, channel: u8, mode: TransferMode, payload: Vec<u8> },
 }
 
+/// How both ends are configured; they must agree on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Settings {
+    /// CRC-32 checksums.
+    pub(crate) checksum: bool,
+    /// ENet's range coder on every datagram (when it makes it smaller).
+    pub(crate) range_coder: bool,
+}
+
+impl Settings {
+    /// Checksums on or off, no compression.
+    pub(crate) fn checksum(checksum: bool) -> Self {
+        Self { checksum, range_coder: false }
+    }
+}
+
 /// The other implementation's host, as the scenario drives it. Failures of
 /// its calls panic: they end the test with the library's message.
 pub(crate) trait ForeignHost {
     type Peer: Copy + Eq + Debug;
     /// A host accepting connections on 127.0.0.1 (ephemeral port).
-    fn server(checksum: bool) -> Self;
+    fn server(settings: Settings) -> Self;
     /// A host with one peer slot, to connect out.
-    fn client(checksum: bool) -> Self;
+    fn client(settings: Settings) -> Self;
     fn local_addr(&self) -> SocketAddr;
     fn connect(&mut self, to: SocketAddr, channels: usize, data: u32) -> Self::Peer;
     fn send(&mut self, peer: Self::Peer, channel: u8, mode: TransferMode, payload: &[u8]);
@@ -73,7 +89,12 @@ pub(crate) enum Closer {
 
 /// The whole scenario: connect, traffic both ways, graceful disconnect.
 pub(crate) fn run<F: ForeignHost>(server: Server, checksum: bool, closer: Closer) {
-    let mut session = Session::<F>::connect(server, checksum);
+    run_with::<F>(server, Settings::checksum(checksum), closer);
+}
+
+/// The whole scenario with both ends configured as `settings` says.
+pub(crate) fn run_with<F: ForeignHost>(server: Server, settings: Settings, closer: Closer) {
+    let mut session = Session::<F>::connect(server, settings);
     session.exchange_traffic();
     session.disconnect(closer);
 }
@@ -82,7 +103,7 @@ pub(crate) fn run<F: ForeignHost>(server: Server, checksum: bool, closer: Closer
 /// datagrams (seeded): retransmission, acknowledgements and reassembly of
 /// each implementation must work with the other's.
 pub(crate) fn run_over_bad_link<F: ForeignHost>(server: Server, seed: u64) {
-    let mut session = Session::<F>::connect_over(server, true, Some(seed));
+    let mut session = Session::<F>::connect_over(server, Settings::checksum(true), Some(seed));
     session.exchange_traffic();
     session.disconnect(Closer::Volley);
 }
@@ -95,7 +116,7 @@ pub(crate) fn checksum_mismatch_prevents_connection<F: ForeignHost>(volley_check
     let mut config = HostConfig::server(loopback());
     config.endpoint().checksum(volley_checksum);
     let mut volley = Host::new(config).expect("Volley server");
-    let mut foreign = F::client(!volley_checksum);
+    let mut foreign = F::client(Settings::checksum(!volley_checksum));
     foreign.connect(volley.local_addr(), CHANNELS.into(), CONNECT_DATA);
     let deadline = Instant::now() + PHASE_DEADLINE;
     while dropped(&volley.endpoint_stats()) == 0 {
@@ -116,7 +137,7 @@ pub(crate) fn checksum_mismatch_prevents_connection<F: ForeignHost>(volley_check
 /// `ENET_PACKET_FLAG_UNRELIABLE_FRAGMENT`), which Volley delivers as
 /// reliable. Either way they must arrive whole, on their channel.
 pub(crate) fn large_unreliable_packets_cross<F: ForeignHost>(server: Server) {
-    let mut session = Session::<F>::connect(server, false);
+    let mut session = Session::<F>::connect(server, Settings::checksum(false));
     let (volley_peer, foreign_peer) = (session.volley_peer(), session.foreign_peer());
     let large = |channel: u8, mode: TransferMode| {
         let mut bytes = message(channel, mode, 0);
@@ -287,17 +308,17 @@ struct Session<F: ForeignHost> {
 }
 
 impl<F: ForeignHost> Session<F> {
-    fn connect(server: Server, checksum: bool) -> Self {
-        Self::connect_over(server, checksum, None)
+    fn connect(server: Server, settings: Settings) -> Self {
+        Self::connect_over(server, settings, None)
     }
 
     /// Connects with the client's datagrams going through `relay` when given.
-    fn connect_over(server: Server, checksum: bool, lossy_seed: Option<u64>) -> Self {
+    fn connect_over(server: Server, settings: Settings, lossy_seed: Option<u64>) -> Self {
         let mut config = match server {
             Server::Volley => HostConfig::server(loopback()),
             Server::Foreign => HostConfig::client(),
         };
-        config.endpoint().checksum(checksum);
+        config.endpoint().checksum(settings.checksum).range_coder(settings.range_coder);
         if lossy_seed.is_some() {
             // A closer whose last DISCONNECT acknowledgement is lost can
             // only time out; keep that short.
@@ -310,8 +331,8 @@ impl<F: ForeignHost> Session<F> {
         }
         let volley = Host::new(config).expect("Volley host");
         let mut foreign = match server {
-            Server::Volley => F::client(checksum),
-            Server::Foreign => F::server(checksum),
+            Server::Volley => F::client(settings),
+            Server::Foreign => F::server(settings),
         };
         let server_addr = match server {
             Server::Volley => volley.local_addr(),

@@ -2,8 +2,8 @@
 //! transfer modes plus a 100 KiB reliable packet, and checks what comes back.
 //!
 //! ```sh
-//! cargo run -p volley --example echo -- server 127.0.0.1:7777 [--checksum]
-//! cargo run -p volley --example echo -- client 127.0.0.1:7777 [--checksum]
+//! cargo run -p volley --example echo -- server 127.0.0.1:7777 [--checksum] [--compress]
+//! cargo run -p volley --example echo -- client 127.0.0.1:7777 [--checksum] [--compress]
 //! ```
 //!
 //! The server echoes every packet to its sender on the same channel in the
@@ -13,7 +13,8 @@
 //! never duplicated; it prints a summary, disconnects gracefully, and exits
 //! with 0 only when every reliable packet came back intact. Both ends are
 //! plain ENet 1.3 peers on the wire, so either can face an ENet program
-//! (with `--checksum` meaning ENet's `host->checksum = enet_crc32`).
+//! (with `--checksum` meaning ENet's `host->checksum = enet_crc32`, and
+//! `--compress` ENet's `enet_host_compress_with_range_coder`).
 //!
 //! The tests at the bottom run a server and clients in one process.
 
@@ -28,7 +29,7 @@ use volley::{
     DisconnectReason, Event, Host, HostConfig, HostError, PeerHandle, PeerStats, TransferMode,
 };
 
-const USAGE: &str = "usage: echo server ADDR [--checksum]\n       echo client ADDR [--checksum]";
+const USAGE: &str = "usage: echo server ADDR [--checksum] [--compress]\n       echo client ADDR [--checksum] [--compress]";
 
 /// Channels the client uses.
 const CHANNELS: u8 = 4;
@@ -47,30 +48,54 @@ const ECHO_TIMEOUT: Duration = Duration::from_secs(30);
 const SETTLE: Duration = Duration::from_millis(500);
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Wire settings both ends must share.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Wire {
+    /// CRC-32 checksums.
+    checksum: bool,
+    /// ENet's range coder.
+    compress: bool,
+}
+
+impl Wire {
+    fn apply(self, config: &mut HostConfig) {
+        config.endpoint().checksum(self.checksum).range_coder(self.compress);
+    }
+}
+
+impl fmt::Display for Wire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "checksum {}, compression {}", on_off(self.checksum), on_off(self.compress))
+    }
+}
+
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Command {
-    Server { address: SocketAddr, checksum: bool },
-    Client { address: SocketAddr, checksum: bool },
+    Server { address: SocketAddr, wire: Wire },
+    Client { address: SocketAddr, wire: Wire },
 }
 
-/// `server|client ADDR [--checksum]`, in that order.
+/// `server|client ADDR [--checksum] [--compress]`.
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
     let role = args.next().ok_or("missing role (server or client)")?;
     let address = args.next().ok_or("missing address, e.g. 127.0.0.1:7777")?;
     let address: SocketAddr =
         address.parse().map_err(|e| format!("bad address {address:?}: {e}"))?;
-    let checksum = match args.next().as_deref() {
-        None => false,
-        Some("--checksum") => true,
-        Some(other) => return Err(format!("unexpected argument {other:?}")),
-    };
-    if let Some(extra) = args.next() {
-        return Err(format!("unexpected argument {extra:?}"));
+    let mut wire = Wire::default();
+    for flag in args {
+        let slot = match flag.as_str() {
+            "--checksum" => &mut wire.checksum,
+            "--compress" => &mut wire.compress,
+            other => return Err(format!("unexpected argument {other:?}")),
+        };
+        if std::mem::replace(slot, true) {
+            return Err(format!("{flag} given twice"));
+        }
     }
     match role.as_str() {
-        "server" => Ok(Command::Server { address, checksum }),
-        "client" => Ok(Command::Client { address, checksum }),
+        "server" => Ok(Command::Server { address, wire }),
+        "client" => Ok(Command::Client { address, wire }),
         other => Err(format!("unknown role {other:?} (server or client)")),
     }
 }
@@ -84,14 +109,14 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match command {
-        Command::Server { address, checksum } => bind_server(address, checksum)
+        Command::Server { address, wire } => bind_server(address, wire)
             .and_then(|mut host| {
-                println!("echo server on {} (checksum {})", host.local_addr(), on_off(checksum));
+                println!("echo server on {} ({wire})", host.local_addr());
                 serve(&mut host, &AtomicBool::new(false))
             })
             .map_err(EchoError::Host),
-        Command::Client { address, checksum } => {
-            run_client(address, checksum).map(|report| print!("{report}"))
+        Command::Client { address, wire } => {
+            run_client(address, wire).map(|report| print!("{report}"))
         }
     };
     match outcome {
@@ -108,9 +133,9 @@ fn on_off(enabled: bool) -> &'static str {
 }
 
 /// A server host on `address`.
-fn bind_server(address: SocketAddr, checksum: bool) -> Result<Host, HostError> {
+fn bind_server(address: SocketAddr, wire: Wire) -> Result<Host, HostError> {
     let mut config = HostConfig::server(address);
-    config.endpoint().checksum(checksum);
+    wire.apply(&mut config);
     Host::new(config)
 }
 
@@ -313,7 +338,7 @@ impl Echoes {
 #[derive(Debug)]
 struct Report {
     server: SocketAddr,
-    checksum: bool,
+    wire: Wire,
     /// Packets sent per mode (the same count for each).
     sent_per_mode: usize,
     /// Echoes per mode, in [`MODES`] order.
@@ -325,7 +350,7 @@ struct Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "echo client: {} (checksum {})", self.server, on_off(self.checksum))?;
+        writeln!(f, "echo client: {} ({})", self.server, self.wire)?;
         writeln!(f, "{:<20} {:>6} {:>7}", "mode", "sent", "echoed")?;
         for (mode, echoed) in MODES.iter().zip(self.echoed) {
             writeln!(f, "{:<20} {:>6} {:>7}", mode.to_string(), self.sent_per_mode, echoed)?;
@@ -345,13 +370,13 @@ impl fmt::Display for Report {
 
 /// Connects to `server`, sends everything, checks the echoes, disconnects.
 /// Succeeds only when every reliable packet came back intact.
-fn run_client(server: SocketAddr, checksum: bool) -> Result<Report, EchoError> {
+fn run_client(server: SocketAddr, wire: Wire) -> Result<Report, EchoError> {
     let mut config = HostConfig::client();
     if server.is_ipv6() {
         let any = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0));
         config.socket(volley::socket::SocketConfig::new(any));
     }
-    config.endpoint().checksum(checksum);
+    wire.apply(&mut config);
     let mut host = Host::new(config)?;
     let peer = host.connect(server, usize::from(CHANNELS), 0)?;
     let deadline = Instant::now() + CONNECT_TIMEOUT;
@@ -407,7 +432,7 @@ fn run_client(server: SocketAddr, checksum: bool) -> Result<Report, EchoError> {
     }
     Ok(Report {
         server,
-        checksum,
+        wire,
         sent_per_mode: usize::from(CHANNELS) * usize::from(PER_MODE),
         echoed: echoes.received,
         stats,
@@ -431,12 +456,17 @@ mod tests {
         let address: SocketAddr = "127.0.0.1:7777".parse().unwrap();
         assert_eq!(
             parse_args(args("server 127.0.0.1:7777")),
-            Ok(Command::Server { address, checksum: false })
+            Ok(Command::Server { address, wire: Wire::default() })
         );
         assert_eq!(
             parse_args(args("client 127.0.0.1:7777 --checksum")),
-            Ok(Command::Client { address, checksum: true })
+            Ok(Command::Client { address, wire: Wire { checksum: true, compress: false } })
         );
+        assert_eq!(
+            parse_args(args("server 127.0.0.1:7777 --compress --checksum")),
+            Ok(Command::Server { address, wire: Wire { checksum: true, compress: true } })
+        );
+        assert!(parse_args(args("client 127.0.0.1:1 --compress --compress")).is_err());
         for bad in ["", "server", "peer 127.0.0.1:7777", "client nowhere", "client 127.0.0.1:1 -x"]
         {
             assert!(parse_args(args(bad)).is_err(), "{bad:?} accepted");
@@ -483,11 +513,13 @@ mod tests {
     }
 
     /// A server thread and two clients in turn (the server outlives the
-    /// first), with checksums off and on.
+    /// first), with checksums and compression off and on.
     #[test]
     fn clients_get_every_echo_back_from_the_server() {
-        for checksum in [false, true] {
-            let mut server = bind_server("127.0.0.1:0".parse().unwrap(), checksum).unwrap();
+        let wires = [(false, false), (true, false), (false, true), (true, true)]
+            .map(|(checksum, compress)| Wire { checksum, compress });
+        for wire in wires {
+            let mut server = bind_server("127.0.0.1:0".parse().unwrap(), wire).unwrap();
             let address = server.local_addr();
             let stop = Arc::new(AtomicBool::new(false));
             let serving = {
@@ -495,7 +527,7 @@ mod tests {
                 thread::spawn(move || serve(&mut server, &stop))
             };
             for _ in 0..2 {
-                let report = run_client(address, checksum).unwrap();
+                let report = run_client(address, wire).unwrap();
                 let all = usize::from(CHANNELS) * usize::from(PER_MODE);
                 assert_eq!(report.sent_per_mode, all);
                 assert_eq!(report.echoed[0], all, "reliable");
@@ -514,7 +546,7 @@ mod tests {
     fn a_client_without_a_server_fails() {
         // A bound socket that never answers.
         let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let error = run_client(silent.local_addr().unwrap(), false).unwrap_err();
+        let error = run_client(silent.local_addr().unwrap(), Wire::default()).unwrap_err();
         assert!(matches!(error, EchoError::NoAnswer(_)), "{error}");
     }
 }

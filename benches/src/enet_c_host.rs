@@ -339,8 +339,12 @@ impl EnetHost {
                         std::slice::from_raw_parts(packet.data, packet.dataLength)
                     };
                     let mode = mode_of(packet.flags);
-                    let result =
-                        on(EnetEventRef::Received { peer, channel: event.channelID, mode, payload });
+                    let result = on(EnetEventRef::Received {
+                        peer,
+                        channel: event.channelID,
+                        mode,
+                        payload,
+                    });
                     enet_packet_destroy(event.packet);
                     Some(result)
                 }
@@ -358,7 +362,8 @@ impl EnetHost {
         // list is empty when its sentinel's `next` points at the sentinel,
         // and only the addresses are compared.
         unsafe {
-            let empty = |list: *const ENetList| ptr::eq((*list).sentinel.next, &raw const (*list).sentinel);
+            let empty =
+                |list: *const ENetList| ptr::eq((*list).sentinel.next, &raw const (*list).sentinel);
             Ok(!empty(&raw const (*peer).outgoingCommands)
                 || !empty(&raw const (*peer).outgoingSendReliableCommands))
         }

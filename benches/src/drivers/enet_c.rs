@@ -42,7 +42,8 @@ impl super::System for EnetC {
 
     fn server(&self, setup: ServerSetup) -> Result<Box<dyn Server>, DriverError> {
         let bind = v4(setup.bind)?;
-        let host = EnetHost::new(Some(bind), setup.peers.max(1), 1).map_err(DriverError::library)?;
+        let host =
+            EnetHost::new(Some(bind), setup.peers.max(1), 1).map_err(DriverError::library)?;
         Ok(Box::new(EnetServer { host }))
     }
 
@@ -107,11 +108,7 @@ impl Server for EnetServer {
         self.host.local_addr().into()
     }
 
-    fn service(
-        &mut self,
-        wait: Wait,
-        on: &mut dyn FnMut(Incoming<'_>),
-    ) -> Result<(), DriverError> {
+    fn service(&mut self, wait: Wait, on: &mut dyn FnMut(Incoming<'_>)) -> Result<(), DriverError> {
         service(&mut self.host, wait, on)
     }
 
@@ -133,11 +130,7 @@ struct EnetClient {
 }
 
 impl Client for EnetClient {
-    fn service(
-        &mut self,
-        wait: Wait,
-        on: &mut dyn FnMut(Incoming<'_>),
-    ) -> Result<(), DriverError> {
+    fn service(&mut self, wait: Wait, on: &mut dyn FnMut(Incoming<'_>)) -> Result<(), DriverError> {
         service(&mut self.host, wait, on)
     }
 

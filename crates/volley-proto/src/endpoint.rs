@@ -69,6 +69,19 @@ fn refusal_proof(connect_id: [u8; 4]) -> u16 {
     u16::from_be_bytes([connect_id[0] ^ connect_id[2], connect_id[1] ^ connect_id[3]])
 }
 
+/// Whether a peer can only send `body` once it received our verify-connect:
+/// everything a connected peer sends except the handshake's own commands,
+/// acknowledgements and disconnects (those are handled as they stand).
+fn shows_verify_received(body: &CommandBody<'_>) -> bool {
+    !matches!(
+        body,
+        CommandBody::Acknowledge { .. }
+            | CommandBody::Connect { .. }
+            | CommandBody::VerifyConnect(_)
+            | CommandBody::Disconnect { .. }
+    )
+}
+
 /// Window size for a peer from bandwidths, as ENet computes it.
 fn window_from_bandwidth(bandwidth: u32) -> u32 {
     ((bandwidth / WINDOW_SIZE_SCALE) * MIN_WINDOW_SIZE).clamp(MIN_WINDOW_SIZE, MAX_WINDOW_SIZE)
@@ -772,6 +785,11 @@ impl Endpoint {
         peer.stats.bytes_received += wire_len as u64;
         // Any valid datagram shows the peer is alive.
         peer.sender.note_alive();
+        if peer.state == PeerState::AcknowledgingConnect
+            && Commands::new(body).flatten().any(|c| shows_verify_received(&c.body))
+        {
+            self.confirm_connect(index, now_ms);
+        }
         for command in Commands::new(body).flatten() {
             let peer = &self.peers[index];
             if peer.generation != generation || peer.state == PeerState::Disconnected {
@@ -961,11 +979,15 @@ impl Endpoint {
             };
         };
         let rtt = time_difference(now, sent).max(1);
-        if !p.rtt.is_first_sample() {
+        let first_sample = p.rtt.is_first_sample();
+        if !first_sample {
             p.throttle.on_round_trip(rtt, &p.rtt);
         }
         let interval = p.throttle.params.interval.max(1);
         p.rtt.update(rtt, now, interval);
+        if first_sample {
+            p.sender.rebase_timeouts(p.rtt.retransmission_timeout());
+        }
         p.last_receive_time = now.max(1);
         if let Some(payload) = command.payload {
             p.packets.release(payload, &mut self.pool);
@@ -996,6 +1018,30 @@ impl Endpoint {
         }
         self.mark_ready(index);
         Flow::Continue
+    }
+
+    /// The peer sent what only a peer that received our verify-connect can
+    /// send (it names our peer slot and session), but its acknowledgement
+    /// was lost: it is connected. The C library drops such datagrams until
+    /// the verify-connect resend, half a second later with no round trip
+    /// measured yet, is acknowledged; every reliable command sent meanwhile
+    /// is lost with it. The verify-connect counts as acknowledged, without
+    /// a round-trip sample.
+    fn confirm_connect(&mut self, index: usize, now: u32) {
+        let p = &mut self.peers[index];
+        p.last_receive_time = now.max(1);
+        let verify = p.sender.find_sent(|c| matches!(c.kind, OutKind::VerifyConnect(_)));
+        if let Some((channel, seq)) = verify
+            && let Some((command, _)) = p.sender.on_ack(channel, seq)
+            && let Some(payload) = command.payload
+        {
+            p.packets.release(payload, &mut self.pool);
+        }
+        p.state = PeerState::Connected;
+        let (handle, data) = (p.handle(), p.connect_data);
+        self.recalculate_bandwidth = true;
+        self.events.push_back(Event::Connected { peer: handle, data });
+        self.mark_ready(index);
     }
 
     fn handle_verify(&mut self, index: usize, params: &ConnectParams) -> Flow {

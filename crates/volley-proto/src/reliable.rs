@@ -205,6 +205,46 @@ impl ReliableSender {
         Some((command, was_in_flight))
     }
 
+    /// Sequence key `(channel, sequence number)` of the first command sent
+    /// or waiting to be resent that `wanted` picks.
+    pub(crate) fn find_sent(&self, wanted: impl Fn(&OutgoingCommand) -> bool) -> Option<(u8, u16)> {
+        self.in_flight
+            .iter()
+            .chain(self.resend.iter().filter(|c| c.send_attempts > 0))
+            .find(|c| wanted(c))
+            .map(|c| (c.header.channel_id, c.header.reliable_sequence_number))
+    }
+
+    /// The first round trip was measured: timeouts chosen before it, from
+    /// the default estimate (half a second, far above most links), shrink to
+    /// `rto` ms, doubled for each resend already made. A datagram lost in
+    /// the first round trip is then resent after a few round trips instead
+    /// of half a second, and again after a second if that resend is lost too.
+    pub(crate) fn rebase_timeouts(&mut self, rto: u32) {
+        let base = rto.clamp(1, MAX_RETRANSMISSION_TIMEOUT);
+        let mut earliest = None;
+        // A command in flight was doubled once per earlier send; one waiting
+        // to be resent was doubled once more when it timed out.
+        let in_flight = self.in_flight.iter_mut().map(|c| (c.send_attempts.saturating_sub(1), c));
+        let waiting = self.resend.iter_mut().map(|c| (c.send_attempts, c));
+        for (doublings, command) in in_flight.chain(waiting) {
+            let backed_off =
+                base.checked_shl(doublings).unwrap_or(u32::MAX).min(MAX_RETRANSMISSION_TIMEOUT);
+            command.rto = command.rto.min(backed_off);
+        }
+        for command in &self.in_flight {
+            let deadline = command.sent_time.wrapping_add(command.rto);
+            if earliest.is_none_or(|e| time_less(deadline, e)) {
+                earliest = Some(deadline);
+            }
+        }
+        if let Some(deadline) = earliest
+            && (self.next_timeout == 0 || time_less(deadline, self.next_timeout))
+        {
+            self.next_timeout = deadline;
+        }
+    }
+
     /// The peer showed it is alive (a valid datagram arrived from it).
     pub(crate) fn note_alive(&mut self) {
         self.earliest_timeout = 0;
@@ -325,6 +365,27 @@ mod tests {
         // 5 s minimum: dead.
         assert_eq!(resends, 5);
         assert_eq!(now - 1, 12_500, "died after {} ms", now - 1);
+    }
+
+    #[test]
+    fn the_first_round_trip_shrinks_timeouts_set_from_the_default() {
+        let mut s = ReliableSender::default();
+        let _ = s.reset(1);
+        let rtt = RttEstimator::default(); // 500 ms before any sample
+        s.on_sent(reliable(1, 10), 1, &rtt);
+        s.on_sent(reliable(2, 10), 1, &rtt);
+        assert_eq!(s.check_timeouts(501, TIMEOUTS), TimeoutCheck::Resend(2));
+        s.on_sent(s.resend.front().cloned().unwrap(), 501, &rtt); // resent once (RTO 1000)
+        s.resend.pop_front();
+        s.on_sent(reliable(3, 10), 502, &rtt);
+        s.rebase_timeouts(4);
+        let timeouts: Vec<_> =
+            s.in_flight.iter().chain(s.resend.iter()).map(|c| (c.send_attempts, c.rto)).collect();
+        assert_eq!(timeouts, [(2, 8), (1, 4), (1, 8)], "doubled per timeout passed, never raised");
+        assert_eq!(s.next_timeout, 502 + 4, "the earliest deadline in flight");
+        assert_eq!(s.check_timeouts(505, TIMEOUTS), TimeoutCheck::Resend(0));
+        assert_eq!(s.check_timeouts(506, TIMEOUTS), TimeoutCheck::Resend(1));
+        assert_eq!(s.check_timeouts(509, TIMEOUTS), TimeoutCheck::Resend(1));
     }
 
     #[test]

@@ -301,3 +301,53 @@ fn an_unanswered_connect_request_lapses_with_an_event() {
     );
     assert_eq!(h.node(0).endpoint.accept(peer), Err(volley_proto::PeerError::UnknownPeer));
 }
+
+#[test]
+fn data_after_a_lost_verify_ack_connects_the_server_at_once() {
+    use std::time::Instant;
+    use volley_proto::{Endpoint, TRANSMIT_BUFFER_SIZE};
+
+    let mut server = Endpoint::with_seed(EndpointConfig::default(), 1).unwrap();
+    let mut client = Endpoint::with_seed(EndpointConfig::default(), 2).unwrap();
+    let (server_addr, client_addr) = (addr(SERVER), addr(CLIENT));
+    let mut buf = vec![0u8; TRANSMIT_BUFFER_SIZE];
+    let now = Instant::now();
+    let peer = client.connect(now, server_addr, 1, 9).unwrap();
+    let t = client.poll_transmit(now, &mut buf).expect("CONNECT");
+    server.handle_datagram(now, client_addr, &buf[t.range]);
+    let t = server.poll_transmit(now, &mut buf).expect("VERIFY_CONNECT");
+    client.handle_datagram(now, server_addr, &buf[t.range]);
+    assert!(matches!(client.poll_event(), Some(Event::Connected { .. })));
+    // The client's acknowledgement of the verify-connect is lost...
+    assert!(client.poll_transmit(now, &mut buf).is_some());
+    assert!(server.poll_event().is_none());
+    // ...and its first data arrives: the server is connected, data delivered.
+    client.send(peer, 0, TransferMode::Reliable, b"hello").unwrap();
+    let t = client.poll_transmit(now, &mut buf).expect("data");
+    server.handle_datagram(now, client_addr, &buf[t.range]);
+    let Some(Event::Connected { peer: on_server, data: 9 }) = server.poll_event() else {
+        panic!("connect event first");
+    };
+    match server.poll_event() {
+        Some(Event::Received { payload, .. }) => assert_eq!(&payload[..], b"hello"),
+        other => panic!("expected the data, got {other:?}"),
+    }
+    assert_eq!(server.peer_state(on_server), Some(PeerState::Connected));
+    // The verify-connect counts as acknowledged: it is never resent, and
+    // the connection carries on with no further events on either side.
+    let mut later = now;
+    for _ in 0..40 {
+        later += Duration::from_millis(50);
+        server.handle_timeout(later);
+        client.handle_timeout(later);
+        while let Some(t) = server.poll_transmit(later, &mut buf) {
+            client.handle_datagram(later, server_addr, &buf[t.range]);
+        }
+        while let Some(t) = client.poll_transmit(later, &mut buf) {
+            server.handle_datagram(later, client_addr, &buf[t.range]);
+        }
+    }
+    assert!(server.poll_event().is_none() && client.poll_event().is_none());
+    assert_eq!(server.peer_stats(on_server).unwrap().packets_lost, 0);
+    assert_eq!(client.peer_stats(peer).unwrap().reliable_in_flight, 0);
+}

@@ -65,6 +65,7 @@ fn mode(delivery: Delivery) -> TransferMode {
     match delivery {
         Delivery::Reliable => TransferMode::Reliable,
         Delivery::Unreliable => TransferMode::Unreliable,
+        Delivery::Sequenced => TransferMode::UnreliableOrdered,
     }
 }
 

@@ -106,6 +106,7 @@ fn packet(to: SocketAddr, delivery: Delivery, bytes: &[u8]) -> Packet {
     match delivery {
         Delivery::Reliable => Packet::reliable_ordered(to, bytes.to_vec(), None),
         Delivery::Unreliable => Packet::unreliable(to, bytes.to_vec()),
+        Delivery::Sequenced => Packet::unreliable_sequenced(to, bytes.to_vec(), None),
     }
 }
 

@@ -29,6 +29,8 @@ pub enum Delivery {
     Reliable,
     /// Unreliable and unsequenced (may be lost, duplicated or reordered).
     Unreliable,
+    /// Unreliable and sequenced: may be lost, never delivered after a newer one.
+    Sequenced,
 }
 
 /// How long a `service` call may wait for something to happen.
@@ -73,6 +75,8 @@ pub enum Feature {
     ReliableSize(usize),
     /// Unreliable messages of at least this many bytes.
     UnreliableSize(usize),
+    /// Unreliable sequenced delivery (late messages dropped).
+    Sequenced,
 }
 
 /// Why a driver call failed.

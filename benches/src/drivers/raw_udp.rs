@@ -112,6 +112,7 @@ impl super::System for RawUdp {
         match feature {
             Feature::Retransmission => Some("no retransmission"),
             Feature::Handshake => Some("connectionless"),
+            Feature::Sequenced => Some("no sequencing"),
             _ => None,
         }
     }

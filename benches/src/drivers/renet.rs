@@ -71,6 +71,7 @@ impl super::System for Renet {
     fn lacks(&self, feature: Feature) -> Option<&'static str> {
         match feature {
             Feature::BlockingWait => Some("cannot wait on its socket"),
+            Feature::Sequenced => Some("no unreliable sequenced channel"),
             _ => None,
         }
     }
@@ -142,10 +143,13 @@ fn connection_config() -> ConnectionConfig {
     }
 }
 
-fn channel(delivery: Delivery) -> u8 {
+fn channel(delivery: Delivery) -> Result<u8, DriverError> {
     match delivery {
-        Delivery::Reliable => RELIABLE,
-        Delivery::Unreliable => UNRELIABLE,
+        Delivery::Reliable => Ok(RELIABLE),
+        Delivery::Unreliable => Ok(UNRELIABLE),
+        Delivery::Sequenced => {
+            Err(DriverError::library("renet has no unreliable sequenced channel"))
+        }
     }
 }
 
@@ -209,7 +213,7 @@ impl Server for RenetServerSide {
 
     fn send(&mut self, peer: PeerId, delivery: Delivery, bytes: &[u8]) -> Result<(), DriverError> {
         let id = *self.ids.get(peer).ok_or_else(|| DriverError::library("unknown peer"))?;
-        self.server.send_message(id, channel(delivery), bytes.to_vec());
+        self.server.send_message(id, channel(delivery)?, bytes.to_vec());
         Ok(())
     }
 
@@ -244,7 +248,7 @@ impl Client for RenetClientSide {
     }
 
     fn send(&mut self, delivery: Delivery, bytes: &[u8]) -> Result<(), DriverError> {
-        self.client.send_message(channel(delivery), bytes.to_vec());
+        self.client.send_message(channel(delivery)?, bytes.to_vec());
         Ok(())
     }
 

@@ -63,6 +63,7 @@ fn packet(delivery: Delivery, bytes: &[u8]) -> Packet {
     match delivery {
         Delivery::Reliable => Packet::reliable(bytes),
         Delivery::Unreliable => Packet::unreliable_unsequenced(bytes),
+        Delivery::Sequenced => Packet::unreliable(bytes),
     }
 }
 

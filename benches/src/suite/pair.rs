@@ -34,6 +34,9 @@ pub(crate) enum Role {
         /// Check the order.
         in_order: bool,
     },
+    /// Counts messages; checks each client's stamps only ever increase
+    /// (sequenced delivery: gaps allowed, never an older one after a newer).
+    Sequenced,
     /// Sends every message back to its sender, reliably.
     Echo,
 }
@@ -162,6 +165,17 @@ fn serve(
                             misordered += 1;
                         }
                         next_stamp[peer] = got.wrapping_add(1);
+                    }
+                    if role == Role::Sequenced {
+                        if next_stamp.len() <= peer {
+                            next_stamp.resize(peer + 1, 0);
+                        }
+                        let got = read_stamp(bytes).unwrap_or(0);
+                        if got < next_stamp[peer] {
+                            misordered += 1;
+                        } else {
+                            next_stamp[peer] = got.wrapping_add(1);
+                        }
                     }
                     if role == Role::Echo {
                         let mut copy = spare.pop().unwrap_or_default();

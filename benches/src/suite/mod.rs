@@ -1,5 +1,7 @@
 //! The side-by-side runner: every scenario against every system, in one
-//! process on 127.0.0.1, gathered into one [`Report`].
+//! process on 127.0.0.1, gathered into one [`Report`]. The same scenarios,
+//! a given count of work at a time, serve the criterion benches through
+//! [`with_workload`].
 //!
 //! ```no_run
 //! use volley_bench::suite::{Options, run};
@@ -14,6 +16,8 @@ pub mod netns;
 mod pair;
 pub mod report;
 mod scenarios;
+
+pub use scenarios::{Workload, WorkloadError, with_workload};
 
 use std::io::Write as _;
 use std::time::Instant;

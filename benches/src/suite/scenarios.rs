@@ -1,6 +1,8 @@
 //! The scenarios, each written once against the driver traits.
 
+use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,10 @@ const UNRELIABLE_WINDOW: u64 = 256;
 const UNRELIABLE_GIVE_UP: Duration = Duration::from_millis(5);
 /// Size of the ping-pong message.
 const PING_LEN: usize = 32;
+/// Round trips the runner makes before it records any.
+const PING_WARM_UP: u64 = 200;
+/// Round trips the runner records at least.
+const PING_MIN_SAMPLES: usize = 100;
 /// Messages each client sends per tick in the many-peers scenario.
 const PEER_BURST: u64 = 20;
 /// Size of those messages.
@@ -30,6 +36,34 @@ const SERVER_BLOCK: Duration = Duration::from_millis(5);
 /// Where the server listens: loopback (in the lossy namespace, its loopback).
 fn loopback() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+}
+
+/// When a measuring loop stops: after a time (the runner), or after a
+/// number of units of work (criterion's `iter_custom`).
+#[derive(Debug, Clone, Copy)]
+enum Until {
+    /// Start no more work once this long has passed since the loop began.
+    Duration(Duration),
+    /// Stop once this many units are done.
+    Count(u64),
+}
+
+impl Until {
+    /// Whether a loop `elapsed` into its run, with `done` units done, goes on.
+    fn more(self, elapsed: Duration, done: u64) -> bool {
+        match self {
+            Self::Duration(limit) => elapsed < limit,
+            Self::Count(count) => done < count,
+        }
+    }
+
+    /// How many more units may start once `done` are (no bound for a duration).
+    fn remaining(self, done: u64) -> u64 {
+        match self {
+            Self::Duration(_) => u64::MAX,
+            Self::Count(count) => count.saturating_sub(done),
+        }
+    }
 }
 
 /// Sizes of a run.
@@ -69,6 +103,42 @@ fn connect(system: &dyn System, server: SocketAddr) -> Result<Box<dyn Client>, S
     Ok(client)
 }
 
+/// Sets `stop` when dropped, so that the server thread ends however the
+/// client half does (a panicking benchmark included).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Runs `client_half` on the calling thread against a server of `system`
+/// (`role`, `wait`) on its own thread, which joins `namespace` when given.
+/// Stops the server when the client half ends.
+fn serving<T>(
+    system: &dyn System,
+    peers: usize,
+    role: Role,
+    wait: Wait,
+    namespace: Option<&LossyNamespace>,
+    client_half: impl FnOnce(SocketAddr, &Shared) -> Result<T, String>,
+) -> Result<T, String> {
+    let shared = &Shared::default();
+    thread::scope(|scope| {
+        let setup = ServerSetup { bind: loopback(), peers };
+        let (address, server) = spawn_server(scope, system, setup, role, wait, shared, namespace)?;
+        let result = {
+            let _stop = StopOnDrop(&shared.stop);
+            client_half(address, shared)
+        };
+        let served = server.join().unwrap_or_else(|_| Err("the server panicked".into()));
+        let value = result?;
+        served?;
+        Ok(value)
+    })
+}
+
 /// Runs `client_half` on its own thread against a server of `system`
 /// (`role`, `wait`) on another; both join `namespace` when given. Stops the
 /// server when the client half ends.
@@ -80,22 +150,16 @@ fn with_server<T: Send>(
     namespace: Option<&LossyNamespace>,
     client_half: impl FnOnce(SocketAddr, &Shared) -> Result<T, String> + Send,
 ) -> Result<T, String> {
-    let shared = &Shared::default();
-    thread::scope(|scope| {
-        let setup = ServerSetup { bind: loopback(), peers };
-        let (address, server) = spawn_server(scope, system, setup, role, wait, shared, namespace)?;
-        let client = scope.spawn(move || {
-            if let Some(namespace) = namespace {
-                namespace.enter().map_err(|e| e.to_string())?;
-            }
-            client_half(address, shared)
-        });
-        let result = client.join().unwrap_or_else(|_| Err("the client half panicked".into()));
-        shared.stop.store(true, std::sync::atomic::Ordering::Release);
-        let served = server.join().unwrap_or_else(|_| Err("the server panicked".into()));
-        let value = result?;
-        served?;
-        Ok(value)
+    serving(system, peers, role, wait, namespace, |address, shared| {
+        thread::scope(|scope| {
+            let client = scope.spawn(move || {
+                if let Some(namespace) = namespace {
+                    namespace.enter().map_err(|e| e.to_string())?;
+                }
+                client_half(address, shared)
+            });
+            client.join().unwrap_or_else(|_| Err("the client half panicked".into()))
+        })
     })
 }
 
@@ -127,35 +191,52 @@ pub(crate) fn reliable_stream(
     let role = Role::Count { in_order: true };
     with_server(system, 1, role, Wait::Poll, namespace, |server, shared| {
         let mut client = connect(system, server)?;
-        let mut message = vec![0xA5; len.max(STAMP_LEN)];
-        let start = Instant::now();
-        let (mut sent, mut last_delivered, mut last_progress) = (0_u64, 0_u64, start);
-        loop {
-            let delivered = shared.delivered();
-            let now = Instant::now();
-            if delivered != last_delivered {
-                (last_delivered, last_progress) = (delivered, now);
-            } else if now - last_progress > STALL {
-                return Err(format!("stalled: {delivered} of {sent} delivered"));
-            }
-            if now - start < duration {
-                for _ in 0..client.room(len, sent - delivered) {
-                    stamp(&mut message, sent);
-                    client.send(Delivery::Reliable, &message).map_err(|e| format!("send: {e}"))?;
-                    sent += 1;
-                }
-            } else if delivered >= sent {
-                break;
-            }
-            client.service(Wait::Poll, &mut |_| {}).map_err(|e| format!("service: {e}"))?;
-        }
-        let elapsed = start.elapsed();
-        let misordered = shared.misordered.load(std::sync::atomic::Ordering::Acquire);
-        if misordered > 0 {
-            return Err(format!("{misordered} of {sent} messages out of order"));
-        }
-        Ok(Stream { messages: sent, elapsed })
+        send_reliable(client.as_mut(), shared, len, Until::Duration(duration), 0)
     })
+}
+
+/// Sends `len`-byte reliable messages stamped `first`, `first + 1`, ...,
+/// fed as the library asks, until `until` (counting messages sent), then
+/// services `client` until the server has every one. The server must have
+/// counted every message sent before.
+fn send_reliable(
+    client: &mut dyn Client,
+    shared: &Shared,
+    len: usize,
+    until: Until,
+    first: u64,
+) -> Result<Stream, String> {
+    let mut message = vec![0xA5; len.max(STAMP_LEN)];
+    let before = shared.delivered();
+    let start = Instant::now();
+    let (mut sent, mut last_delivered, mut last_progress) = (0_u64, 0_u64, start);
+    loop {
+        let delivered = shared.delivered().saturating_sub(before);
+        let now = Instant::now();
+        if delivered != last_delivered {
+            (last_delivered, last_progress) = (delivered, now);
+        } else if now - last_progress > STALL {
+            return Err(format!("stalled: {delivered} of {sent} delivered"));
+        }
+        if until.more(now - start, sent) {
+            let room = client.room(len, sent.saturating_sub(delivered));
+            let batch = until.remaining(sent).min(u64::try_from(room).unwrap_or(u64::MAX));
+            for _ in 0..batch {
+                stamp(&mut message, first + sent);
+                client.send(Delivery::Reliable, &message).map_err(|e| format!("send: {e}"))?;
+                sent += 1;
+            }
+        } else if delivered >= sent {
+            break;
+        }
+        client.service(Wait::Poll, &mut |_| {}).map_err(|e| format!("service: {e}"))?;
+    }
+    let elapsed = start.elapsed();
+    let misordered = shared.misordered.load(Ordering::Acquire);
+    if misordered > 0 {
+        return Err(format!("{misordered} of {sent} messages out of order"));
+    }
+    Ok(Stream { messages: sent, elapsed })
 }
 
 /// Unreliable delivery: rate and share lost.
@@ -174,50 +255,76 @@ pub(crate) fn unreliable_stream(
     system: &dyn System,
     duration: Duration,
 ) -> Result<Unreliable, String> {
-    let len = 64;
     let role = Role::Count { in_order: false };
     with_server(system, 1, role, Wait::Poll, None, |server, shared| {
         let mut client = connect(system, server)?;
-        let mut message = vec![0x5A; len];
-        let start = Instant::now();
-        let (mut sent, mut written_off) = (0_u64, 0_u64);
-        let (mut last_delivered, mut last_progress) = (0_u64, start);
-        while start.elapsed() < duration {
-            let delivered = shared.delivered();
-            let now = Instant::now();
-            if delivered != last_delivered {
-                (last_delivered, last_progress) = (delivered, now);
-            }
-            let ahead = sent.saturating_sub(delivered + written_off);
-            if ahead < UNRELIABLE_WINDOW {
-                for _ in ahead..UNRELIABLE_WINDOW {
-                    stamp(&mut message, sent);
-                    client
-                        .send(Delivery::Unreliable, &message)
-                        .map_err(|e| format!("send: {e}"))?;
-                    sent += 1;
-                }
-            } else if now - last_progress > UNRELIABLE_GIVE_UP {
-                written_off = sent - delivered;
-                last_progress = now;
-            }
-            client.service(Wait::Poll, &mut |_| {}).map_err(|e| format!("service: {e}"))?;
-        }
-        let sending = start.elapsed();
-        // Let what is in flight land.
-        let settle = Instant::now() + Duration::from_millis(100);
-        while Instant::now() < settle {
-            client.service(Wait::Poll, &mut |_| {}).map_err(|e| format!("service: {e}"))?;
-        }
-        let delivered = shared.delivered().min(sent);
-        if sent == 0 {
+        let run = send_unreliable(client.as_mut(), shared, Until::Duration(duration))?;
+        if run.sent == 0 {
             return Err("nothing sent".into());
         }
         Ok(Unreliable {
-            rate: delivered as f64 / sending.as_secs_f64(),
-            loss_percent: 100.0 * (sent - delivered) as f64 / sent as f64,
+            rate: run.delivered as f64 / run.sending.as_secs_f64(),
+            loss_percent: 100.0 * (run.sent - run.delivered) as f64 / run.sent as f64,
         })
     })
+}
+
+/// What one run of unreliable sending did.
+#[derive(Debug, Clone, Copy)]
+struct UnreliableRun {
+    /// Messages sent.
+    sent: u64,
+    /// Of those, how many the server received once what was in flight landed.
+    delivered: u64,
+    /// From the first send to the end of sending.
+    sending: Duration,
+}
+
+/// Sends 64-byte unsequenced messages, kept [`UNRELIABLE_WINDOW`] ahead of
+/// what the server counted (fewer near the end of a count), until `until`
+/// (counting messages the server received); then lets what is in flight land.
+fn send_unreliable(
+    client: &mut dyn Client,
+    shared: &Shared,
+    until: Until,
+) -> Result<UnreliableRun, String> {
+    let mut message = [0x5A_u8; 64];
+    let before = shared.delivered();
+    let start = Instant::now();
+    let (mut sent, mut written_off) = (0_u64, 0_u64);
+    let (mut last_delivered, mut last_progress) = (0_u64, start);
+    loop {
+        let delivered = shared.delivered().saturating_sub(before);
+        let now = Instant::now();
+        if !until.more(now - start, delivered) {
+            break;
+        }
+        if delivered != last_delivered {
+            (last_delivered, last_progress) = (delivered, now);
+        }
+        let ahead = sent.saturating_sub(delivered + written_off);
+        let wanted = until.remaining(delivered).min(UNRELIABLE_WINDOW);
+        if ahead < wanted {
+            for _ in ahead..wanted {
+                stamp(&mut message, sent);
+                client.send(Delivery::Unreliable, &message).map_err(|e| format!("send: {e}"))?;
+                sent += 1;
+            }
+        } else if now - last_progress > UNRELIABLE_GIVE_UP {
+            written_off = sent.saturating_sub(delivered);
+            last_progress = now;
+        }
+        client.service(Wait::Poll, &mut |_| {}).map_err(|e| format!("service: {e}"))?;
+    }
+    let sending = start.elapsed();
+    // Let what is in flight land (it counts as delivered, not as lost, and
+    // does not spill into the next run).
+    let settle = Instant::now() + Duration::from_millis(100);
+    while Instant::now() < settle {
+        client.service(Wait::Poll, &mut |_| {}).map_err(|e| format!("service: {e}"))?;
+    }
+    let delivered = shared.delivered().saturating_sub(before).min(sent);
+    Ok(UnreliableRun { sent, delivered, sending })
 }
 
 /// Round-trip times, sorted.
@@ -242,36 +349,50 @@ pub(crate) fn ping_pong(
     let wait = if blocking { Wait::Block(Duration::from_millis(100)) } else { Wait::Poll };
     with_server(system, 1, Role::Echo, wait, None, |server, _| {
         let mut client = connect(system, server)?;
-        let mut message = [0x3C_u8; PING_LEN];
-        let warm_up = 200;
-        let mut samples = Vec::new();
         let start = Instant::now();
-        let mut n = 0_u64;
-        while start.elapsed() < duration || samples.len() < 100 {
-            stamp(&mut message, n);
-            let sent_at = Instant::now();
-            client.send(Delivery::Reliable, &message).map_err(|e| format!("send: {e}"))?;
-            client.flush().map_err(|e| format!("flush: {e}"))?;
-            let mut back = false;
-            while !back {
-                client
-                    .service(wait, &mut |incoming| {
-                        back |= matches!(incoming, Incoming::Message { bytes, .. } if bytes.len() == PING_LEN);
-                    })
-                    .map_err(|e| format!("service: {e}"))?;
-                if sent_at.elapsed() > STALL {
-                    return Err("no echo".into());
-                }
-            }
-            let rtt = sent_at.elapsed();
-            if n >= warm_up {
-                samples.push(rtt);
-            }
-            n += 1;
-        }
+        round_trips(client.as_mut(), wait, Until::Count(PING_WARM_UP), |_| {})?;
+        let mut samples = Vec::new();
+        let rest = Until::Duration(duration.saturating_sub(start.elapsed()));
+        round_trips(client.as_mut(), wait, rest, |rtt| samples.push(rtt))?;
+        let missing = PING_MIN_SAMPLES.saturating_sub(samples.len()) as u64;
+        round_trips(client.as_mut(), wait, Until::Count(missing), |rtt| samples.push(rtt))?;
         samples.sort_unstable();
         Ok(RoundTrips(samples))
     })
+}
+
+/// Sends a 32-byte reliable message and waits (as `wait` says) for its
+/// echo, one at a time, until `until` (counting round trips); gives each
+/// round trip's time to `record`.
+fn round_trips(
+    client: &mut dyn Client,
+    wait: Wait,
+    until: Until,
+    mut record: impl FnMut(Duration),
+) -> Result<(), String> {
+    let mut message = [0x3C_u8; PING_LEN];
+    let start = Instant::now();
+    let mut done = 0_u64;
+    while until.more(start.elapsed(), done) {
+        stamp(&mut message, done);
+        let sent_at = Instant::now();
+        client.send(Delivery::Reliable, &message).map_err(|e| format!("send: {e}"))?;
+        client.flush().map_err(|e| format!("flush: {e}"))?;
+        let mut back = false;
+        while !back {
+            client
+                .service(wait, &mut |incoming| {
+                    back |= matches!(incoming, Incoming::Message { bytes, .. } if bytes.len() == PING_LEN);
+                })
+                .map_err(|e| format!("service: {e}"))?;
+            if sent_at.elapsed() > STALL {
+                return Err("no echo".into());
+            }
+        }
+        record(sent_at.elapsed());
+        done += 1;
+    }
+    Ok(())
 }
 
 /// Server cost in the many-peers scenario.
@@ -380,35 +501,51 @@ pub(crate) fn connects(
 ) -> Result<f64, String> {
     let role = Role::Count { in_order: false };
     with_server(system, batch * 4, role, Wait::Poll, None, |server, _| {
-        let start = Instant::now();
-        let mut connected = 0_u64;
-        while start.elapsed() < duration {
-            let mut clients = Vec::with_capacity(batch);
-            for _ in 0..batch {
-                clients.push(system.client(server).map_err(|e| format!("client: {e}"))?);
-            }
-            let mut waiting = batch;
-            let mut up = vec![false; batch];
-            let deadline = Instant::now() + CONNECT_PATIENCE;
-            while waiting > 0 {
-                for (client, up) in clients.iter_mut().zip(&mut up) {
-                    client
-                        .service(Wait::Poll, &mut |incoming| {
-                            if matches!(incoming, Incoming::Connected(_)) && !*up {
-                                *up = true;
-                                waiting -= 1;
-                            }
-                        })
-                        .map_err(|e| format!("connecting: {e}"))?;
-                }
-                if Instant::now() > deadline {
-                    return Err(format!("{waiting} of {batch} clients did not connect"));
-                }
-            }
-            connected += batch as u64;
-        }
-        Ok(connected as f64 / start.elapsed().as_secs_f64())
+        let (connected, elapsed) =
+            connect_batches(system, server, batch, Until::Duration(duration))?;
+        Ok(connected as f64 / elapsed.as_secs_f64())
     })
+}
+
+/// Connects batches of up to `batch` clients at once (fewer near the end of
+/// a count), dropping each batch (disconnecting) once all are up, until
+/// `until` (counting connections). Returns the connections made and the
+/// time they took, client creation included.
+fn connect_batches(
+    system: &dyn System,
+    server: SocketAddr,
+    batch: usize,
+    until: Until,
+) -> Result<(u64, Duration), String> {
+    let start = Instant::now();
+    let mut connected = 0_u64;
+    while until.more(start.elapsed(), connected) {
+        let batch = usize::try_from(until.remaining(connected)).unwrap_or(usize::MAX).min(batch);
+        let mut clients = Vec::with_capacity(batch);
+        for _ in 0..batch {
+            clients.push(system.client(server).map_err(|e| format!("client: {e}"))?);
+        }
+        let mut waiting = batch;
+        let mut up = vec![false; batch];
+        let deadline = Instant::now() + CONNECT_PATIENCE;
+        while waiting > 0 {
+            for (client, up) in clients.iter_mut().zip(&mut up) {
+                client
+                    .service(Wait::Poll, &mut |incoming| {
+                        if matches!(incoming, Incoming::Connected(_)) && !*up {
+                            *up = true;
+                            waiting -= 1;
+                        }
+                    })
+                    .map_err(|e| format!("connecting: {e}"))?;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{waiting} of {batch} clients did not connect"));
+            }
+        }
+        connected += batch as u64;
+    }
+    Ok((connected, start.elapsed()))
 }
 
 /// What `system` lacks for a reliable stream of `len`-byte messages, if anything.
@@ -416,4 +553,150 @@ pub(crate) fn lacks_stream(system: &dyn System, len: usize, lossy: bool) -> Opti
     system
         .lacks(Feature::ReliableSize(len))
         .or_else(|| if lossy { system.lacks(Feature::Retransmission) } else { None })
+}
+
+/// A scenario as a criterion benchmark runs it: a unit of work, done a
+/// given number of times per measurement against one server (and one
+/// client, where the work needs one) kept for the whole benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Reliable ordered messages of this many bytes (at least 8) from one
+    /// client, fed as the library asks; a unit is one message, done once the
+    /// server has it and every earlier one, in order.
+    Reliable(usize),
+    /// Unsequenced 64-byte messages from one client, kept up to 256 ahead of
+    /// what the server counted; a unit is one message the server received.
+    Unreliable,
+    /// A 32-byte reliable message echoed by the server, both ends
+    /// busy-polling; a unit is one round trip.
+    PingPong,
+    /// Clients connecting 16 at a time, each batch dropped once all are up;
+    /// a unit is one connection, client creation included.
+    Connect,
+}
+
+impl Workload {
+    /// Clients connecting at once in [`Workload::Connect`]: the runner's.
+    const CONNECT_BATCH: usize = Scale::FULL.connect_batch;
+
+    /// What `system` lacks to do this work, if anything.
+    ///
+    /// ```
+    /// use volley_bench::drivers::raw_udp::RawUdp;
+    /// use volley_bench::suite::Workload;
+    ///
+    /// assert!(Workload::Reliable(64).lacks(&RawUdp).is_none());
+    /// assert!(Workload::Connect.lacks(&RawUdp).is_some()); // connectionless
+    /// ```
+    pub fn lacks(self, system: &dyn System) -> Option<&'static str> {
+        match self {
+            Self::Reliable(len) => lacks_stream(system, len, false),
+            Self::Unreliable => system.lacks(Feature::UnreliableSize(64)),
+            Self::PingPong => None,
+            Self::Connect => system.lacks(Feature::Handshake),
+        }
+    }
+}
+
+/// Why a [`Workload`] could not be set up or done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadError(String);
+
+impl fmt::Display for WorkloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WorkloadError {}
+
+/// Runs `body` with a server of `system` doing `workload`'s server side on
+/// its own thread (127.0.0.1, busy-polling), and stops the server when
+/// `body` returns (or panics).
+///
+/// `body` gets a function that does `count` units of the work on the
+/// calling thread and returns the time they took, for criterion's
+/// `iter_custom`. The client, where the work needs one, connects at the
+/// first call (not timed) and stays connected for the later ones; each call
+/// ends once the server has every unit it did, so calls never overlap.
+///
+/// Fails at once if `system` [lacks](Workload::lacks) what the work needs.
+///
+/// ```no_run
+/// use volley_bench::drivers::volley::Volley;
+/// use volley_bench::suite::{Workload, with_workload};
+///
+/// let per_message = with_workload(&Volley, Workload::Reliable(64), |run| {
+///     run(10_000).map(|took| took / 10_000)
+/// });
+/// println!("{per_message:?}");
+/// ```
+pub fn with_workload<T>(
+    system: &dyn System,
+    workload: Workload,
+    body: impl FnOnce(&mut dyn FnMut(u64) -> Result<Duration, WorkloadError>) -> T,
+) -> Result<T, WorkloadError> {
+    if let Some(why) = workload.lacks(system) {
+        return Err(WorkloadError(format!("{}: {why}", system.name())));
+    }
+    let (peers, role) = match workload {
+        Workload::Reliable(_) => (1, Role::Count { in_order: true }),
+        Workload::Unreliable => (1, Role::Count { in_order: false }),
+        Workload::PingPong => (1, Role::Echo),
+        Workload::Connect => (Workload::CONNECT_BATCH * 4, Role::Count { in_order: false }),
+    };
+    serving(system, peers, role, Wait::Poll, None, |server, shared| {
+        let mut worker = Worker { system, workload, server, shared, client: None, sent: 0 };
+        Ok(body(&mut |count| worker.work(count).map_err(WorkloadError)))
+    })
+    .map_err(WorkloadError)
+}
+
+/// The client side of a [`Workload`], kept from one call to the next.
+struct Worker<'a> {
+    system: &'a dyn System,
+    workload: Workload,
+    server: SocketAddr,
+    shared: &'a Shared,
+    /// Connected at the first call that needs it.
+    client: Option<Box<dyn Client>>,
+    /// Reliable messages sent so far: the next one's stamp, as the server's
+    /// order check expects.
+    sent: u64,
+}
+
+impl Worker<'_> {
+    /// Does `count` units of the work; returns the time they took.
+    fn work(&mut self, count: u64) -> Result<Duration, String> {
+        let until = Until::Count(count);
+        let shared = self.shared;
+        match self.workload {
+            Workload::Reliable(len) => {
+                let first = self.sent;
+                let stream = send_reliable(self.client()?, shared, len, until, first)?;
+                self.sent += stream.messages;
+                Ok(stream.elapsed)
+            }
+            Workload::Unreliable => Ok(send_unreliable(self.client()?, shared, until)?.sending),
+            Workload::PingPong => {
+                let client = self.client()?;
+                let start = Instant::now();
+                round_trips(client, Wait::Poll, until, |_| {})?;
+                Ok(start.elapsed())
+            }
+            Workload::Connect => {
+                let batch = Workload::CONNECT_BATCH;
+                Ok(connect_batches(self.system, self.server, batch, until)?.1)
+            }
+        }
+    }
+
+    /// The client, connecting it first if it is not yet (not timed).
+    fn client(&mut self) -> Result<&mut dyn Client, String> {
+        let client = match self.client.take() {
+            Some(client) => client,
+            None => connect(self.system, self.server)?,
+        };
+        Ok(self.client.insert(client).as_mut())
+    }
 }

@@ -22,7 +22,7 @@ pub use scenarios::{Workload, WorkloadError, with_workload};
 use std::io::Write as _;
 use std::time::Instant;
 
-use crate::drivers::{self, Feature, System};
+use crate::drivers::{self, Delivery, Feature, System};
 use netns::LossyNamespace;
 use report::{Cell, Machine, Report, Row, Unit};
 use scenarios::Scale;
@@ -51,6 +51,7 @@ pub struct Options {
 enum Kind {
     Reliable(usize),
     Unreliable,
+    Sequenced,
     PingPong { blocking: bool },
     Peers(usize),
     Connects,
@@ -76,6 +77,7 @@ pub fn scenarios(quick: bool) -> Vec<Scenario> {
         (Kind::Reliable(1200), "reliable-1200", "reliable ordered 1200 B messages: payload bytes/s until the receiver has all, in order"),
         (Kind::Reliable(16 * 1024), "reliable-16k", "reliable ordered 16 KiB messages (fragmented): payload bytes/s until the receiver has all, in order"),
         (Kind::Unreliable, "unreliable-64", "unsequenced 64 B messages, sender kept 256 ahead of the receiver's count: delivered messages/s and share lost"),
+        (Kind::Sequenced, "sequenced-64", "unreliable sequenced 64 B messages, kept as unsequenced ones: delivered messages/s and share lost, never an older one after a newer"),
         (Kind::PingPong { blocking: false }, "pingpong-busy", "32 B reliable message echoed by the server, both ends busy-polling: round trip median and p99"),
         (Kind::PingPong { blocking: true }, "pingpong-blocking", "the same with both ends blocking in the OS between arrivals"),
     ]
@@ -136,6 +138,10 @@ fn row_specs(kind: Kind) -> Vec<(String, Unit)> {
             ("unreliable 64 B delivered".into(), Unit::MessagesPerSecond),
             ("unreliable 64 B lost".into(), Unit::Percent),
         ],
+        Kind::Sequenced => vec![
+            ("sequenced 64 B delivered".into(), Unit::MessagesPerSecond),
+            ("sequenced 64 B lost".into(), Unit::Percent),
+        ],
         Kind::PingPong { blocking } => {
             let how = if blocking { "blocking" } else { "busy-poll" };
             vec![
@@ -189,7 +195,16 @@ fn measure(
             if let Some(why) = system.lacks(Feature::UnreliableSize(64)) {
                 return not_applicable(why);
             }
-            match scenarios::unreliable_stream(system, duration) {
+            match scenarios::unreliable_stream(system, Delivery::Unreliable, duration) {
+                Ok(u) => vec![Cell::Value(u.rate), Cell::Value(u.loss_percent)],
+                Err(e) => failed(e),
+            }
+        }
+        Kind::Sequenced => {
+            if let Some(why) = system.lacks(Feature::Sequenced) {
+                return not_applicable(why);
+            }
+            match scenarios::unreliable_stream(system, Delivery::Sequenced, duration) {
                 Ok(u) => vec![Cell::Value(u.rate), Cell::Value(u.loss_percent)],
                 Err(e) => failed(e),
             }

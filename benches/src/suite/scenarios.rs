@@ -248,19 +248,29 @@ pub(crate) struct Unreliable {
     pub(crate) loss_percent: f64,
 }
 
-/// Scenario 2: 64-byte unsequenced messages for `duration`, each sender
-/// kept [`UNRELIABLE_WINDOW`] messages ahead of what the server counted
-/// (messages that make no progress for a while are written off as lost).
+/// Scenario 2: 64-byte unsequenced (or, with [`Delivery::Sequenced`],
+/// sequenced) messages for `duration`, each sender kept
+/// [`UNRELIABLE_WINDOW`] messages ahead of what the server counted (messages
+/// that make no progress for a while are written off as lost). Sequenced
+/// delivery fails if the server ever gets an older message after a newer.
 pub(crate) fn unreliable_stream(
     system: &dyn System,
+    delivery: Delivery,
     duration: Duration,
 ) -> Result<Unreliable, String> {
-    let role = Role::Count { in_order: false };
+    let role = match delivery {
+        Delivery::Sequenced => Role::Sequenced,
+        _ => Role::Count { in_order: false },
+    };
     with_server(system, 1, role, Wait::Poll, None, |server, shared| {
         let mut client = connect(system, server)?;
-        let run = send_unreliable(client.as_mut(), shared, Until::Duration(duration))?;
+        let run = send_unreliable(client.as_mut(), shared, delivery, Until::Duration(duration))?;
         if run.sent == 0 {
             return Err("nothing sent".into());
+        }
+        let misordered = shared.misordered.load(std::sync::atomic::Ordering::Acquire);
+        if misordered > 0 {
+            return Err(format!("{misordered} of {} messages after a newer one", run.sent));
         }
         Ok(Unreliable {
             rate: run.delivered as f64 / run.sending.as_secs_f64(),
@@ -286,6 +296,7 @@ struct UnreliableRun {
 fn send_unreliable(
     client: &mut dyn Client,
     shared: &Shared,
+    delivery: Delivery,
     until: Until,
 ) -> Result<UnreliableRun, String> {
     let mut message = [0x5A_u8; 64];
@@ -307,7 +318,7 @@ fn send_unreliable(
         if ahead < wanted {
             for _ in ahead..wanted {
                 stamp(&mut message, sent);
-                client.send(Delivery::Unreliable, &message).map_err(|e| format!("send: {e}"))?;
+                client.send(delivery, &message).map_err(|e| format!("send: {e}"))?;
                 sent += 1;
             }
         } else if now - last_progress > UNRELIABLE_GIVE_UP {
@@ -677,7 +688,9 @@ impl Worker<'_> {
                 self.sent += stream.messages;
                 Ok(stream.elapsed)
             }
-            Workload::Unreliable => Ok(send_unreliable(self.client()?, shared, until)?.sending),
+            Workload::Unreliable => {
+                Ok(send_unreliable(self.client()?, shared, Delivery::Unreliable, until)?.sending)
+            }
             Workload::PingPong => {
                 let client = self.client()?;
                 let start = Instant::now();

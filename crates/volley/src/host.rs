@@ -136,18 +136,32 @@ struct Core {
     recv: RecvBatch,
     send: SendBatch,
     tx: Vec<u8>,
+    /// The last receive read the socket empty: until the poll instance
+    /// reports it readable again, another receive would find nothing.
+    read_empty: bool,
 }
 
 impl Core {
     /// Reads every waiting datagram into the engine; returns how many.
+    ///
+    /// A batch that comes back with free slots means the socket had nothing
+    /// more, so reading stops there instead of asking once more to hear
+    /// "would block" (on these machines each system call is microseconds).
     fn receive(&mut self, now: Instant) -> io::Result<usize> {
         let mut datagrams = 0;
-        while self.socket.recv_batch(&mut self.recv)? > 0 {
+        loop {
+            if self.socket.recv_batch(&mut self.recv)? == 0 {
+                break;
+            }
             for (from, bytes) in self.recv.iter() {
                 self.endpoint.handle_datagram(now, from, bytes);
                 datagrams += 1;
             }
+            if !self.recv.filled() {
+                break;
+            }
         }
+        self.read_empty = true;
         Ok(datagrams)
     }
 
@@ -177,9 +191,13 @@ impl Core {
     /// stay until the application took those events: whatever it answers
     /// then shares their datagrams (at its next service or flush), instead
     /// of following in datagrams of their own.
-    fn pump(&mut self, now: Instant) -> io::Result<Pumped> {
+    ///
+    /// With `trust_read_empty`, a socket the last receive read empty is not
+    /// read again: the caller is about to sleep on the poll instance, which
+    /// reports anything that arrived since.
+    fn pump(&mut self, now: Instant, trust_read_empty: bool) -> io::Result<Pumped> {
         self.flush(now);
-        let received = self.receive(now)?;
+        let received = if trust_read_empty && self.read_empty { 0 } else { self.receive(now)? };
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }
@@ -447,6 +465,7 @@ impl Host {
             recv: RecvBatch::default(),
             send: SendBatch::default(),
             tx: vec![0; TRANSMIT_BUFFER_SIZE],
+            read_empty: false,
         };
         let handle = HostHandle {
             core: Arc::new(Mutex::new(core)),
@@ -497,12 +516,19 @@ impl Host {
             return Ok(Some(event));
         }
         let deadline = Instant::now() + timeout;
+        // A service that will sleep skips a receive the last one showed to be
+        // pointless: the socket's edge-triggered registration wakes the
+        // sleep for anything that arrived since (a busy-polling caller has
+        // no such wake-up and always reads).
+        let mut trust_read_empty = !timeout.is_zero() && self.sleeper.is_some();
         loop {
             self.handle.wake_pending.store(false, Ordering::SeqCst);
             let now = Instant::now();
+            let skipped_receive;
             let wake_at = {
                 let mut core = self.handle.core.lock();
-                let drained = match core.pump(now)? {
+                skipped_receive = trust_read_empty && core.read_empty;
+                let drained = match core.pump(now, trust_read_empty)? {
                     Pumped::Event(event) => return Ok(Some(event)),
                     Pumped::Idle { drained } => drained,
                 };
@@ -514,6 +540,11 @@ impl Host {
                 }
             };
             if now >= deadline {
+                if skipped_receive {
+                    // No sleep after all: read before saying nothing came.
+                    trust_read_empty = false;
+                    continue;
+                }
                 return Ok(None);
             }
             let wait = wake_at.saturating_duration_since(now);
@@ -529,6 +560,7 @@ impl Host {
                 None => Ok(()),
             };
             self.handle.sleeping.store(false, Ordering::SeqCst);
+            trust_read_empty = false;
             match polled {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

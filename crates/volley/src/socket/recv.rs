@@ -34,6 +34,8 @@ pub struct RecvBatch {
     /// Most slots the buffer may grow to.
     capacity: usize,
     datagrams: Vec<ReceivedDatagram>,
+    /// The last receive used every slot it had.
+    filled: bool,
 }
 
 /// Slots a new [`RecvBatch`] starts with.
@@ -62,6 +64,7 @@ impl RecvBatch {
             buffer: vec![0; capacity.min(FIRST_SLOTS) * SLOT_LEN],
             capacity,
             datagrams: Vec::with_capacity(capacity),
+            filled: false,
         }
     }
 
@@ -73,6 +76,21 @@ impl RecvBatch {
     /// Number of datagrams the last receive call stored.
     pub fn len(&self) -> usize {
         self.datagrams.len()
+    }
+
+    /// Whether the last receive call used every slot it had, so more
+    /// datagrams may be waiting. A receive that used fewer read until the
+    /// socket had nothing left: with an edge-triggered readiness
+    /// registration, the next readable event says when more arrive, and
+    /// reading again before it would only find the socket empty.
+    ///
+    /// ```
+    /// use volley::socket::RecvBatch;
+    ///
+    /// assert!(!RecvBatch::new(8).filled(), "nothing read yet");
+    /// ```
+    pub fn filled(&self) -> bool {
+        self.filled
     }
 
     /// Whether the last receive call stored nothing.
@@ -121,7 +139,8 @@ impl RecvBatch {
             datagrams.push(ReceivedDatagram { source: canonical(source), slot, len });
         });
         let slots = self.buffer.len() / SLOT_LEN;
-        if slots_used == slots && slots < self.capacity {
+        self.filled = slots_used == slots;
+        if self.filled && slots < self.capacity {
             self.buffer.resize((slots * 2).min(self.capacity) * SLOT_LEN, 0);
         }
         result
@@ -189,5 +208,28 @@ mod tests {
 
         batch.fill(&mut stats, |_, _| {});
         assert!(batch.is_empty());
+    }
+
+    #[test]
+    fn filled_says_whether_every_slot_was_used() {
+        let mut batch = RecvBatch::new(8);
+        let mut stats = SocketStats::default();
+        let source: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        batch.fill(&mut stats, |_, on_datagram| {
+            (0..3).for_each(|slot| on_datagram(slot, 1, source))
+        });
+        assert!(!batch.filled(), "3 of 4 slots: the socket was read empty");
+        batch.fill(&mut stats, |_, on_datagram| {
+            (0..4).for_each(|slot| on_datagram(slot, 1, source))
+        });
+        assert!(batch.filled(), "4 of 4: more may wait");
+        // The buffer doubled; an oversize datagram in the last slot still fills it.
+        batch.fill(&mut stats, |_, on_datagram| {
+            (0..7).for_each(|slot| on_datagram(slot, 1, source));
+            on_datagram(7, SLOT_LEN, source);
+        });
+        assert!(batch.filled() && batch.len() == 7);
+        batch.fill(&mut stats, |_, _| {});
+        assert!(!batch.filled());
     }
 }

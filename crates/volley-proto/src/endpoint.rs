@@ -971,7 +971,12 @@ impl Endpoint {
         if time_less(now, sent) {
             return Flow::Continue;
         }
-        let Some((command, _)) = p.sender.on_ack(channel, seq) else {
+        let acked = p.sender.on_ack(channel, seq, Some(sent));
+        let fast_resends = p.sender.take_fast_resends();
+        if fast_resends > 0 {
+            p.count_lost(fast_resends);
+        }
+        let Some((command, _)) = acked else {
             // Matches nothing: no RTT sample, and in the two waiting states an error.
             return match p.state {
                 PeerState::AcknowledgingConnect | PeerState::Disconnecting => Flow::Stop,
@@ -1032,7 +1037,7 @@ impl Endpoint {
         p.last_receive_time = now.max(1);
         let verify = p.sender.find_sent(|c| matches!(c.kind, OutKind::VerifyConnect(_)));
         if let Some((channel, seq)) = verify
-            && let Some((command, _)) = p.sender.on_ack(channel, seq)
+            && let Some((command, _)) = p.sender.on_ack(channel, seq, None)
             && let Some(payload) = command.payload
         {
             p.packets.release(payload, &mut self.pool);
@@ -1061,7 +1066,7 @@ impl Endpoint {
             self.end_peer(index, DisconnectReason::Refused, 0);
             return Flow::Stop;
         }
-        let _ = p.sender.on_ack(CONTROL_CHANNEL, 1);
+        let _ = p.sender.on_ack(CONTROL_CHANNEL, 1, None);
         let channels = (params.channel_count as usize).min(p.channel_count);
         p.channel_count = channels;
         p.out_channels.truncate(channels);

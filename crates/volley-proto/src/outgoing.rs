@@ -56,11 +56,26 @@ pub(crate) struct OutgoingCommand {
     pub(crate) send_attempts: u32,
     pub(crate) sent_time: u32,
     pub(crate) rto: u32,
+    /// Acknowledgements of commands sent after this one, in its current
+    /// flight (see [`crate::reliable::ReliableSender`]'s fast resend).
+    pub(crate) overtaken: u8,
+    /// Its last resend was a fast one (overtaken, not timed out).
+    pub(crate) fast_resent: bool,
 }
 
 impl OutgoingCommand {
     pub(crate) fn new(order: u64, header: CommandHeader, kind: OutKind) -> Self {
-        Self { order, header, kind, payload: None, send_attempts: 0, sent_time: 0, rto: 0 }
+        Self {
+            order,
+            header,
+            kind,
+            payload: None,
+            send_attempts: 0,
+            sent_time: 0,
+            rto: 0,
+            overtaken: 0,
+            fast_resent: false,
+        }
     }
 
     /// Payload bytes of this command (what counts against the reliable window).

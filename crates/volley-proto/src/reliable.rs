@@ -31,6 +31,14 @@ use crate::time::{time_difference, time_less};
 /// Resend timeouts stop doubling here (ms).
 pub(crate) const MAX_RETRANSMISSION_TIMEOUT: u32 = 3000;
 
+/// Acknowledgements of later commands after which a command still in flight
+/// is taken as lost and resent without waiting for its timeout (as TCP's
+/// three duplicate acknowledgements).
+pub(crate) const FAST_RESEND_OVERTAKES: u8 = 3;
+
+/// The most overtakes a fast resend may come to need on a reordering path.
+pub(crate) const MAX_FAST_RESEND_OVERTAKES: u8 = 64;
+
 /// Sequence-window use of one channel.
 #[derive(Debug, Clone, Default)]
 struct ChannelWindows {
@@ -67,6 +75,11 @@ pub(crate) struct ReliableSender {
     /// commands in flight, or the dead-peer deadline if sooner (0: none).
     pub(crate) next_timeout: u32,
     earliest_timeout: u32,
+    /// Overtakes that make a command lost: [`FAST_RESEND_OVERTAKES`],
+    /// doubled each time a fast resend proves needless (reordering).
+    fast_resend_overtakes: u8,
+    /// Commands moved to the resend queue by overtaking, not yet counted lost.
+    fast_resends: usize,
 }
 
 /// Why a first transmission must wait; once set, later reliable data waits too.
@@ -84,6 +97,8 @@ impl ReliableSender {
         self.data_in_transit = 0;
         self.next_timeout = 0;
         self.earliest_timeout = 0;
+        self.fast_resend_overtakes = FAST_RESEND_OVERTAKES;
+        self.fast_resends = 0;
         self.in_flight.drain(..).chain(self.resend.drain(..))
     }
 
@@ -161,6 +176,7 @@ impl ReliableSender {
             w.in_flight[window] += 1;
         }
         command.send_attempts += 1;
+        command.overtaken = 0;
         if command.rto == 0 {
             command.rto = rtt.retransmission_timeout().clamp(1, MAX_RETRANSMISSION_TIMEOUT);
         }
@@ -176,15 +192,31 @@ impl ReliableSender {
     /// Removes the command an acknowledgement names, if it is in flight or
     /// waiting to be resent. Returns it and whether it was in flight.
     ///
+    /// The commands sent before it and still in flight were overtaken; one
+    /// overtaken often enough is taken as lost and joins the resend queue at
+    /// once, its timeout unchanged (counted by [`Self::take_fast_resends`]).
+    /// `sent` is the acknowledgement's echo of the acknowledged datagram's
+    /// send time (`None` for a removal with no echo, such as the CONNECT a
+    /// VERIFY_CONNECT answers): older than the command's last send, it acknowledges an
+    /// earlier copy, and if that last send was a fast resend, it was
+    /// needless — the path reorders, and fast resends from then on wait for
+    /// twice as many overtakes.
+    ///
     /// The resend timer is left as it is: a deadline that passes with
     /// nothing overdue costs one scan, which recomputes it.
-    pub(crate) fn on_ack(&mut self, channel_id: u8, seq: u16) -> Option<(OutgoingCommand, bool)> {
+    pub(crate) fn on_ack(
+        &mut self,
+        channel_id: u8,
+        seq: u16,
+        sent: Option<u32>,
+    ) -> Option<(OutgoingCommand, bool)> {
         let matches = |c: &OutgoingCommand| {
             c.header.channel_id == channel_id && c.header.reliable_sequence_number == seq
         };
         let (command, was_in_flight) = if let Some(i) = self.in_flight.iter().position(matches) {
             let command = self.in_flight.remove(i)?;
             self.data_in_transit -= command.payload_len();
+            self.overtake(i);
             (command, true)
         } else {
             let i = self.resend.iter().position(|c| matches(c) && c.send_attempts > 0)?;
@@ -202,7 +234,36 @@ impl ReliableSender {
         if self.in_flight.is_empty() {
             self.next_timeout = 0;
         }
+        if command.fast_resent && sent.is_some_and(|sent| time_less(sent, command.sent_time)) {
+            self.fast_resend_overtakes =
+                self.fast_resend_overtakes.saturating_mul(2).min(MAX_FAST_RESEND_OVERTAKES);
+        }
         Some((command, was_in_flight))
+    }
+
+    /// The first `count` commands in flight were overtaken once more; those
+    /// overtaken often enough move to the resend queue, in order.
+    fn overtake(&mut self, count: usize) {
+        let threshold = self.fast_resend_overtakes.max(FAST_RESEND_OVERTAKES);
+        let mut i = 0;
+        for _ in 0..count {
+            let Some(command) = self.in_flight.get_mut(i) else { break };
+            command.overtaken = command.overtaken.saturating_add(1);
+            if command.overtaken < threshold {
+                i += 1;
+                continue;
+            }
+            let Some(mut command) = self.in_flight.remove(i) else { break };
+            self.data_in_transit -= command.payload_len();
+            command.fast_resent = true;
+            self.resend.push_back(command);
+            self.fast_resends += 1;
+        }
+    }
+
+    /// Commands moved to the resend queue by overtaking since the last call.
+    pub(crate) fn take_fast_resends(&mut self) -> usize {
+        std::mem::take(&mut self.fast_resends)
     }
 
     /// Sequence key `(channel, sequence number)` of the first command sent
@@ -281,6 +342,7 @@ impl ReliableSender {
             let Some(mut command) = self.in_flight.remove(i) else { break };
             self.data_in_transit -= command.payload_len();
             command.rto = command.rto.saturating_mul(2).min(MAX_RETRANSMISSION_TIMEOUT);
+            command.fast_resent = false;
             self.resend.push_back(command);
             overdue += 1;
         }
@@ -333,7 +395,7 @@ mod tests {
         }
         assert_eq!(sent, 4, "4 × 1000 bytes fit a 4096-byte window");
         assert!(block.byte_window);
-        assert!(s.on_ack(0, 1).is_some());
+        assert!(s.on_ack(0, 1, None).is_some());
         assert!(s.may_send(&reliable(5, 1000), 32, 4096, 1400, &mut WindowBlock::default()));
     }
 
@@ -389,16 +451,67 @@ mod tests {
     }
 
     #[test]
+    fn a_command_overtaken_three_times_is_resent_at_once() {
+        let mut s = ReliableSender::default();
+        let _ = s.reset(1);
+        let rtt = RttEstimator::default();
+        for seq in 1..=5 {
+            s.on_sent(reliable(seq, 10), 1, &rtt);
+        }
+        // Commands 2 and 3 are acknowledged: 1 was overtaken twice.
+        assert!(s.on_ack(0, 2, Some(1)).is_some() && s.on_ack(0, 3, Some(1)).is_some());
+        assert_eq!(s.take_fast_resends(), 0);
+        assert!(s.peek_resend().is_none());
+        // A third: 1 is taken as lost, its bytes leave the window at once.
+        assert!(s.on_ack(0, 4, Some(1)).is_some());
+        assert_eq!(s.take_fast_resends(), 1);
+        assert_eq!(s.take_fast_resends(), 0, "counted once");
+        assert_eq!(s.peek_resend().map(|c| c.header.reliable_sequence_number), Some(1));
+        assert_eq!(s.data_in_transit, 10, "only command 5 in flight");
+    }
+
+    #[test]
+    fn a_needless_fast_resend_doubles_the_overtakes_needed() {
+        let mut s = ReliableSender::default();
+        let _ = s.reset(1);
+        let rtt = RttEstimator::default();
+        for seq in 1..=4 {
+            s.on_sent(reliable(seq, 10), 1, &rtt);
+        }
+        for seq in 2..=4 {
+            s.on_ack(0, seq, Some(1));
+        }
+        assert_eq!(s.take_fast_resends(), 1);
+        let first = s.pop_resend().expect("fast resend of 1");
+        s.on_sent(first, 7, &rtt);
+        // The first copy's acknowledgement (echo 1, before the resend at 7)
+        // arrives: the path reordered, nothing was lost.
+        assert!(s.on_ack(0, 1, Some(1)).is_some());
+        for seq in 5..=10 {
+            s.on_sent(reliable(seq, 10), 8, &rtt);
+        }
+        for seq in 6..=10 {
+            s.on_ack(0, seq, Some(8));
+        }
+        assert_eq!(s.take_fast_resends(), 0, "5 overtakes no longer make 5 lost");
+        let mut more = reliable(11, 10);
+        more.header.reliable_sequence_number = 11;
+        s.on_sent(more, 9, &rtt);
+        s.on_ack(0, 11, Some(9));
+        assert_eq!(s.take_fast_resends(), 1, "the sixth does");
+    }
+
+    #[test]
     fn acks_find_commands_waiting_for_resend() {
         let mut s = ReliableSender::default();
         let _ = s.reset(1);
         let rtt = RttEstimator::default();
         s.on_sent(reliable(1, 10), 1, &rtt);
         assert_eq!(s.check_timeouts(600, TIMEOUTS), TimeoutCheck::Resend(1));
-        let (_, in_flight) = s.on_ack(0, 1).expect("found in resend queue");
+        let (_, in_flight) = s.on_ack(0, 1, None).expect("found in resend queue");
         assert!(!in_flight);
         assert!(s.is_idle());
-        assert!(s.on_ack(0, 1).is_none(), "a second ack matches nothing");
+        assert!(s.on_ack(0, 1, None).is_none(), "a second ack matches nothing");
     }
 
     #[test]

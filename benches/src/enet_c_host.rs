@@ -42,9 +42,9 @@ impl EnetPeer {
     }
 }
 
-/// What [`EnetHost::service`] reports, with the packet copied out of ENet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnetEvent {
+/// An event of an [`EnetHost`], its packet's bytes as `P`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnetEventOf<P> {
     /// A connection is established (`ENET_EVENT_TYPE_CONNECT`).
     Connected {
         /// The peer.
@@ -68,39 +68,16 @@ pub enum EnetEvent {
         /// The mode its flags say it was sent in.
         mode: TransferMode,
         /// The bytes.
-        payload: Vec<u8>,
+        payload: P,
     },
 }
 
-/// An event of [`EnetHost::service_with`], the packet lent by ENet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EnetEventRef<'a> {
-    /// A connection is established.
-    Connected {
-        /// The peer.
-        peer: EnetPeer,
-        /// The remote's connect data on a server; 0 on the connecting side.
-        data: u32,
-    },
-    /// A connection ended.
-    Disconnected {
-        /// The peer.
-        peer: EnetPeer,
-        /// The remote's disconnect data, or 0.
-        data: u32,
-    },
-    /// A packet arrived.
-    Received {
-        /// The sender.
-        peer: EnetPeer,
-        /// The channel it came on.
-        channel: u8,
-        /// The mode its flags say it was sent in.
-        mode: TransferMode,
-        /// The bytes, valid until the callback returns.
-        payload: &'a [u8],
-    },
-}
+/// What [`EnetHost::service`] reports, with the packet copied out of ENet.
+pub type EnetEvent = EnetEventOf<Vec<u8>>;
+
+/// An event of [`EnetHost::service_with`], the packet lent by ENet until
+/// the callback returns.
+pub type EnetEventRef<'a> = EnetEventOf<&'a [u8]>;
 
 /// What went wrong in an [`EnetHost`] call.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -983,6 +983,7 @@ impl Endpoint {
                 _ => Flow::Continue,
             };
         };
+        p.sender.note_progress(now);
         let rtt = time_difference(now, sent).max(1);
         let first_sample = p.rtt.is_first_sample();
         if !first_sample {

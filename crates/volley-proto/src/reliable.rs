@@ -39,6 +39,9 @@ pub(crate) const FAST_RESEND_OVERTAKES: u8 = 3;
 /// The most overtakes a fast resend may come to need on a reordering path.
 pub(crate) const MAX_FAST_RESEND_OVERTAKES: u8 = 64;
 
+/// The shortest probe timeout (ms); see [`ReliableSender::check_timeouts`].
+pub(crate) const MIN_PROBE_TIMEOUT: u32 = 2;
+
 /// Sequence-window use of one channel.
 #[derive(Debug, Clone, Default)]
 struct ChannelWindows {
@@ -80,6 +83,13 @@ pub(crate) struct ReliableSender {
     fast_resend_overtakes: u8,
     /// Commands moved to the resend queue by overtaking, not yet counted lost.
     fast_resends: usize,
+    /// Protocol time of the last send or acknowledged progress.
+    last_activity: u32,
+    /// Silence after [`Self::last_activity`] that triggers a probe (ms; 0:
+    /// none, when it would not come before the RTO).
+    probe_timeout: u32,
+    /// A probe was made since the last acknowledged progress.
+    probed: bool,
 }
 
 /// Why a first transmission must wait; once set, later reliable data waits too.
@@ -99,6 +109,7 @@ impl ReliableSender {
         self.earliest_timeout = 0;
         self.fast_resend_overtakes = FAST_RESEND_OVERTAKES;
         self.fast_resends = 0;
+        self.probed = false;
         self.in_flight.drain(..).chain(self.resend.drain(..))
     }
 
@@ -187,6 +198,27 @@ impl ReliableSender {
         }
         self.data_in_transit += command.payload_len();
         self.in_flight.push_back(command);
+        self.last_activity = now;
+        let probe = rtt.rtt.saturating_mul(2).max(MIN_PROBE_TIMEOUT);
+        self.probe_timeout = if probe < rtt.retransmission_timeout() { probe } else { 0 };
+        if let Some(probe) = self.probe_deadline()
+            && time_less(probe, self.next_timeout)
+        {
+            self.next_timeout = probe;
+        }
+    }
+
+    /// When the probe of [`Self::check_timeouts`] is due, if one is armed.
+    fn probe_deadline(&self) -> Option<u32> {
+        (!self.probed && self.probe_timeout != 0 && !self.in_flight.is_empty())
+            .then(|| self.last_activity.wrapping_add(self.probe_timeout))
+    }
+
+    /// An acknowledgement removed a command in flight at `now`: the path
+    /// works, and the next silence may be probed again.
+    pub(crate) fn note_progress(&mut self, now: u32) {
+        self.last_activity = now;
+        self.probed = false;
     }
 
     /// Removes the command an acknowledgement names, if it is in flight or
@@ -320,6 +352,25 @@ impl ReliableSender {
             return TimeoutCheck::Dead;
         }
         let mut overdue = 0;
+        if let Some(probe) = self.probe_deadline()
+            && !time_less(now, probe)
+        {
+            // Nothing sent or acknowledged for two round trips with commands
+            // in flight: the acknowledgements of a whole burst were lost
+            // (one acknowledgement datagram covers a burst), or the burst
+            // itself. Nothing newer is coming to overtake them and the
+            // window is full, so waiting for the RTO (RTT + 4 × variance,
+            // at least 5 ms with millisecond round trips) stalls the stream.
+            // Resend everything in flight once, timeouts unchanged; the
+            // RTO takes over if that brings no progress either.
+            self.probed = true;
+            self.data_in_transit = 0;
+            for mut command in self.in_flight.drain(..) {
+                command.fast_resent = false;
+                self.resend.push_back(command);
+                overdue += 1;
+            }
+        }
         let mut next: Option<u32> = None;
         let mut i = 0;
         while i < self.in_flight.len() {
@@ -349,11 +400,11 @@ impl ReliableSender {
         // While commands are overdue, the dead-peer deadline is a timer too.
         let dead = (self.earliest_timeout != 0)
             .then(|| self.earliest_timeout.wrapping_add(timeouts.maximum));
-        self.next_timeout = match (next, dead) {
-            (Some(a), Some(b)) if time_less(b, a) => b,
-            (Some(t), _) | (None, Some(t)) => t,
-            (None, None) => 0,
-        };
+        self.next_timeout = [next, dead, self.probe_deadline()]
+            .into_iter()
+            .flatten()
+            .reduce(|a, b| if time_less(b, a) { b } else { a })
+            .unwrap_or(0);
         TimeoutCheck::Resend(overdue)
     }
 }
@@ -499,6 +550,55 @@ mod tests {
         s.on_sent(more, 9, &rtt);
         s.on_ack(0, 11, Some(9));
         assert_eq!(s.take_fast_resends(), 1, "the sixth does");
+    }
+
+    /// An estimator that measured `rtt` ms once (variance `rtt / 2`).
+    fn measured(rtt: u32) -> RttEstimator {
+        let mut estimator = RttEstimator::default();
+        estimator.update(rtt, 0, 1000);
+        estimator
+    }
+
+    #[test]
+    fn silence_after_a_burst_is_probed_once_before_the_rto() {
+        let mut s = ReliableSender::default();
+        let _ = s.reset(1);
+        let rtt = measured(2); // RTO 2 + 4 × 1 = 6 ms, probe after 4 ms
+        for seq in 1..=3 {
+            s.on_sent(reliable(seq, 10), 100, &rtt);
+        }
+        assert_eq!(s.next_timeout, 104, "the probe comes before the RTO at 106");
+        assert_eq!(s.check_timeouts(104, TIMEOUTS), TimeoutCheck::Resend(3));
+        assert_eq!(s.data_in_transit, 0, "the whole burst waits to be resent");
+        let mut resent = Vec::new();
+        while let Some(c) = s.pop_resend() {
+            resent.push((c.header.reliable_sequence_number, c.rto));
+        }
+        assert_eq!(resent, [(1, 6), (2, 6), (3, 6)], "in order, timeouts not doubled");
+        for (seq, _) in resent {
+            s.on_sent(reliable(seq, 10), 104, &rtt);
+        }
+        // Still silent: no second probe, the RTO decides (and doubles).
+        assert_eq!(s.next_timeout, 110);
+        assert_eq!(s.check_timeouts(109, TIMEOUTS), TimeoutCheck::Resend(0));
+        assert_eq!(s.check_timeouts(110, TIMEOUTS), TimeoutCheck::Resend(3));
+        // Progress re-arms it.
+        while let Some(c) = s.pop_resend() {
+            s.on_sent(c, 111, &rtt);
+        }
+        assert!(s.on_ack(0, 1, Some(111)).is_some());
+        s.note_progress(112);
+        assert_eq!(s.check_timeouts(116, TIMEOUTS), TimeoutCheck::Resend(2), "probed again");
+    }
+
+    #[test]
+    fn no_probe_before_a_round_trip_is_known() {
+        let mut s = ReliableSender::default();
+        let _ = s.reset(1);
+        let rtt = RttEstimator::default(); // 500 ms, RTO 500: a probe at 1 s would come after it
+        s.on_sent(reliable(1, 10), 1, &rtt);
+        assert_eq!(s.next_timeout, 501);
+        assert_eq!(s.check_timeouts(500, TIMEOUTS), TimeoutCheck::Resend(0));
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //!
 //! Before measuring, each system does [`CHECK_UNITS`] units; one that fails
 //! (laminar reorders fragmented 16 KiB messages, for one) is left out of the
-//! group with a message, as the runner's table marks it FAILED.
+//! group with a message, as the runner's table marks it FAILED. A failure
+//! while measuring aborts the bench; under `cargo test --benches` (one
+//! unmeasured pass, often on a loaded machine) it is printed instead, so that
+//! another library timing out under load does not fail the test run.
 //!
 //! Run: `cargo bench -p volley-bench --bench side_by_side`
 //! (with `--features enet-c`, ENet's C library too).
@@ -29,6 +32,8 @@ const CHECK_UNITS: u64 = 512;
 
 /// The group `name`: `workload` for every system that can do it.
 fn compare(c: &mut Criterion, name: &str, workload: Workload, throughput: Option<Throughput>) {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not.
+    let measuring = std::env::args().any(|arg| arg == "--bench");
     let mut group = c.benchmark_group(name);
     group.sample_size(10).warm_up_time(WARM_UP).measurement_time(MEASUREMENT);
     if let Some(throughput) = throughput {
@@ -45,7 +50,14 @@ fn compare(c: &mut Criterion, name: &str, workload: Workload, throughput: Option
                 return;
             }
             group.bench_function(system.name(), |b| {
-                b.iter_custom(|iters| run(iters).unwrap_or_else(|e| panic!("{who}: {e}")));
+                b.iter_custom(|iters| match run(iters) {
+                    Ok(elapsed) => elapsed,
+                    Err(e) if !measuring => {
+                        eprintln!("{who}: failed (test pass, nothing measured): {e}");
+                        Duration::ZERO
+                    }
+                    Err(e) => panic!("{who}: {e}"),
+                });
             });
         })
         .unwrap_or_else(|e| panic!("{who}: {e}"));

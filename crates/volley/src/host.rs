@@ -136,9 +136,6 @@ struct Core {
     recv: RecvBatch,
     send: SendBatch,
     tx: Vec<u8>,
-    /// The last receive read the socket empty: until the poll instance
-    /// reports it readable again, another receive would find nothing.
-    read_empty: bool,
 }
 
 impl Core {
@@ -161,7 +158,6 @@ impl Core {
                 break;
             }
         }
-        self.read_empty = true;
         Ok(datagrams)
     }
 
@@ -192,12 +188,12 @@ impl Core {
     /// then shares their datagrams (at its next service or flush), instead
     /// of following in datagrams of their own.
     ///
-    /// With `trust_read_empty`, a socket the last receive read empty is not
-    /// read again: the caller is about to sleep on the poll instance, which
-    /// reports anything that arrived since.
-    fn pump(&mut self, now: Instant, trust_read_empty: bool) -> io::Result<Pumped> {
+    /// With `skip_receive`, the socket is not read: the caller knows the last
+    /// receive read it empty and is about to sleep on the poll instance,
+    /// which reports anything that arrived since.
+    fn pump(&mut self, now: Instant, skip_receive: bool) -> io::Result<Pumped> {
         self.flush(now);
-        let received = if trust_read_empty && self.read_empty { 0 } else { self.receive(now)? };
+        let received = if skip_receive { 0 } else { self.receive(now)? };
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }
@@ -465,7 +461,6 @@ impl Host {
             recv: RecvBatch::default(),
             send: SendBatch::default(),
             tx: vec![0; TRANSMIT_BUFFER_SIZE],
-            read_empty: false,
         };
         let handle = HostHandle {
             core: Arc::new(Mutex::new(core)),
@@ -517,18 +512,18 @@ impl Host {
         }
         let deadline = Instant::now() + timeout;
         // A service that will sleep skips a receive the last one showed to be
-        // pointless: the socket's edge-triggered registration wakes the
-        // sleep for anything that arrived since (a busy-polling caller has
-        // no such wake-up and always reads).
-        let mut trust_read_empty = !timeout.is_zero() && self.sleeper.is_some();
+        // pointless: every receive reads the socket empty, a poll instance
+        // exists only once an earlier service pumped (and so received), and
+        // its edge-triggered registration wakes the sleep for anything that
+        // arrived since. A busy-polling caller has no such wake-up and
+        // always reads.
+        let mut skip_receive = !timeout.is_zero() && self.sleeper.is_some();
         loop {
             self.handle.wake_pending.store(false, Ordering::SeqCst);
             let now = Instant::now();
-            let skipped_receive;
             let wake_at = {
                 let mut core = self.handle.core.lock();
-                skipped_receive = trust_read_empty && core.read_empty;
-                let drained = match core.pump(now, trust_read_empty)? {
+                let drained = match core.pump(now, skip_receive)? {
                     Pumped::Event(event) => return Ok(Some(event)),
                     Pumped::Idle { drained } => drained,
                 };
@@ -540,9 +535,9 @@ impl Host {
                 }
             };
             if now >= deadline {
-                if skipped_receive {
+                if skip_receive {
                     // No sleep after all: read before saying nothing came.
-                    trust_read_empty = false;
+                    skip_receive = false;
                     continue;
                 }
                 return Ok(None);
@@ -560,7 +555,7 @@ impl Host {
                 None => Ok(()),
             };
             self.handle.sleeping.store(false, Ordering::SeqCst);
-            trust_read_empty = false;
+            skip_receive = false;
             match polled {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

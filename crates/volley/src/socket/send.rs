@@ -488,20 +488,27 @@ mod tests {
         let mut gso = GsoSupport::OFF;
         let mut stats = SocketStats::default();
         let mut wire = Vec::new();
-        let sent = batch.flush(&mut gso, &mut stats, |plan, payloads| {
-            // Like sendmmsg: stop before the failing message, fail when it is first.
+        let sent = batch.flush(&mut gso, &mut stats, refusing_port_zero(&mut wire));
+        assert_eq!(sent, 2);
+        assert!(batch.is_empty());
+        assert_eq!(wire.iter().map(|(a, _)| a.port()).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(stats.send_errors, 1);
+        assert_eq!(stats.last_send_error, Some(io::ErrorKind::InvalidInput));
+    }
+
+    /// A transmitter whose kernel refuses destination port 0, as sendmmsg
+    /// does: it stops before the failing message, and fails when it is first.
+    fn refusing_port_zero(
+        wire: &mut Vec<(SocketAddr, Vec<u8>)>,
+    ) -> impl FnMut(&[Transmission], &[u8]) -> io::Result<usize> + '_ {
+        move |plan, payloads| {
             let good = plan.iter().take_while(|t| t.destination.port() != 0).count();
             if good == 0 {
                 return Err(io::ErrorKind::InvalidInput.into());
             }
             wire.extend(split(&plan[..good], payloads));
             Ok(good)
-        });
-        assert_eq!(sent, 2);
-        assert!(batch.is_empty());
-        assert_eq!(wire.iter().map(|(a, _)| a.port()).collect::<Vec<_>>(), [1, 3]);
-        assert_eq!(stats.send_errors, 1);
-        assert_eq!(stats.last_send_error, Some(io::ErrorKind::InvalidInput));
+        }
     }
 
     /// A transmitter whose kernel refuses every GSO message with `error`.
@@ -562,14 +569,7 @@ mod tests {
         let mut gso = GsoSupport::FULL;
         let mut stats = SocketStats::default();
         let mut wire = Vec::new();
-        let sent = batch.flush(&mut gso, &mut stats, |plan, payloads| {
-            let good = plan.iter().take_while(|t| t.destination.port() != 0).count();
-            if good == 0 {
-                return Err(io::ErrorKind::InvalidInput.into());
-            }
-            wire.extend(split(&plan[..good], payloads));
-            Ok(good)
-        });
+        let sent = batch.flush(&mut gso, &mut stats, refusing_port_zero(&mut wire));
         assert_eq!(sent, 2);
         assert_eq!(stats.send_errors, 3);
         assert_eq!(gso, GsoSupport::FULL);

@@ -193,3 +193,41 @@ fn under_random_loss_reordering_and_duplication_each_mode_keeps_its_promise() {
         assert!(got > count as usize / 2, "{mode}: most arrive ({got})");
     }
 }
+
+#[test]
+fn garbage_from_the_peers_own_address_leaves_the_link_up() {
+    let config = LinkConfig::default();
+    let mut pair = Pair::connected(&config, &LinkConfig { ice_lite: true, ..config.clone() }, 5);
+    let mut rng = SmallRng::seed_from_u64(99);
+    let mut injected = 0;
+    for round in 0..200_u32 {
+        // DTLS records (first byte 20..=63) of every content type with
+        // random bodies, random STUN-looking and RTP-looking datagrams.
+        let mut bytes: Vec<u8> = (0..rng.random_range(1..1300)).map(|_| rng.random()).collect();
+        bytes[0] = match round % 4 {
+            0 => 23,
+            1 => 22,
+            2 => 0,
+            _ => 0x80,
+        };
+        if bytes.len() > 3 && round % 4 < 2 {
+            bytes[1] = 0xfe;
+            bytes[2] = 0xfd;
+        }
+        pair.send_raw(&(addr(A), pair::addr(pair::B), bytes));
+        injected += 1;
+        pair.a.send(0, Reliable, &message(Reliable, round)).expect("still connected");
+        for datagram in pair.flush_a() {
+            pair.send_raw(&datagram);
+        }
+        pair.run_for(Duration::from_millis(1));
+    }
+    assert!(pair.run_until(Duration::from_secs(5), |p| p.b_packets.len() == 200));
+    let got: Vec<u32> = pair.b_packets.iter().map(|p| sequence_of(&p.payload)).collect();
+    assert_eq!(got, (0..200).collect::<Vec<u32>>());
+    assert!(pair.b_closed.is_none() && pair.a_closed.is_none());
+    let refused = pair.b.stats().datagrams_refused;
+    eprintln!(
+        "{injected} garbage datagrams from the peer's address, {refused} refused by the stack"
+    );
+}

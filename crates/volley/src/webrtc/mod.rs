@@ -5,16 +5,22 @@
 //!   which user channel and mode.
 //! - [`RtcLink`] is one connection, sans-IO: a str0m `Rtc` with those
 //!   channels, fed datagrams and time by its owner.
+//! - [`RtcEndpoint`] is many links on one UDP socket: demultiplexing,
+//!   the cap on negotiations, and counters of what it dropped.
 //! - [`signal`] holds what signalling carries ([`SessionDescription`],
 //!   [`IceCandidate`]) and how remote input is checked.
 //!
 //! str0m runs with its pure-Rust crypto backend (`rust-crypto`): DTLS,
 //! SRTP and STUN integrity need no system library.
 
+mod endpoint;
 mod layout;
 mod link;
 pub mod signal;
 
+pub use endpoint::{
+    EndpointConfig, EndpointError, EndpointStats, LinkId, OpenLinkError, RtcEndpoint,
+};
 pub use layout::{
     ChannelLayout, LayoutError, MAX_CUSTOM_CHANNELS, PartialReliability, RESERVED_STREAMS,
 };

@@ -2,7 +2,7 @@
 //! virtual time: deterministic for a given seed.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use volley::webrtc::{LinkConfig, LinkEvent, LinkPacket, LinkState, RtcLink};
 use volley_proto::sim::{LinkConfig as PathConfig, Network, VirtualClock};

@@ -179,6 +179,22 @@ impl fmt::Display for WireProfile {
     }
 }
 
+/// How the links of one transport frame a session's packets: decided by
+/// the session's generation ([`WireProfile`]) and the transport.
+///
+/// The session core reads and writes packets through this: it picks the
+/// codec of the link a packet came on or goes to, so that one session can
+/// hold links of several transports (a relayed packet is re-framed for a
+/// destination of another framing, never altering the user's bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum LinkFraming {
+    /// Godot 3 over ENet: a [`RelayHeader`] in front of every game packet,
+    /// [`SystemMessage`]s on ENet channel 0.
+    EnetGodot3,
+    /// Godot 4's SceneMultiplayer: the same bytes on every transport.
+    Scene,
+}
+
 /// What a received ENet channel carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChannelKind {

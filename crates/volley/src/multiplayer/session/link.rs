@@ -60,7 +60,6 @@ pub(crate) enum IdClaim {
     #[cfg_attr(not(test), expect(dead_code, reason = "claimed by server-assigned transports"))]
     Assign,
     /// The application chose it (WebRTC signalling, `add_peer(conn, id)`).
-    #[cfg_attr(not(test), expect(dead_code, reason = "claimed by signalled transports"))]
     Chosen(PeerId),
 }
 

@@ -42,6 +42,7 @@ pub mod framing;
 mod offline;
 mod peer_id;
 pub mod session;
+pub mod webrtc;
 
 use std::fmt;
 use std::io;

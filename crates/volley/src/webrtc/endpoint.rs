@@ -70,6 +70,13 @@ pub struct LinkId {
     generation: u32,
 }
 
+impl LinkId {
+    /// The slot number: small, and reused once the link is gone.
+    pub fn slot(self) -> u32 {
+        self.index
+    }
+}
+
 impl fmt::Display for LinkId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "link {}.{}", self.index, self.generation)
@@ -297,6 +304,13 @@ impl RtcEndpoint {
             return None;
         }
         slot.link.as_deref()
+    }
+
+    /// The address link `id` last heard from (its nominated path, once ICE
+    /// has one).
+    pub fn remote_addr(&self, id: LinkId) -> Option<SocketAddr> {
+        self.link(id)?;
+        self.slots[id.index as usize].sources.last().copied()
     }
 
     /// Runs `f` on link `id` with a transmit function that feeds the socket.

@@ -1,0 +1,449 @@
+//! The WebRTC [`MultiplayerPeer`]: Godot's `WebRTCMultiplayerPeer` on
+//! Volley's own UDP socket, with browsers' three transfer modes.
+//!
+//! As in Godot, the peer is a server (id 1), a client (any other id) or one
+//! peer of a mesh, and **the application chooses the ids and does the
+//! signalling**: it adds a connection per remote with
+//! [`add_peer`](WebRtcMultiplayerPeer::add_peer)`(id)` and moves that
+//! connection's descriptions and candidates to the other end by any means
+//! (Volley's WebSocket server has a built-in path:
+//! [`signalling`](crate::webrtc::signalling)). Where Godot hands you a
+//! `WebRTCPeerConnection` per remote, Volley keys the connection by the
+//! remote's id: [`create_offer`](WebRtcMultiplayerPeer::create_offer),
+//! [`set_remote_description`](WebRtcMultiplayerPeer::set_remote_description),
+//! [`add_ice_candidate`](WebRtcMultiplayerPeer::add_ice_candidate) and
+//! [`local_candidates`](WebRtcMultiplayerPeer::local_candidates) are that
+//! connection's signalling.
+//!
+//! Every connection carries Godot's data channels
+//! ([`ChannelLayout`](crate::webrtc::ChannelLayout)): bare SceneMultiplayer
+//! packets, reliable ones on stream 1, unreliable-ordered on 2, unreliable
+//! on 3, custom channels on 4 and up. A remote counts as connected once
+//! every channel is open. A server relays between its clients and
+//! announces them to each other as the session core does for every
+//! transport; a mesh peer talks to each remote directly.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use volley::multiplayer::webrtc::{WebRtcMultiplayerPeer, WebRtcPeerOptions};
+//! use volley::multiplayer::{ConnectionStatus, MultiplayerPeer, PeerId, Target};
+//!
+//! let options = WebRtcPeerOptions::new("127.0.0.1:0".parse()?);
+//! let mut server = WebRtcMultiplayerPeer::create_server(options.clone())?;
+//! let id = PeerId::try_from(77_u32)?;
+//! let mut client = WebRtcMultiplayerPeer::create_client(id, options)?;
+//!
+//! // Signalling, done by hand here: an offer from the client, the answer back.
+//! server.add_peer(id)?;
+//! client.add_peer(PeerId::SERVER)?;
+//! let offer = client.create_offer(PeerId::SERVER)?;
+//! let answer = server.set_remote_description(id, &offer)?.expect("an offer is answered");
+//! client.set_remote_description(PeerId::SERVER, &answer)?;
+//!
+//! let end = Instant::now() + Duration::from_secs(10);
+//! while client.connection_status() != ConnectionStatus::Connected && Instant::now() < end {
+//!     server.poll_timeout(Duration::from_millis(2))?;
+//!     client.poll_timeout(Duration::from_millis(2))?;
+//! }
+//! client.set_target_peer(Target::SERVER);
+//! client.put_packet(b"hello")?;
+//! let mut received = None;
+//! while received.is_none() && Instant::now() < end {
+//!     client.poll_timeout(Duration::ZERO)?;
+//!     server.poll_timeout(Duration::from_millis(2))?;
+//!     received = server.next_packet();
+//! }
+//! assert_eq!(received.expect("delivered").payload, b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod options;
+pub(crate) mod transport;
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll};
+use volley_proto::TransferMode;
+
+use super::framing::WireProfile;
+use super::session::link::Links;
+use super::session::transport::{Tokens, Transport};
+use super::session::{ClientState, Core, CoreConfig, MAX_POLL_WAIT};
+use super::{
+    ConnectionStatus, DisconnectPeerError, Incoming, MultiplayerPeer, PacketInfo, PeerId,
+    PollError, PutPacketError, Target,
+};
+use crate::webrtc::{EndpointStats, IceCandidate, LinkState, SessionDescription, SignalError};
+
+pub use super::session::{MultiplayerStats, Role};
+pub use error::{AddPeerError, WebRtcCreateError};
+pub use options::WebRtcPeerOptions;
+use transport::WebRtcTransport;
+
+/// Godot's `WebRTCMultiplayerPeer`; see the [module documentation](self).
+#[derive(Debug)]
+pub struct WebRtcMultiplayerPeer {
+    /// `None` once closed.
+    transport: Option<WebRtcTransport>,
+    core: Core,
+    poll: Poll,
+    events: Events,
+}
+
+impl WebRtcMultiplayerPeer {
+    /// A server, id 1 (Godot's `create_server`). Add each client with
+    /// [`add_peer`](Self::add_peer) once signalling has named it.
+    ///
+    /// A server is an ICE-lite agent: it sends no connectivity checks and
+    /// answers the ones it gets, so it never sends to an address that did
+    /// not send to it first. Its clients must be full agents (browsers,
+    /// Godot and Volley clients are).
+    ///
+    /// # Errors
+    ///
+    /// A [`WebRtcCreateError`].
+    pub fn create_server(mut options: WebRtcPeerOptions) -> Result<Self, WebRtcCreateError> {
+        options.endpoint.link.ice_lite = true;
+        let mut peer = Self::open(Role::Server, PeerId::SERVER, options)?;
+        peer.core.status = ConnectionStatus::Connected;
+        Ok(peer)
+    }
+
+    /// A client with id `id` (Godot's `create_client`): it may add only the
+    /// server, [`PeerId::SERVER`], and is connected once that connection is.
+    ///
+    /// # Errors
+    ///
+    /// [`WebRtcCreateError::InvalidId`] for id 1; otherwise as
+    /// [`create_server`](Self::create_server).
+    pub fn create_client(
+        id: PeerId,
+        mut options: WebRtcPeerOptions,
+    ) -> Result<Self, WebRtcCreateError> {
+        options.endpoint.link.ice_lite = false;
+        if id.is_server() {
+            return Err(WebRtcCreateError::InvalidId(id));
+        }
+        let mut peer = Self::open(Role::Client, id, options)?;
+        peer.core.status = ConnectionStatus::Connecting;
+        peer.core.client = Some(ClientState::new(0));
+        Ok(peer)
+    }
+
+    /// A mesh peer with id `id` (Godot's `create_mesh`): connected at once,
+    /// to whoever it adds; no relay.
+    ///
+    /// # Errors
+    ///
+    /// As [`create_server`](Self::create_server).
+    pub fn create_mesh(
+        id: PeerId,
+        mut options: WebRtcPeerOptions,
+    ) -> Result<Self, WebRtcCreateError> {
+        options.endpoint.link.ice_lite = false;
+        let mut peer = Self::open(Role::Mesh, id, options)?;
+        peer.core.status = ConnectionStatus::Connected;
+        Ok(peer)
+    }
+
+    fn open(role: Role, id: PeerId, options: WebRtcPeerOptions) -> Result<Self, WebRtcCreateError> {
+        if !(1..=volley_proto::constants::MAX_PEERS).contains(&options.max_clients) {
+            return Err(WebRtcCreateError::MaxClients(options.max_clients));
+        }
+        let channels = options.endpoint.link.layout.max_user_channel() + 1;
+        let mut transport = WebRtcTransport::open(0, options.endpoint)?;
+        let poll = Poll::new()?;
+        transport.register(poll.registry(), Tokens::new(0))?;
+        let config = CoreConfig {
+            role,
+            profile: WireProfile::Godot4,
+            channels,
+            max_clients: options.max_clients,
+            max_frame_size: transport.max_frame_size(),
+            options: options.session,
+        };
+        Ok(Self {
+            transport: Some(transport),
+            core: Core::new(config, id),
+            poll,
+            events: Events::with_capacity(64),
+        })
+    }
+
+    /// Adds a connection to the remote `id` (Godot's `add_peer`): a server
+    /// adds clients (any id but 1), a client only the server (1), a mesh
+    /// peer anyone. Signal it next: one end calls
+    /// [`create_offer`](Self::create_offer).
+    ///
+    /// # Errors
+    ///
+    /// An [`AddPeerError`]; nothing was added.
+    pub fn add_peer(&mut self, id: PeerId) -> Result<(), AddPeerError> {
+        let transport = self.transport.as_mut().ok_or(AddPeerError::Closed)?;
+        match self.core.role {
+            Role::Client if !id.is_server() => return Err(AddPeerError::ClientAddsServerOnly(id)),
+            Role::Server if id.is_server() => return Err(AddPeerError::ServerIsOne),
+            _ => {}
+        }
+        // Links that went down meanwhile free their ids first.
+        while let Some(event) = transport.poll_event() {
+            self.core.handle(transport, event);
+        }
+        if self.core.id_taken(id) || transport.link_of_peer(id).is_some() {
+            return Err(AddPeerError::DuplicateId(id));
+        }
+        let link = transport.open_link(id)?;
+        match self.core.role {
+            Role::Server => {
+                self.core.handle(transport, WebRtcTransport::join_request(link, id));
+                if !transport.in_session(link) {
+                    let reason = transport.take_refusal();
+                    transport.discard(link);
+                    return Err(AddPeerError::Refused(reason));
+                }
+            }
+            Role::Client | Role::Mesh => {
+                self.core.add_dialled(link, id);
+                transport.enter_session(link);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the connection to `id` (Godot's `remove_peer`): a connected
+    /// remote's [`PeerEvent::Disconnected`](super::PeerEvent::Disconnected)
+    /// follows.
+    ///
+    /// # Errors
+    ///
+    /// [`DisconnectPeerError::UnknownPeer`] without such a connection.
+    pub fn remove_peer(&mut self, id: PeerId) -> Result<(), DisconnectPeerError> {
+        let transport = self.transport.as_mut().ok_or(DisconnectPeerError::UnknownPeer(id))?;
+        let link = transport.link_of_peer(id).ok_or(DisconnectPeerError::UnknownPeer(id))?;
+        if self.core.disconnect_peer(transport, id, false).is_err() {
+            // Still negotiating: the core learns of it from the link's end.
+            transport.disconnect(link, super::session::link::Departure::AfterQueued, 0);
+        }
+        Ok(())
+    }
+
+    /// Whether a connection to `id` exists, negotiating or connected
+    /// (Godot's `has_peer`).
+    pub fn has_peer(&self, id: PeerId) -> bool {
+        self.transport.as_ref().is_some_and(|t| t.link_of_peer(id).is_some())
+    }
+
+    /// Where the connection to `id` stands.
+    pub fn peer_state(&self, id: PeerId) -> Option<LinkState> {
+        let transport = self.transport.as_ref()?;
+        let rtc = transport.rtc(transport.link_of_peer(id)?)?;
+        transport.endpoint().link(rtc).map(|link| link.state())
+    }
+
+    /// The ids of every connection, negotiating or connected.
+    pub fn peers(&self) -> Vec<PeerId> {
+        self.transport.as_ref().map(|t| t.peers().collect()).unwrap_or_default()
+    }
+
+    /// Starts negotiating the connection to `id` from this end: the offer
+    /// to signal to it (Godot's `create_offer` and
+    /// `session_description_created`).
+    ///
+    /// # Errors
+    ///
+    /// A [`SignalError`]; [`SignalError::NotNegotiating`] without such a
+    /// connection.
+    pub fn create_offer(&mut self, id: PeerId) -> Result<SessionDescription, SignalError> {
+        let transport = self.transport.as_mut().ok_or(SignalError::NotNegotiating)?;
+        let link = transport.link_of_peer(id).ok_or(SignalError::NotNegotiating)?;
+        transport.create_offer(link)
+    }
+
+    /// Takes `id`'s description (Godot's `set_remote_description`); an
+    /// offer returns the answer to signal back.
+    ///
+    /// # Errors
+    ///
+    /// A [`SignalError`]; [`SignalError::NotNegotiating`] without such a
+    /// connection.
+    pub fn set_remote_description(
+        &mut self,
+        id: PeerId,
+        description: &SessionDescription,
+    ) -> Result<Option<SessionDescription>, SignalError> {
+        let transport = self.transport.as_mut().ok_or(SignalError::NotNegotiating)?;
+        let link = transport.link_of_peer(id).ok_or(SignalError::NotNegotiating)?;
+        transport.set_remote_description(link, description)
+    }
+
+    /// Adds a candidate `id` trickled (Godot's `add_ice_candidate`).
+    ///
+    /// # Errors
+    ///
+    /// A [`SignalError`]; [`SignalError::NotNegotiating`] without such a
+    /// connection.
+    pub fn add_ice_candidate(
+        &mut self,
+        id: PeerId,
+        candidate: &IceCandidate,
+    ) -> Result<(), SignalError> {
+        let transport = self.transport.as_mut().ok_or(SignalError::NotNegotiating)?;
+        let link = transport.link_of_peer(id).ok_or(SignalError::NotNegotiating)?;
+        transport.add_remote_candidate(link, candidate)
+    }
+
+    /// This end's candidates for the connection to `id`, to signal (Godot's
+    /// `ice_candidate_created`). They are in this end's descriptions too,
+    /// so signalling them separately is only needed by a remote that wants
+    /// trickled candidates.
+    pub fn local_candidates(&self, id: PeerId) -> Vec<IceCandidate> {
+        let Some(transport) = self.transport.as_ref() else { return Vec::new() };
+        transport.link_of_peer(id).map(|link| transport.local_candidates(link)).unwrap_or_default()
+    }
+
+    /// What this peer was created as.
+    pub fn role(&self) -> Role {
+        self.core.role
+    }
+
+    /// The address the socket is bound to; `None` once closed.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.transport.as_ref().map(|t| t.endpoint().local_addr())
+    }
+
+    /// Counters of relayed, refused and dropped packets.
+    pub fn stats(&self) -> MultiplayerStats {
+        self.core.stats
+    }
+
+    /// What the socket dropped (garbage, unknown sources) and the
+    /// negotiations refused or timed out.
+    pub fn endpoint_stats(&self) -> Option<EndpointStats> {
+        self.transport.as_ref().map(|t| t.endpoint().stats())
+    }
+
+    fn serve(&mut self, timeout: Duration) -> Result<(), PollError> {
+        let transport = self.transport.as_mut().ok_or(PollError::Closed)?;
+        let core = &mut self.core;
+        core.progress = false;
+        let wait = if core.has_incoming() { Duration::ZERO } else { timeout.min(MAX_POLL_WAIT) };
+        let deadline = Instant::now() + wait;
+        loop {
+            // What the application queued leaves before anything arrives.
+            transport.flush()?;
+            transport.pump(Instant::now())?;
+            while let Some(event) = transport.poll_event() {
+                core.handle(transport, event);
+            }
+            let now = Instant::now();
+            if core.progress || now >= deadline {
+                break;
+            }
+            transport.flush()?;
+            let wake = transport.next_deadline().map_or(deadline, |t| t.min(deadline));
+            match self.poll.poll(&mut self.events, Some(wake.saturating_duration_since(now))) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+            for readiness in &self.events {
+                transport.on_ready(readiness);
+            }
+        }
+        transport.flush()?;
+        Ok(())
+    }
+}
+
+impl MultiplayerPeer for WebRtcMultiplayerPeer {
+    fn transfer_channel(&self) -> u8 {
+        self.core.transfer_channel
+    }
+
+    fn set_transfer_channel(&mut self, channel: u8) {
+        self.core.transfer_channel = channel;
+    }
+
+    fn transfer_mode(&self) -> TransferMode {
+        self.core.transfer_mode
+    }
+
+    fn set_transfer_mode(&mut self, mode: TransferMode) {
+        self.core.transfer_mode = mode;
+    }
+
+    fn set_target_peer(&mut self, target: Target) {
+        self.core.target = target;
+    }
+
+    fn is_refusing_new_connections(&self) -> bool {
+        self.core.refuse_new_connections
+    }
+
+    /// A server then refuses [`add_peer`](WebRtcMultiplayerPeer::add_peer).
+    fn set_refuse_new_connections(&mut self, refuse: bool) {
+        self.core.refuse_new_connections = refuse;
+    }
+
+    fn unique_id(&self) -> PeerId {
+        self.core.unique_id
+    }
+
+    fn is_server(&self) -> bool {
+        self.core.role == Role::Server
+    }
+
+    fn connection_status(&self) -> ConnectionStatus {
+        self.core.status
+    }
+
+    /// As in Godot: true for a server and its clients, false in a mesh.
+    fn is_server_relay_supported(&self) -> bool {
+        self.core.role != Role::Mesh
+    }
+
+    fn put_packet(&mut self, payload: &[u8]) -> Result<(), PutPacketError> {
+        let transport = self.transport.as_mut().ok_or(PutPacketError::NotConnected)?;
+        self.core.put(transport, payload)
+    }
+
+    fn max_packet_size(&self) -> usize {
+        self.core.max_packet_size
+    }
+
+    /// Receives, runs the WebRTC timers, and sends what is queued; waits
+    /// until something reaches the application or `timeout` passes.
+    fn poll_timeout(&mut self, timeout: Duration) -> Result<(), PollError> {
+        self.serve(timeout)
+    }
+
+    fn next_incoming(&mut self) -> Option<Incoming> {
+        self.core.next_incoming()
+    }
+
+    fn peek_packet(&self) -> Option<PacketInfo> {
+        self.core.peek_packet()
+    }
+
+    fn available_packet_count(&self) -> usize {
+        self.core.available_packet_count()
+    }
+
+    fn disconnect_peer(&mut self, peer: PeerId, force: bool) -> Result<(), DisconnectPeerError> {
+        let transport = self.transport.as_mut().ok_or(DisconnectPeerError::UnknownPeer(peer))?;
+        if self.core.disconnect_peer(transport, peer, force)? {
+            self.close();
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        if let Some(mut transport) = self.transport.take() {
+            self.core.close(&mut transport);
+            let _ = transport.flush();
+        }
+        self.core.forget_everyone();
+    }
+}

@@ -9,10 +9,13 @@
 //!   networked peer (server, client or mesh, in Godot 3's or Godot 4's
 //!   framing), with an example in [`multiplayer::enet`].
 //! - [`socket`] is the batched UDP socket underneath.
+//! - [`websocket`] is the WebSocket transport (TCP, optionally TLS) that
+//!   browser clients reach a session through.
 
 mod host;
 pub mod multiplayer;
 pub mod socket;
+pub mod websocket;
 
 pub use host::{Host, HostConfig, HostError, HostHandle};
 pub use volley_proto::{

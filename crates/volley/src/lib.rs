@@ -12,6 +12,8 @@
 //! - [`websocket`] is the WebSocket transport (TCP, optionally TLS) that
 //!   browser clients reach a session through.
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz_checks;
 mod host;
 pub mod multiplayer;
 pub mod socket;

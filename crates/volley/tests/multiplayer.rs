@@ -3,6 +3,8 @@
 
 #[path = "multiplayer/framing.rs"]
 mod framing;
+#[path = "multiplayer/listeners.rs"]
+mod listeners;
 #[path = "multiplayer/world.rs"]
 mod world;
 

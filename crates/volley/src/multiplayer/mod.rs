@@ -41,6 +41,7 @@ pub mod enet;
 pub mod framing;
 mod offline;
 mod peer_id;
+pub mod session;
 pub mod websocket;
 
 use std::fmt;

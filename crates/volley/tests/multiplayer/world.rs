@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use volley::multiplayer::enet::{EnetMultiplayerPeer, EnetPeerOptions};
 use volley::multiplayer::framing::WireProfile;
+use volley::multiplayer::session::ServerSession;
 use volley::multiplayer::{
     ConnectionStatus, Incoming, MultiplayerPeer, Packet, PeerEvent, PeerId, Target,
 };
@@ -30,23 +31,40 @@ pub(crate) fn seeded(seed: u64) -> EnetPeerOptions {
     EnetPeerOptions::default().id_seed(seed)
 }
 
+/// A peer the tests drive: it can tell whether it was closed.
+pub(crate) trait Peer: MultiplayerPeer {
+    fn is_open(&self) -> bool;
+}
+
+impl Peer for EnetMultiplayerPeer {
+    fn is_open(&self) -> bool {
+        self.local_addr().is_some()
+    }
+}
+
+impl Peer for ServerSession {
+    fn is_open(&self) -> bool {
+        self.local_addr(0).is_some()
+    }
+}
+
 /// A multiplayer peer and everything it yielded so far.
-pub(crate) struct Node {
-    pub(crate) peer: EnetMultiplayerPeer,
+pub(crate) struct Node<P: Peer = EnetMultiplayerPeer> {
+    pub(crate) peer: P,
     pub(crate) log: Vec<Incoming>,
     /// Every status seen after a poll, repeats removed.
     pub(crate) statuses: Vec<ConnectionStatus>,
 }
 
-impl Node {
-    pub(crate) fn new(peer: EnetMultiplayerPeer) -> Self {
+impl<P: Peer> Node<P> {
+    pub(crate) fn new(peer: P) -> Self {
         let statuses = vec![peer.connection_status()];
         Self { peer, log: Vec::new(), statuses }
     }
 
     fn step(&mut self) {
-        if self.peer.local_addr().is_none() {
-            return; // closed
+        if !self.peer.is_open() {
+            return;
         }
         self.peer.poll_timeout(STEP).expect("poll");
         while let Some(item) = self.peer.next_incoming() {
@@ -306,6 +324,8 @@ impl From<&Command<'_>> for Decoded {
 #[derive(Default)]
 pub(crate) struct World {
     pub(crate) nodes: Vec<Node>,
+    /// Servers on several listeners, stepped before the nodes.
+    pub(crate) sessions: Vec<Node<ServerSession>>,
     pub(crate) raws: Vec<Raw>,
     pub(crate) proxies: Vec<Proxy>,
 }
@@ -317,6 +337,9 @@ impl World {
     }
 
     pub(crate) fn step(&mut self) {
+        for session in &mut self.sessions {
+            session.step();
+        }
         for node in &mut self.nodes {
             node.step();
         }

@@ -4,6 +4,7 @@
 use volley_proto::EndpointConfig;
 
 use crate::multiplayer::PeerId;
+use crate::multiplayer::session::SessionOptions;
 
 /// Optional settings of an [`EnetMultiplayerPeer`](super::EnetMultiplayerPeer).
 ///
@@ -33,20 +34,18 @@ use crate::multiplayer::PeerId;
 #[derive(Debug, Clone)]
 pub struct EnetPeerOptions {
     pub(super) endpoint: EndpointConfig,
-    pub(super) server_relay: bool,
+    pub(super) session: SessionOptions,
     pub(super) client_id: Option<PeerId>,
     pub(super) id_retries: u32,
-    pub(super) id_seed: Option<u64>,
 }
 
 impl Default for EnetPeerOptions {
     fn default() -> Self {
         Self {
             endpoint: EndpointConfig::default(),
-            server_relay: true,
+            session: SessionOptions::default(),
             client_id: None,
             id_retries: Self::DEFAULT_ID_RETRIES,
-            id_seed: None,
         }
     }
 }
@@ -78,6 +77,14 @@ impl EnetPeerOptions {
         self
     }
 
+    /// The session settings ([`SessionOptions`]) at once; the setters below
+    /// change them one by one.
+    #[must_use]
+    pub fn session(mut self, session: SessionOptions) -> Self {
+        self.session = session;
+        self
+    }
+
     /// Whether a relay-profile server forwards packets between clients and
     /// announces joins and leaves. Default `true`. When off, clients can
     /// only reach the server (target 1), as with Godot's
@@ -85,7 +92,7 @@ impl EnetPeerOptions {
     /// layer, so it ignores this.
     #[must_use]
     pub fn server_relay(mut self, enabled: bool) -> Self {
-        self.server_relay = enabled;
+        self.session = self.session.server_relay(enabled);
         self
     }
 
@@ -113,7 +120,7 @@ impl EnetPeerOptions {
     /// same ids on every run. Default: seeded by the operating system.
     #[must_use]
     pub fn id_seed(mut self, seed: u64) -> Self {
-        self.id_seed = Some(seed);
+        self.session = self.session.id_seed(seed);
         self
     }
 
@@ -124,6 +131,6 @@ impl EnetPeerOptions {
 
     /// Whether server relay is on.
     pub fn get_server_relay(&self) -> bool {
-        self.server_relay
+        self.session.get_server_relay()
     }
 }

@@ -43,6 +43,7 @@ mod offline;
 mod peer_id;
 pub mod session;
 pub mod webrtc;
+pub mod websocket;
 
 use std::fmt;
 use std::io;

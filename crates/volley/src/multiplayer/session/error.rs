@@ -33,6 +33,9 @@ pub enum CreateError {
     /// The poll instance that waits on the session's listeners could not
     /// be made, or a listener could not be registered with it.
     Io(io::Error),
+    /// A WebSocket client could not start connecting (a bad URL, a host
+    /// that does not resolve, `wss://` without TLS).
+    Dial(crate::websocket::DialError),
 }
 
 impl fmt::Display for CreateError {
@@ -46,6 +49,7 @@ impl fmt::Display for CreateError {
             Self::NoListeners => f.write_str("a server session needs at least one listener"),
             Self::TooManyListeners => f.write_str("a server session takes at most 255 listeners"),
             Self::Io(e) => write!(f, "cannot poll the listeners: {e}"),
+            Self::Dial(e) => write!(f, "cannot connect: {e}"),
         }
     }
 }
@@ -55,6 +59,7 @@ impl std::error::Error for CreateError {
         match self {
             Self::Host(e) => Some(e),
             Self::Io(e) => Some(e),
+            Self::Dial(e) => Some(e),
             _ => None,
         }
     }
@@ -63,6 +68,12 @@ impl std::error::Error for CreateError {
 impl From<HostError> for CreateError {
     fn from(e: HostError) -> Self {
         Self::Host(e)
+    }
+}
+
+impl From<crate::websocket::DialError> for CreateError {
+    fn from(e: crate::websocket::DialError) -> Self {
+        Self::Dial(e)
     }
 }
 

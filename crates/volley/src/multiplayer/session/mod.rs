@@ -58,7 +58,7 @@ mod error;
 mod inbox;
 pub(crate) mod link;
 mod options;
-mod reactor;
+pub(crate) mod reactor;
 mod receive;
 mod roster;
 mod send;

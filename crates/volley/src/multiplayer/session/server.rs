@@ -200,19 +200,6 @@ impl ServerSession {
     pub fn peer_listener(&self, peer: PeerId) -> Option<usize> {
         self.core.link_of(peer).map(|link| usize::from(link.transport))
     }
-
-    /// Pumps every transport once and hands their events to the core.
-    fn pump(&mut self, transports: &mut TransportSet) -> Result<(), PollError> {
-        let now = Instant::now();
-        for index in 0..transports.len() {
-            let Some(transport) = transports.get_mut(index) else { continue };
-            transport.pump(now)?;
-            while let Some(event) = transports.get_mut(index).and_then(|t| t.poll_event()) {
-                self.core.handle(transports, event);
-            }
-        }
-        Ok(())
-    }
 }
 
 impl MultiplayerPeer for ServerSession {
@@ -283,7 +270,7 @@ impl MultiplayerPeer for ServerSession {
     /// listener, and flushes them all. Timeouts above a day wait a day.
     fn poll_timeout(&mut self, timeout: Duration) -> Result<(), PollError> {
         let mut transports = self.transports.take().ok_or(PollError::Closed)?;
-        let result = self.serve(&mut transports, timeout);
+        let result = serve(&mut self.core, &mut transports, &mut self.reactor, timeout);
         self.transports = Some(transports);
         result
     }
@@ -328,25 +315,46 @@ impl MultiplayerPeer for ServerSession {
     }
 }
 
-impl ServerSession {
-    fn serve(&mut self, transports: &mut TransportSet, timeout: Duration) -> Result<(), PollError> {
-        self.core.progress = false;
-        let wait =
-            if self.core.has_incoming() { Duration::ZERO } else { timeout.min(MAX_POLL_WAIT) };
-        let deadline = Instant::now() + wait;
-        loop {
-            self.pump(transports)?;
-            let now = Instant::now();
-            if self.core.progress || now >= deadline {
-                break;
-            }
-            // What the events made this side send (acknowledgements, relayed
-            // copies) leaves before the sleep.
-            transports.flush()?;
-            let wake = transports.next_deadline().map_or(deadline, |t| t.min(deadline));
-            self.reactor.wait(wake.saturating_duration_since(now), transports)?;
+/// Serves a session's transports for its core: the one poll loop every
+/// multi-transport driver runs ([`ServerSession`], the WebSocket peer).
+///
+/// Waits on `reactor` until something reaches the application or `timeout`
+/// passes (at once if items already wait); then handles whatever else
+/// already arrived on any transport, and flushes them all.
+pub(crate) fn serve(
+    core: &mut Core,
+    transports: &mut TransportSet,
+    reactor: &mut Reactor,
+    timeout: Duration,
+) -> Result<(), PollError> {
+    core.progress = false;
+    let wait = if core.has_incoming() { Duration::ZERO } else { timeout.min(MAX_POLL_WAIT) };
+    let deadline = Instant::now() + wait;
+    loop {
+        pump(core, transports)?;
+        let now = Instant::now();
+        if core.progress || now >= deadline {
+            break;
         }
+        // What the events made this side send (acknowledgements, relayed
+        // copies) leaves before the sleep.
         transports.flush()?;
-        Ok(())
+        let wake = transports.next_deadline().map_or(deadline, |t| t.min(deadline));
+        reactor.wait(wake.saturating_duration_since(now), transports)?;
     }
+    transports.flush()?;
+    Ok(())
+}
+
+/// Pumps every transport once and hands their events to the core.
+fn pump(core: &mut Core, transports: &mut TransportSet) -> Result<(), PollError> {
+    let now = Instant::now();
+    for index in 0..transports.len() {
+        let Some(transport) = transports.get_mut(index) else { continue };
+        transport.pump(now)?;
+        while let Some(event) = transports.get_mut(index).and_then(|t| t.poll_event()) {
+            core.handle(transports, event);
+        }
+    }
+    Ok(())
 }

@@ -61,16 +61,15 @@ mod error;
 mod options;
 pub(crate) mod transport;
 
-use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mio::{Events, Poll};
 use volley_proto::TransferMode;
 
 use super::framing::WireProfile;
 use super::session::link::Links;
-use super::session::transport::{Tokens, Transport};
-use super::session::{ClientState, Core, CoreConfig, MAX_POLL_WAIT};
+use super::session::reactor::Reactor;
+use super::session::transport::{Tokens, Transport, TransportSet};
+use super::session::{ClientState, Core, CoreConfig, serve};
 use super::{
     ConnectionStatus, DisconnectPeerError, Incoming, MultiplayerPeer, PacketInfo, PeerId,
     PollError, PutPacketError, Target,
@@ -85,11 +84,10 @@ use transport::WebRtcTransport;
 /// Godot's `WebRTCMultiplayerPeer`; see the [module documentation](self).
 #[derive(Debug)]
 pub struct WebRtcMultiplayerPeer {
-    /// `None` once closed.
-    transport: Option<WebRtcTransport>,
+    /// Its one transport; `None` once closed.
+    transports: Option<TransportSet>,
     core: Core,
-    poll: Poll,
-    events: Events,
+    reactor: Reactor,
 }
 
 impl WebRtcMultiplayerPeer {
@@ -154,8 +152,8 @@ impl WebRtcMultiplayerPeer {
         }
         let channels = options.endpoint.link.layout.max_user_channel() + 1;
         let mut transport = WebRtcTransport::open(0, options.endpoint)?;
-        let poll = Poll::new()?;
-        transport.register(poll.registry(), Tokens::new(0))?;
+        let reactor = Reactor::new()?;
+        transport.register(reactor.registry(), Tokens::new(0))?;
         let config = CoreConfig {
             role,
             profile: WireProfile::Godot4,
@@ -164,12 +162,18 @@ impl WebRtcMultiplayerPeer {
             max_frame_size: transport.max_frame_size(),
             options: options.session,
         };
-        Ok(Self {
-            transport: Some(transport),
-            core: Core::new(config, id),
-            poll,
-            events: Events::with_capacity(64),
-        })
+        let mut transports = TransportSet::default();
+        transports.push(Box::new(transport));
+        Ok(Self { transports: Some(transports), core: Core::new(config, id), reactor })
+    }
+
+    /// The one transport, while open.
+    fn transport_mut(&mut self) -> Option<&mut WebRtcTransport> {
+        rtc_transport(self.transports.as_mut()?)
+    }
+
+    fn transport(&self) -> Option<&WebRtcTransport> {
+        self.transports.as_ref()?.get_as(0)
     }
 
     /// Adds a connection to the remote `id` (Godot's `add_peer`): a server
@@ -181,31 +185,33 @@ impl WebRtcMultiplayerPeer {
     ///
     /// An [`AddPeerError`]; nothing was added.
     pub fn add_peer(&mut self, id: PeerId) -> Result<(), AddPeerError> {
-        let transport = self.transport.as_mut().ok_or(AddPeerError::Closed)?;
-        match self.core.role {
+        let role = self.core.role;
+        match role {
             Role::Client if !id.is_server() => return Err(AddPeerError::ClientAddsServerOnly(id)),
             Role::Server if id.is_server() => return Err(AddPeerError::ServerIsOne),
             _ => {}
         }
+        let transports = self.transports.as_mut().ok_or(AddPeerError::Closed)?;
         // Links that went down meanwhile free their ids first.
-        while let Some(event) = transport.poll_event() {
-            self.core.handle(transport, event);
+        while let Some(event) = transports.get_mut(0).and_then(|t| t.poll_event()) {
+            self.core.handle(transports, event);
         }
+        let transport = rtc_transport(transports).ok_or(AddPeerError::Closed)?;
         if self.core.id_taken(id) || transport.link_of_peer(id).is_some() {
             return Err(AddPeerError::DuplicateId(id));
         }
         let link = transport.open_link(id)?;
-        match self.core.role {
-            Role::Server => {
-                self.core.handle(transport, WebRtcTransport::join_request(link, id));
-                if !transport.in_session(link) {
-                    let reason = transport.take_refusal();
-                    transport.discard(link);
-                    return Err(AddPeerError::Refused(reason));
-                }
+        if role == Role::Server {
+            self.core.handle(transports, WebRtcTransport::join_request(link, id));
+            let transport = rtc_transport(transports).ok_or(AddPeerError::Closed)?;
+            if !transport.in_session(link) {
+                let reason = transport.take_refusal();
+                transport.discard(link);
+                return Err(AddPeerError::Refused(reason));
             }
-            Role::Client | Role::Mesh => {
-                self.core.add_dialled(link, id);
+        } else {
+            self.core.add_dialled(link, id);
+            if let Some(transport) = rtc_transport(transports) {
                 transport.enter_session(link);
             }
         }
@@ -220,11 +226,12 @@ impl WebRtcMultiplayerPeer {
     ///
     /// [`DisconnectPeerError::UnknownPeer`] without such a connection.
     pub fn remove_peer(&mut self, id: PeerId) -> Result<(), DisconnectPeerError> {
-        let transport = self.transport.as_mut().ok_or(DisconnectPeerError::UnknownPeer(id))?;
-        let link = transport.link_of_peer(id).ok_or(DisconnectPeerError::UnknownPeer(id))?;
-        if self.core.disconnect_peer(transport, id, false).is_err() {
+        let unknown = DisconnectPeerError::UnknownPeer(id);
+        let transports = self.transports.as_mut().ok_or(unknown)?;
+        let link = rtc_transport(transports).and_then(|t| t.link_of_peer(id)).ok_or(unknown)?;
+        if self.core.disconnect_peer(transports, id, false).is_err() {
             // Still negotiating: the core learns of it from the link's end.
-            transport.disconnect(link, super::session::link::Departure::AfterQueued, 0);
+            transports.disconnect(link, super::session::link::Departure::AfterQueued, 0);
         }
         Ok(())
     }
@@ -232,19 +239,19 @@ impl WebRtcMultiplayerPeer {
     /// Whether a connection to `id` exists, negotiating or connected
     /// (Godot's `has_peer`).
     pub fn has_peer(&self, id: PeerId) -> bool {
-        self.transport.as_ref().is_some_and(|t| t.link_of_peer(id).is_some())
+        self.transport().is_some_and(|t| t.link_of_peer(id).is_some())
     }
 
     /// Where the connection to `id` stands.
     pub fn peer_state(&self, id: PeerId) -> Option<LinkState> {
-        let transport = self.transport.as_ref()?;
+        let transport = self.transport()?;
         let rtc = transport.rtc(transport.link_of_peer(id)?)?;
         transport.endpoint().link(rtc).map(|link| link.state())
     }
 
     /// The ids of every connection, negotiating or connected.
     pub fn peers(&self) -> Vec<PeerId> {
-        self.transport.as_ref().map(|t| t.peers().collect()).unwrap_or_default()
+        self.transport().map(|t| t.peers().collect()).unwrap_or_default()
     }
 
     /// Starts negotiating the connection to `id` from this end: the offer
@@ -256,7 +263,7 @@ impl WebRtcMultiplayerPeer {
     /// A [`SignalError`]; [`SignalError::NotNegotiating`] without such a
     /// connection.
     pub fn create_offer(&mut self, id: PeerId) -> Result<SessionDescription, SignalError> {
-        let transport = self.transport.as_mut().ok_or(SignalError::NotNegotiating)?;
+        let transport = self.transport_mut().ok_or(SignalError::NotNegotiating)?;
         let link = transport.link_of_peer(id).ok_or(SignalError::NotNegotiating)?;
         transport.create_offer(link)
     }
@@ -273,7 +280,7 @@ impl WebRtcMultiplayerPeer {
         id: PeerId,
         description: &SessionDescription,
     ) -> Result<Option<SessionDescription>, SignalError> {
-        let transport = self.transport.as_mut().ok_or(SignalError::NotNegotiating)?;
+        let transport = self.transport_mut().ok_or(SignalError::NotNegotiating)?;
         let link = transport.link_of_peer(id).ok_or(SignalError::NotNegotiating)?;
         transport.set_remote_description(link, description)
     }
@@ -289,7 +296,7 @@ impl WebRtcMultiplayerPeer {
         id: PeerId,
         candidate: &IceCandidate,
     ) -> Result<(), SignalError> {
-        let transport = self.transport.as_mut().ok_or(SignalError::NotNegotiating)?;
+        let transport = self.transport_mut().ok_or(SignalError::NotNegotiating)?;
         let link = transport.link_of_peer(id).ok_or(SignalError::NotNegotiating)?;
         transport.add_remote_candidate(link, candidate)
     }
@@ -299,7 +306,7 @@ impl WebRtcMultiplayerPeer {
     /// so signalling them separately is only needed by a remote that wants
     /// trickled candidates.
     pub fn local_candidates(&self, id: PeerId) -> Vec<IceCandidate> {
-        let Some(transport) = self.transport.as_ref() else { return Vec::new() };
+        let Some(transport) = self.transport() else { return Vec::new() };
         transport.link_of_peer(id).map(|link| transport.local_candidates(link)).unwrap_or_default()
     }
 
@@ -310,7 +317,7 @@ impl WebRtcMultiplayerPeer {
 
     /// The address the socket is bound to; `None` once closed.
     pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
-        self.transport.as_ref().map(|t| t.endpoint().local_addr())
+        self.transport().map(|t| t.endpoint().local_addr())
     }
 
     /// Counters of relayed, refused and dropped packets.
@@ -321,40 +328,13 @@ impl WebRtcMultiplayerPeer {
     /// What the socket dropped (garbage, unknown sources) and the
     /// negotiations refused or timed out.
     pub fn endpoint_stats(&self) -> Option<EndpointStats> {
-        self.transport.as_ref().map(|t| t.endpoint().stats())
+        self.transport().map(|t| t.endpoint().stats())
     }
+}
 
-    fn serve(&mut self, timeout: Duration) -> Result<(), PollError> {
-        let transport = self.transport.as_mut().ok_or(PollError::Closed)?;
-        let core = &mut self.core;
-        core.progress = false;
-        let wait = if core.has_incoming() { Duration::ZERO } else { timeout.min(MAX_POLL_WAIT) };
-        let deadline = Instant::now() + wait;
-        loop {
-            // What the application queued leaves before anything arrives.
-            transport.flush()?;
-            transport.pump(Instant::now())?;
-            while let Some(event) = transport.poll_event() {
-                core.handle(transport, event);
-            }
-            let now = Instant::now();
-            if core.progress || now >= deadline {
-                break;
-            }
-            transport.flush()?;
-            let wake = transport.next_deadline().map_or(deadline, |t| t.min(deadline));
-            match self.poll.poll(&mut self.events, Some(wake.saturating_duration_since(now))) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-            for readiness in &self.events {
-                transport.on_ready(readiness);
-            }
-        }
-        transport.flush()?;
-        Ok(())
-    }
+/// The WebRTC transport of a lone peer's set.
+fn rtc_transport(transports: &mut TransportSet) -> Option<&mut WebRtcTransport> {
+    transports.get_mut_as(0)
 }
 
 impl MultiplayerPeer for WebRtcMultiplayerPeer {
@@ -405,8 +385,8 @@ impl MultiplayerPeer for WebRtcMultiplayerPeer {
     }
 
     fn put_packet(&mut self, payload: &[u8]) -> Result<(), PutPacketError> {
-        let transport = self.transport.as_mut().ok_or(PutPacketError::NotConnected)?;
-        self.core.put(transport, payload)
+        let transports = self.transports.as_mut().ok_or(PutPacketError::NotConnected)?;
+        self.core.put(transports, payload)
     }
 
     fn max_packet_size(&self) -> usize {
@@ -416,7 +396,8 @@ impl MultiplayerPeer for WebRtcMultiplayerPeer {
     /// Receives, runs the WebRTC timers, and sends what is queued; waits
     /// until something reaches the application or `timeout` passes.
     fn poll_timeout(&mut self, timeout: Duration) -> Result<(), PollError> {
-        self.serve(timeout)
+        let transports = self.transports.as_mut().ok_or(PollError::Closed)?;
+        serve(&mut self.core, transports, &mut self.reactor, timeout)
     }
 
     fn next_incoming(&mut self) -> Option<Incoming> {
@@ -432,17 +413,18 @@ impl MultiplayerPeer for WebRtcMultiplayerPeer {
     }
 
     fn disconnect_peer(&mut self, peer: PeerId, force: bool) -> Result<(), DisconnectPeerError> {
-        let transport = self.transport.as_mut().ok_or(DisconnectPeerError::UnknownPeer(peer))?;
-        if self.core.disconnect_peer(transport, peer, force)? {
+        let transports = self.transports.as_mut().ok_or(DisconnectPeerError::UnknownPeer(peer))?;
+        if self.core.disconnect_peer(transports, peer, force)? {
             self.close();
         }
         Ok(())
     }
 
     fn close(&mut self) {
-        if let Some(mut transport) = self.transport.take() {
-            self.core.close(&mut transport);
-            let _ = transport.flush();
+        if let Some(mut transports) = self.transports.take() {
+            self.core.close(&mut transports);
+            // A datagram the socket refuses is lost like any other.
+            let _ = transports.flush();
         }
         self.core.forget_everyone();
     }

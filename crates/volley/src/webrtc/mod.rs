@@ -8,7 +8,8 @@
 //! - [`RtcEndpoint`] is many links on one UDP socket: demultiplexing,
 //!   the cap on negotiations, and counters of what it dropped.
 //! - [`signal`] holds what signalling carries ([`SessionDescription`],
-//!   [`IceCandidate`]) and how remote input is checked.
+//!   [`IceCandidate`]) and how remote input is checked; [`signalling`] is
+//!   Volley's JSON format for it over a WebSocket.
 //!
 //! str0m runs with its pure-Rust crypto backend (`rust-crypto`): DTLS,
 //! SRTP and STUN integrity need no system library.
@@ -17,6 +18,7 @@ mod endpoint;
 mod layout;
 mod link;
 pub mod signal;
+pub mod signalling;
 
 pub use endpoint::{
     EndpointConfig, EndpointError, EndpointStats, LinkId, OpenLinkError, RtcEndpoint,

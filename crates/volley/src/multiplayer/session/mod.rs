@@ -79,7 +79,7 @@ use inbox::Inbox;
 use link::{LinkId, Links};
 pub use options::SessionOptions;
 use roster::{Roster, Stage};
-pub(crate) use server::MAX_POLL_WAIT;
+pub(crate) use server::{MAX_POLL_WAIT, serve};
 pub use server::{ServerSession, ServerSessionBuilder};
 pub use stats::MultiplayerStats;
 

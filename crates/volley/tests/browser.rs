@@ -7,8 +7,8 @@
 //! reference layout (`godot-scene-and-web.md` §2), built here by hand.
 //!
 //! Needs Debian's `chromium` (`apt-get install -y chromium`); runs with
-//! `cargo test -p volley --features browser --test browser`.
-#![cfg(feature = "browser")]
+//! `cargo test -p volley --features browser-tests --test browser`.
+#![cfg(feature = "browser-tests")]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -10,7 +10,7 @@ use volley::TransferMode;
 use volley::multiplayer::enet::{EnetListener, EnetMultiplayerPeer, EnetPeerOptions};
 use volley::multiplayer::framing::{RefuseReason, WireProfile};
 use volley::multiplayer::session::{ServerSession, SessionOptions};
-use volley::multiplayer::websocket::{WebSocketMultiplayerPeer, WsListener};
+use volley::multiplayer::websocket::{WebSocketMultiplayerPeer, WsClientOptions, WsListener};
 use volley::multiplayer::{
     ConnectionStatus, Incoming, MultiplayerPeer, Packet, PeerEvent, PeerId, Target,
 };
@@ -156,7 +156,7 @@ fn mixed_session(profile: WireProfile, seed: u64) -> World {
     for i in 0..4u64 {
         if i % 2 == 0 {
             let client =
-                WebSocketMultiplayerPeer::create_client(&url, profile, WsConfig::default(), None);
+                WebSocketMultiplayerPeer::create_client(&url, profile, WsClientOptions::default());
             world.add(client.expect("websocket client"));
         } else {
             let options = EnetPeerOptions::default().id_seed(seed + i);
@@ -314,7 +314,7 @@ fn a_websocket_peer_alone_holds_three_clients_in_both_framings() {
         let mut world = World { nodes: vec![Node::new(server)] };
         for _ in 0..3 {
             world.add(
-                WebSocketMultiplayerPeer::create_client(&url, profile, WsConfig::default(), None)
+                WebSocketMultiplayerPeer::create_client(&url, profile, WsClientOptions::default())
                     .expect("client"),
             );
         }
@@ -376,7 +376,7 @@ fn a_full_or_refusing_server_says_why_in_its_close_code() {
         .expect("server");
         let url = format!("ws://{}/", server.local_addr().expect("listening"));
         let client =
-            || WebSocketMultiplayerPeer::create_client(&url, profile, WsConfig::default(), None);
+            || WebSocketMultiplayerPeer::create_client(&url, profile, WsClientOptions::default());
         let mut first = client().expect("client");
         assert!(
             drive(&mut [&mut server, &mut first], |p| status(p[1]) == ConnectionStatus::Connected)
@@ -410,8 +410,12 @@ fn a_server_that_never_sends_an_id_times_the_client_out() {
         let url = format!("ws://{}/", silent.local_addr());
         let config = WsConfig::default().handshake_timeout(Duration::from_millis(300));
         let started = Instant::now();
-        let mut client =
-            WebSocketMultiplayerPeer::create_client(&url, profile, config, None).expect("client");
+        let mut client = WebSocketMultiplayerPeer::create_client(
+            &url,
+            profile,
+            WsClientOptions::default().config(config),
+        )
+        .expect("client");
         let mut events = mio::Events::with_capacity(16);
         let mut opened = false;
         let end = Instant::now() + LIMIT;

@@ -78,6 +78,16 @@ pub(crate) enum DownCause {
     Local,
 }
 
+impl DownCause {
+    /// The refusal a Volley server gave, if the cause carries one.
+    pub(crate) fn refusal(self) -> Option<RefuseReason> {
+        match self {
+            Self::Refused(code) | Self::Remote(code) => RefuseReason::from_code(code),
+            Self::TimedOut | Self::Local => None,
+        }
+    }
+}
+
 /// What a transport reports about its links, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LinkEvent {
@@ -131,6 +141,8 @@ pub(crate) enum Departure {
     /// Once everything queued to it was delivered; a
     /// [`LinkEvent::Down`] follows.
     AfterQueued,
+    /// Now, but acknowledged; a [`LinkEvent::Down`] follows.
+    Graceful,
     /// At once: what is queued is flushed first, then one unacknowledged
     /// goodbye; the slot is free on return and no event follows.
     Now,

@@ -8,7 +8,9 @@ use volley_proto::{PeerStats, TransferMode};
 
 use super::reactor::Reactor;
 use super::transport::{Tokens, Transport, TransportSet};
-use super::{Core, CoreConfig, CreateError, MultiplayerStats, Role, SessionOptions};
+use super::{
+    AuthError, AuthMessage, Core, CoreConfig, CreateError, MultiplayerStats, Role, SessionOptions,
+};
 use crate::multiplayer::enet::{EnetListener, EnetTransport};
 use crate::multiplayer::framing::WireProfile;
 use crate::multiplayer::websocket::{WsListener, WsTransport};
@@ -105,6 +107,7 @@ impl ServerSessionBuilder {
             return Err(CreateError::MaxClients(self.max_clients));
         }
         super::check_channels(self.profile, self.channels)?;
+        super::check_options(self.profile, &self.options)?;
         let reactor = Reactor::new()?;
         let mut transports = TransportSet::default();
         let mut addresses = Vec::with_capacity(self.listeners.len());
@@ -222,6 +225,25 @@ impl ServerSession {
     /// Which listener (its index) client `peer` came through.
     pub fn peer_listener(&self, peer: PeerId) -> Option<usize> {
         self.core.link_of(peer).map(|link| usize::from(link.transport))
+    }
+
+    /// The next authentication message a client sent while authenticating,
+    /// with [`SessionOptions::authentication`] on; see
+    /// [`EnetMultiplayerPeer::next_auth_message`](crate::multiplayer::EnetMultiplayerPeer::next_auth_message).
+    pub fn next_auth_message(&mut self) -> Option<AuthMessage> {
+        self.core.next_auth_message()
+    }
+
+    /// Sends authentication data to a client that is authenticating.
+    pub fn send_auth(&mut self, peer: PeerId, data: &[u8]) -> Result<(), AuthError> {
+        let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
+        self.core.send_auth(transports, peer, data)
+    }
+
+    /// Completes the server's side of a client's authentication.
+    pub fn complete_auth(&mut self, peer: PeerId) -> Result<(), AuthError> {
+        let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
+        self.core.complete_auth(transports, peer)
     }
 }
 
@@ -356,13 +378,17 @@ pub(crate) fn serve(
     loop {
         pump(core, transports)?;
         let now = Instant::now();
+        core.run_timers(transports, now);
         if core.progress || now >= deadline {
             break;
         }
         // What the events made this side send (acknowledgements, relayed
         // copies) leaves before the sleep.
         transports.flush()?;
-        let wake = transports.next_deadline().map_or(deadline, |t| t.min(deadline));
+        let wake = [transports.next_deadline(), core.next_deadline()]
+            .into_iter()
+            .flatten()
+            .fold(deadline, Instant::min);
         reactor.wait(wake.saturating_duration_since(now), transports)?;
     }
     transports.flush()?;

@@ -28,16 +28,15 @@
 //! use std::time::{Duration, Instant};
 //! use volley::multiplayer::framing::WireProfile;
 //! use volley::multiplayer::session::SessionOptions;
-//! use volley::multiplayer::websocket::{WebSocketMultiplayerPeer, WsListener};
+//! use volley::multiplayer::websocket::{WebSocketMultiplayerPeer, WsClientOptions, WsListener};
 //! use volley::multiplayer::{ConnectionStatus, MultiplayerPeer, Target};
-//! use volley::websocket::WsConfig;
 //!
 //! let listener = WsListener::new("127.0.0.1:0".parse()?);
 //! let profile = WireProfile::Godot4;
 //! let mut server =
 //!     WebSocketMultiplayerPeer::create_server(listener, 32, profile, SessionOptions::default())?;
 //! let url = format!("ws://{}/", server.local_addr().expect("listening"));
-//! let mut client = WebSocketMultiplayerPeer::create_client(&url, profile, WsConfig::default(), None)?;
+//! let mut client = WebSocketMultiplayerPeer::create_client(&url, profile, WsClientOptions::default())?;
 //!
 //! let end = Instant::now() + Duration::from_secs(10);
 //! while client.connection_status() != ConnectionStatus::Connected && Instant::now() < end {
@@ -60,10 +59,12 @@
 
 pub mod framing;
 mod listener;
+mod options;
 mod peer;
 mod transport;
 
 pub use listener::WsListener;
+pub use options::WsClientOptions;
 pub use peer::WebSocketMultiplayerPeer;
 pub(crate) use transport::WsTransport;
 pub use transport::{REFUSAL_CLOSE_BASE, refusal_close_code, refusal_from_close_code};

@@ -6,18 +6,19 @@ use std::time::{Duration, Instant};
 use volley_proto::TransferMode;
 use volley_proto::constants::MAX_PEERS;
 
-use super::{WsListener, WsTransport};
+use super::{WsClientOptions, WsListener, WsTransport};
 use crate::multiplayer::framing::{RefuseReason, WireProfile};
 use crate::multiplayer::session::reactor::Reactor;
 use crate::multiplayer::session::transport::{Tokens, Transport, TransportSet};
 use crate::multiplayer::session::{
-    ClientState, Core, CoreConfig, CreateError, MultiplayerStats, Role, SessionOptions, serve,
+    AuthError, AuthMessage, ClientState, Core, CoreConfig, CreateError, MultiplayerStats, Role,
+    SessionOptions, serve,
 };
 use crate::multiplayer::{
     ConnectionStatus, DisconnectPeerError, Incoming, MultiplayerPeer, PacketInfo, PeerId,
     PollError, PutPacketError, Target,
 };
-use crate::websocket::{ClientTls, WsClient, WsConfig, WsServerStats};
+use crate::websocket::{WsClient, WsServerStats};
 
 /// A [`MultiplayerPeer`] over WebSocket: Godot 4's
 /// `WebSocketMultiplayerPeer`, or Godot 3's `WebSocketServer` /
@@ -82,21 +83,22 @@ impl WebSocketMultiplayerPeer {
     }
 
     /// A client of the server at `url` (`ws://host:port/path`, or `wss://`
-    /// with `tls` and the `tls` feature); it starts
+    /// with TLS options and the `tls` feature); it starts
     /// [`Connecting`](ConnectionStatus::Connecting).
     ///
     /// It is connected once the server sent its id; the TCP connect, the
     /// upgrade and that wait must all end within the handshake timeout
-    /// ([`WsConfig::handshake_timeout`]), as in Godot. Until then it has no
-    /// id of its own: [`unique_id`](MultiplayerPeer::unique_id) reads 1.
-    /// A refusal from a Volley server ends the attempt, and
-    /// [`refusal`](Self::refusal) says why.
+    /// ([`WsConfig::handshake_timeout`](crate::websocket::WsConfig::handshake_timeout)),
+    /// as in Godot. Until then it has no id of its own:
+    /// [`unique_id`](MultiplayerPeer::unique_id) reads 1. A refusal from a
+    /// Volley server ends the attempt, and [`refusal`](Self::refusal) says
+    /// why.
     pub fn create_client(
         url: &str,
         profile: WireProfile,
-        config: WsConfig,
-        tls: ClientTls,
+        options: WsClientOptions,
     ) -> Result<Self, CreateError> {
+        let WsClientOptions { config, tls, session } = options;
         let now = Instant::now();
         let client = WsClient::dial(url, &config, tls, now)?;
         let deadline = now + config.get_handshake_timeout();
@@ -111,7 +113,7 @@ impl WebSocketMultiplayerPeer {
             channels: all_channels(profile),
             max_clients: 0,
             max_frame_size: transport.max_frame_size(),
-            options: SessionOptions::default(),
+            options: session,
         };
         let mut core = Core::new(core_config, PeerId::SERVER);
         core.add_dialled(link, PeerId::SERVER);
@@ -156,6 +158,29 @@ impl WebSocketMultiplayerPeer {
     /// Counters of relayed, refused and dropped packets.
     pub fn stats(&self) -> MultiplayerStats {
         self.core.stats
+    }
+
+    /// The next authentication message a peer sent while authenticating
+    /// (Godot's `auth_callback(id, data)`), with
+    /// [`SessionOptions::authentication`] on (Godot 4's framing). Poll
+    /// first; a poll returns as soon as one arrives.
+    pub fn next_auth_message(&mut self) -> Option<AuthMessage> {
+        self.core.next_auth_message()
+    }
+
+    /// Sends authentication data to a peer that is authenticating (Godot's
+    /// `send_auth`): `[07 00][data]`.
+    pub fn send_auth(&mut self, peer: PeerId, data: &[u8]) -> Result<(), AuthError> {
+        let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
+        self.core.send_auth(transports, peer, data)
+    }
+
+    /// Completes this side's authentication of `peer` (Godot's
+    /// `complete_auth`): `[07 00]`. The peer is admitted once it completed
+    /// too; one that does not in time is closed with code 4006.
+    pub fn complete_auth(&mut self, peer: PeerId) -> Result<(), AuthError> {
+        let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
+        self.core.complete_auth(transports, peer)
     }
 
     /// Why the server turned this client away, if it said (a Volley

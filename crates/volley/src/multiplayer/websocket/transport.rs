@@ -30,10 +30,10 @@ use crate::websocket::{
     WsServerStats,
 };
 
-/// Close codes a Volley server refuses a client with: this base plus the
-/// low byte of the [`RefuseReason`] code (4001 invalid id, 4002 duplicate,
-/// 4003 refusing, 4004 full, 4005 too few channels), in the range RFC 6455
-/// leaves to applications.
+/// Close codes a Volley server refuses or drops a client with: this base
+/// plus the low byte of the [`RefuseReason`] code (4001 invalid id, 4002
+/// duplicate, 4003 refusing, 4004 full, 4005 too few channels, 4006
+/// authentication failed), in the range RFC 6455 leaves to applications.
 pub const REFUSAL_CLOSE_BASE: u16 = 4000;
 
 /// Payload buffers kept for reuse at most.
@@ -57,6 +57,7 @@ fn refusal_text(reason: RefuseReason) -> &'static str {
         RefuseReason::RefusingConnections => "refusing new connections",
         RefuseReason::ServerFull => "server full",
         RefuseReason::TooFewChannels => "too few channels",
+        RefuseReason::AuthenticationFailed => "authentication failed",
     }
 }
 
@@ -352,10 +353,13 @@ fn abusive(reason: &CloseReason) -> bool {
     )
 }
 
-/// How a link that was up went down.
+/// How a link that was up went down: a refusal close code (a failed
+/// authentication) travels on as its refusal code.
 fn down_cause(reason: &CloseReason) -> DownCause {
     match reason {
-        CloseReason::Remote { .. } => DownCause::Remote(0),
+        CloseReason::Remote { code, .. } => {
+            DownCause::Remote(refusal_from_close_code(*code).map_or(0, RefuseReason::code))
+        }
         CloseReason::Local => DownCause::Local,
         _ => DownCause::TimedOut,
     }
@@ -427,19 +431,24 @@ impl Links for WsTransport {
         true
     }
 
-    fn disconnect(&mut self, link: LinkId, departure: Departure, _data: u32) -> bool {
+    /// Either way what is queued leaves first, then a close frame: code
+    /// 1000, or the refusal `data` names (a failed authentication: 4006).
+    /// After [`Departure::Now`] the session hears nothing more of the link.
+    fn disconnect(&mut self, link: LinkId, departure: Departure, data: u32) -> bool {
         let stage = match departure {
-            Departure::AfterQueued => Stage::Leaving,
+            Departure::AfterQueued | Departure::Graceful => Stage::Leaving,
             Departure::Now => Stage::Dropped,
+        };
+        let (code, text) = match RefuseReason::from_code(data) {
+            Some(reason) => (CloseCode::from(refusal_close_code(reason)), refusal_text(reason)),
+            None => (CloseCode::Normal, ""),
         };
         match &mut self.side {
             Side::Server { .. } => {
                 let Some(connection) = self.server_connection(link) else { return false };
                 self.set_server_link(connection, Some(stage));
                 let Side::Server { server, .. } = &mut self.side else { return false };
-                // Either way what is queued leaves first, then a close frame;
-                // after `Now` the session hears nothing more of it.
-                server.close(connection, CloseCode::Normal, "");
+                server.close(connection, code, text);
                 true
             }
             Side::Client { client, stage: client_stage, .. } => {
@@ -447,10 +456,10 @@ impl Links for WsTransport {
                     return false;
                 }
                 *client_stage = match departure {
-                    Departure::AfterQueued => ClientStage::Leaving,
+                    Departure::AfterQueued | Departure::Graceful => ClientStage::Leaving,
                     Departure::Now => ClientStage::Gone,
                 };
-                client.close(Instant::now(), CloseCode::Normal, "");
+                client.close(Instant::now(), code, text);
                 true
             }
         }
@@ -573,12 +582,13 @@ mod tests {
             RefuseReason::RefusingConnections,
             RefuseReason::ServerFull,
             RefuseReason::TooFewChannels,
+            RefuseReason::AuthenticationFailed,
         ];
         for (reason, code) in reasons.into_iter().zip(4001..) {
             assert_eq!(refusal_close_code(reason), code);
             assert_eq!(refusal_from_close_code(code), Some(reason));
         }
-        for code in [1000, 1001, 3999, 4000, 4006, 4999, u16::MAX] {
+        for code in [1000, 1001, 3999, 4000, 4007, 4999, u16::MAX] {
             assert_eq!(refusal_from_close_code(code), None, "{code}");
         }
     }

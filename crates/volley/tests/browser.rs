@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use volley::multiplayer::enet::{EnetListener, EnetMultiplayerPeer, EnetPeerOptions};
@@ -34,7 +35,11 @@ struct Browser {
 
 impl Browser {
     fn open(url: &str) -> Self {
-        let unique = format!("volley-browser-{}-{}", std::process::id(), url.len());
+        // A profile of its own: Chromium hands a URL to an instance already
+        // running on the same profile and exits.
+        static OPENED: AtomicUsize = AtomicUsize::new(0);
+        let count = OPENED.fetch_add(1, Ordering::Relaxed);
+        let unique = format!("volley-browser-{}-{count}", std::process::id());
         let profile = std::env::temp_dir().join(&unique);
         let log = std::env::temp_dir().join(format!("{unique}.log"));
         let _ = std::fs::remove_dir_all(&profile);
@@ -344,6 +349,101 @@ fn a_browser_and_an_enet_client_share_a_godot3_session() {
     assert_eq!(report.log, logged.iter().map(|m| hex(m)).collect::<Vec<_>>());
 
     // The browser leaves: the server hears it.
+    scene.order(b, r#"{"cmd":"close"}"#);
+    scene.run_until("the browser leaves", |s| s.server.saw(PeerEvent::Disconnected(b)));
+}
+
+/// A SceneMultiplayer packet the way the reference lays it out.
+fn scene_sys(sub: u8, id: i32, inner: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![7, sub];
+    bytes.extend_from_slice(&id.to_le_bytes());
+    bytes.extend_from_slice(inner);
+    bytes
+}
+
+/// `send_bytes(data)` as Godot 4 frames it: `[03][data]`.
+fn raw(data: &[u8]) -> Vec<u8> {
+    [&[3u8][..], data].concat()
+}
+
+#[test]
+fn a_browser_and_an_enet_client_share_a_godot4_session() {
+    let mut scene = Scene::new(WireProfile::Godot4, 800);
+    let e = scene.enet.peer.unique_id();
+    scene.run_until("the browser joins", |s| {
+        s.browser_id().is_some_and(|b| s.enet.saw(PeerEvent::Connected(b)))
+    });
+    let b = scene.browser_id().expect("joined");
+    let (bi, ei) = (i32::from(b), i32::from(e));
+    // §2.3: the id first, then ADD_PEER for the client already there.
+    let mut logged = vec![bi.to_le_bytes().to_vec(), scene_sys(1, ei, &[])];
+
+    // The ENet client to the browser (its relays), every kind.
+    scene.enet.send(Target::Peer(b), &raw(b"e to b"));
+    scene.enet.send(Target::AllExcept(PeerId::SERVER), &raw(b"e to clients"));
+    scene.enet.send(Target::AllExcept(b), &raw(b"e but b"));
+    scene.enet.send(Target::Broadcast, &raw(b"e to all"));
+    scene.run_until("the ENet client's packets", |s| s.server.packet(&raw(b"e to all")).is_some());
+    // The server rewrote each RELAY's destination to the source.
+    logged.push(scene_sys(3, ei, &raw(b"e to b")));
+    logged.push(scene_sys(3, ei, &raw(b"e to clients")));
+    logged.push(scene_sys(3, ei, &raw(b"e to all")));
+    // It consumed the copies for "all" and "all but b", not "clients".
+    assert_eq!(scene.server.packet(&raw(b"e but b")).map(|p| p.from), Some(e));
+    assert!(scene.server.packet(&raw(b"e to clients")).is_none());
+
+    // The browser to the ENet client and the server, every kind, and one
+    // text frame (Godot accepts them).
+    for (to, payload) in [
+        (ei, raw(b"b to e")),
+        (-1, raw(b"b to clients")),
+        (-ei, raw(b"b but e")),
+        (1, raw(b"b to server")),
+        (0, raw(b"b to all")),
+    ] {
+        let json = send_order(to, &payload);
+        logged.push(scene.order(b, &json));
+    }
+    let text =
+        format!(r#"{{"cmd":"send","to":1,"hex":"{}","text":true}}"#, hex(&raw(b"b as text")));
+    logged.push(scene.order(b, &text));
+    scene.run_until("the browser's packets", |s| {
+        s.server.packet(&raw(b"b as text")).is_some() && s.enet.packet(&raw(b"b to all")).is_some()
+    });
+    for payload in [raw(b"b to e"), raw(b"b to clients"), raw(b"b to all")] {
+        let packet = scene.enet.packet(&payload).expect("the ENet client got it");
+        assert_eq!(packet.from, b, "relayed with the browser as sender");
+    }
+    assert!(scene.enet.packet(&raw(b"b but e")).is_none());
+    for payload in [raw(b"b but e"), raw(b"b to server"), raw(b"b to all"), raw(b"b as text")] {
+        assert_eq!(scene.server.packet(&payload).map(|p| p.from), Some(b));
+    }
+    for payload in [raw(b"b to e"), raw(b"b to clients")] {
+        assert!(scene.server.packet(&payload).is_none());
+    }
+
+    // The server's own packets go bare: a client sees them from 1.
+    scene.server.send(Target::Peer(b), &raw(b"s to b"));
+    scene.server.send(Target::Broadcast, &raw(b"s to all"));
+    scene.server.send(Target::AllExcept(e), &raw(b"s but e"));
+    scene.server.send(Target::AllExcept(b), &raw(b"s but b"));
+    logged.extend([raw(b"s to b"), raw(b"s to all"), raw(b"s but e")]);
+
+    let report = scene.report(b, &mut logged);
+    assert_eq!(report.errors, Vec::<String>::new());
+    assert_eq!((report.id, report.peers.clone()), (i64::from(bi), vec![i64::from(ei)]));
+    let expected: Vec<String> = logged.iter().map(|m| hex(m)).collect();
+    assert_eq!(report.log, expected, "every message the browser received, byte for byte");
+
+    // The ENet client leaves: DEL_PEER reaches the browser.
+    scene.enet.peer.disconnect_peer(PeerId::SERVER, false).expect("connected");
+    scene.run_until("the ENet client leaves", |s| s.server.saw(PeerEvent::Disconnected(e)));
+    logged.push(scene_sys(2, ei, &[]));
+    let report = scene.report(b, &mut logged);
+    assert_eq!(report.errors, Vec::<String>::new());
+    assert_eq!(report.peers, Vec::<i64>::new());
+    assert_eq!(report.log, logged.iter().map(|m| hex(m)).collect::<Vec<_>>());
+
     scene.order(b, r#"{"cmd":"close"}"#);
     scene.run_until("the browser leaves", |s| s.server.saw(PeerEvent::Disconnected(b)));
 }

@@ -106,18 +106,17 @@ impl World {
         self.nodes.len() - 1
     }
 
-    /// Every client connected and seen by the server; each client saw every
-    /// other one where the profile announces them.
-    fn everyone_in(&self, profile: WireProfile) -> bool {
+    /// Every client connected and seen by the server, and told of every
+    /// other client (both generations announce).
+    fn everyone_in(&self) -> bool {
         let (server, clients) = self.nodes.split_first().expect("a server");
         clients.iter().all(|c| {
             c.peer.connection_status() == ConnectionStatus::Connected
                 && server.saw(PeerEvent::Connected(c.id()))
-                && (profile == WireProfile::Godot4
-                    || clients
-                        .iter()
-                        .filter(|o| o.id() != c.id())
-                        .all(|o| c.saw(PeerEvent::Connected(o.id()))))
+                && clients
+                    .iter()
+                    .filter(|o| o.id() != c.id())
+                    .all(|o| c.saw(PeerEvent::Connected(o.id())))
         })
     }
 
@@ -165,7 +164,7 @@ fn mixed_session(profile: WireProfile, seed: u64) -> World {
             );
         }
     }
-    assert!(world.run_until(|w| w.everyone_in(profile)), "the session did not form");
+    assert!(world.run_until(|w| w.everyone_in()), "the session did not form");
     world
 }
 
@@ -186,8 +185,14 @@ fn ws_clients_get_server_assigned_ids_in_both_framings() {
 }
 
 #[test]
-fn a_godot3_session_relays_every_target_kind_across_transports() {
-    let mut world = mixed_session(WireProfile::Relay, 20);
+fn a_session_relays_every_target_kind_across_transports_in_both_generations() {
+    for profile in PROFILES {
+        relays_every_target_kind_across_transports(profile);
+    }
+}
+
+fn relays_every_target_kind_across_transports(profile: WireProfile) {
+    let mut world = mixed_session(profile, 20);
     let ids: Vec<PeerId> = world.nodes.iter().map(Node::id).collect();
     // From the server.
     world.nodes[0].send(Target::Broadcast, b"s all");
@@ -242,7 +247,13 @@ fn a_godot3_session_relays_every_target_kind_across_transports() {
 
 #[test]
 fn clients_of_either_transport_see_each_other_leave() {
-    let mut world = mixed_session(WireProfile::Relay, 30);
+    for profile in PROFILES {
+        see_each_other_leave(profile);
+    }
+}
+
+fn see_each_other_leave(profile: WireProfile) {
+    let mut world = mixed_session(profile, 30);
     let ids: Vec<PeerId> = world.nodes.iter().map(Node::id).collect();
     // A WebSocket client closes: the server and the ENet clients hear it.
     world.nodes[1].close();
@@ -277,32 +288,6 @@ fn clients_of_either_transport_see_each_other_leave() {
 }
 
 #[test]
-fn a_godot4_session_serves_both_transports() {
-    let mut world = mixed_session(WireProfile::Godot4, 40);
-    let ids: Vec<PeerId> = world.nodes.iter().map(Node::id).collect();
-    world.nodes[0].send(Target::Broadcast, b"s all");
-    world.nodes[0].send(Target::Peer(ids[1]), b"s to ws");
-    world.nodes[0].send(Target::AllExcept(ids[2]), b"s but enet");
-    for i in 1..=4 {
-        world.nodes[i].send(Target::SERVER, format!("{i} to server").as_bytes());
-    }
-    assert!(
-        world.run_until(|w| (1..=4).all(|i| w.nodes[0].got(format!("{i} to server").as_bytes())))
-    );
-    world.fence(0, &[1, 2, 3, 4]);
-    assert_eq!(world.receivers(b"s all"), set(&[1, 2, 3, 4]));
-    assert_eq!(world.receivers(b"s to ws"), set(&[1]));
-    assert_eq!(world.receivers(b"s but enet"), set(&[1, 3, 4]));
-    for (i, id) in ids.iter().enumerate().skip(1) {
-        let packet = world.nodes[0]
-            .packets()
-            .into_iter()
-            .find(|p| p.payload == format!("{i} to server").as_bytes());
-        assert_eq!(packet.map(|p| p.from), Some(*id));
-    }
-}
-
-#[test]
 fn a_websocket_peer_alone_holds_three_clients_in_both_framings() {
     for profile in PROFILES {
         let listener = WsListener::new(local());
@@ -318,21 +303,17 @@ fn a_websocket_peer_alone_holds_three_clients_in_both_framings() {
                     .expect("client"),
             );
         }
-        assert!(world.run_until(|w| w.everyone_in(profile)), "{profile}");
+        assert!(world.run_until(|w| w.everyone_in()), "{profile}");
         let ids: Vec<PeerId> = world.nodes.iter().map(Node::id).collect();
         world.nodes[0].send(Target::AllExcept(ids[2]), b"s but 2");
         world.nodes[1].send(Target::SERVER, b"1 to s");
-        if profile == WireProfile::Relay {
-            world.nodes[1].send(Target::Peer(ids[3]), b"1 to 3");
-            world.nodes[3].send(Target::AllExcept(ids[1]), b"3 but 1");
-        }
+        world.nodes[1].send(Target::Peer(ids[3]), b"1 to 3");
+        world.nodes[3].send(Target::AllExcept(ids[1]), b"3 but 1");
         world.fence(0, &[1, 2, 3]);
-        world.fence(1, &[0]);
-        if profile == WireProfile::Relay {
-            world.fence(3, &[0, 1, 2]);
-            assert_eq!(world.receivers(b"1 to 3"), set(&[3]));
-            assert_eq!(world.receivers(b"3 but 1"), set(&[0, 2]));
-        }
+        world.fence(1, &[0, 2, 3]);
+        world.fence(3, &[0, 1, 2]);
+        assert_eq!(world.receivers(b"1 to 3"), set(&[3]));
+        assert_eq!(world.receivers(b"3 but 1"), set(&[0, 2]));
         assert_eq!(world.receivers(b"s but 2"), set(&[1, 3]));
         assert_eq!(world.receivers(b"1 to s"), set(&[0]));
         let stats = world.nodes[0].peer.max_packet_size();

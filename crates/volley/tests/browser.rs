@@ -130,7 +130,15 @@ struct Scene {
 }
 
 impl Scene {
+    /// The session test page, speaking `profile`'s framing.
     fn new(profile: WireProfile, seed: u64) -> Self {
+        let framing = if profile == WireProfile::Relay { "godot3" } else { "godot4" };
+        Self::with_page(profile, seed, |ws| page(ws, framing))
+    }
+
+    /// A session, its ENet client connected, and a browser showing the page
+    /// `page` names for the session's WebSocket address.
+    fn with_page(profile: WireProfile, seed: u64, page: impl FnOnce(SocketAddr) -> String) -> Self {
         let session = ServerSession::builder(profile)
             .max_clients(8)
             .options(SessionOptions::default().id_seed(seed))
@@ -150,8 +158,7 @@ impl Scene {
             server.step();
             enet.step();
         }
-        let framing = if profile == WireProfile::Relay { "godot3" } else { "godot4" };
-        let browser = Browser::open(&page(ws_address, framing));
+        let browser = Browser::open(&page(ws_address));
         Self { server, enet, browser, profile }
     }
 
@@ -446,4 +453,18 @@ fn a_browser_and_an_enet_client_share_a_godot4_session() {
 
     scene.order(b, r#"{"cmd":"close"}"#);
     scene.run_until("the browser leaves", |s| s.server.saw(PeerEvent::Disconnected(b)));
+}
+
+/// The chat example's page (`examples/chat.html`) joins a chat session and
+/// says hello; an ENet client in the room reads it.
+#[test]
+fn the_chat_page_talks_to_enet_clients() {
+    let mut scene = Scene::with_page(WireProfile::Relay, 900, |ws| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/chat.html");
+        format!("file://{}?ws=ws://{ws}/&name=web&say=hello", path.display())
+    });
+    scene.run_until("the page says hello", |s| s.enet.packet(b"web: hello").is_some());
+    let b = scene.browser_id().expect("joined");
+    assert_eq!(scene.enet.packet(b"web: hello").map(|p| p.from), Some(b));
+    assert_eq!(scene.server.packet(b"web: hello").map(|p| p.from), Some(b));
 }

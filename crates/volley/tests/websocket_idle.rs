@@ -60,9 +60,7 @@ fn thousands_of_idle_tcp_connections_leave_the_session_undisturbed() {
     let mut peak = before;
     let started = live.exchanged;
     live.run_until("the idle connections", |l| {
-        l.server
-            .websocket_stats(1)
-            .is_some_and(|s| s.accepted + s.refused_at_accept > idle as u64)
+        l.server.websocket_stats(1).is_some_and(|s| s.accepted + s.refused_at_accept > idle as u64)
     });
     let streams = opener.join().expect("opener");
     peak = peak.max(resident_kib().unwrap_or(0));

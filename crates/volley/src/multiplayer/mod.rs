@@ -11,9 +11,12 @@
 //!   over ENet-compatible connections, in Godot 3's or Godot 4's framing
 //!   (Godot's `NetworkedMultiplayerENet` / `ENetMultiplayerPeer`); see
 //!   [`enet`].
+//! - [`ServerSession`] is a server on several listeners at once, one id
+//!   space and one poll; [`session`] is the transport-neutral core both
+//!   share.
 //! - [`OfflinePeer`] is the peer of a game with no network (Godot's
 //!   `OfflineMultiplayerPeer`).
-//! - [`framing`] holds the wire formats an ENet-backed peer speaks.
+//! - [`framing`] holds the wire formats the peers speak.
 //! - The trait is open: implement it for your own transport, as Godot's
 //!   `MultiplayerPeerExtension` allows.
 //!
@@ -55,6 +58,7 @@ pub use enet::EnetMultiplayerPeer;
 use framing::ChannelError;
 pub use offline::OfflinePeer;
 pub use peer_id::{PeerId, PeerIdError, Target, TargetError, generate_unique_id};
+pub use session::{AuthMessage, ServerSession};
 
 /// How long [`MultiplayerPeer::poll`] waits for something to happen.
 pub const DEFAULT_POLL_WAIT: Duration = Duration::from_secs(1);
@@ -93,6 +97,17 @@ pub enum PeerEvent {
     Connected(PeerId),
     /// This peer is gone; sending to it fails from now on.
     Disconnected(PeerId),
+    /// This peer's transport connected and it now authenticates (Godot 4's
+    /// `peer_authenticating`; only with
+    /// [`SessionOptions::authentication`](session::SessionOptions::authentication)):
+    /// read its messages with `next_auth_message`, answer with `send_auth`,
+    /// finish with `complete_auth`. `Connected` follows once both sides
+    /// completed.
+    Authenticating(PeerId),
+    /// This peer left, was dropped or timed out while authenticating (Godot
+    /// 4's `peer_authentication_failed`); no `Connected` or `Disconnected`
+    /// is emitted for it.
+    AuthenticationFailed(PeerId),
 }
 
 /// A received packet, owned by the caller.
@@ -342,6 +357,16 @@ pub enum PutPacketError {
     /// data as allowed: it is not keeping up. Poll, so acknowledgements free
     /// room, and send again (or drop the peer).
     QueueFull(PeerId),
+    /// The godot4 profile carries SceneMultiplayer packets, and an empty
+    /// one is none (Godot drops it; its `send_bytes` refuses empty data).
+    EmptyPayload,
+    /// In the godot4 profile, a payload whose first byte is
+    /// SceneMultiplayer's SYS command, `0x07`: the session's own
+    /// announcements, relays and authentication begin so, and every peer
+    /// would read it as one. Send with
+    /// [`SessionOptions::raw_packets`](session::SessionOptions::raw_packets)
+    /// on, or pick another first byte.
+    ReservedCommand(u8),
 }
 
 impl fmt::Display for PutPacketError {
@@ -355,6 +380,10 @@ impl fmt::Display for PutPacketError {
             Self::Channel(e) => write!(f, "cannot send: {e}"),
             Self::UnknownTarget(id) => write!(f, "cannot send: peer {id} is not connected"),
             Self::QueueFull(id) => write!(f, "cannot send: the queue to peer {id} is full"),
+            Self::EmptyPayload => f.write_str("cannot send an empty packet in the godot4 profile"),
+            Self::ReservedCommand(byte) => {
+                write!(f, "cannot send: first byte {byte:#04x} is SceneMultiplayer's SYS command")
+            }
         }
     }
 }
@@ -613,6 +642,14 @@ mod tests {
         assert_eq!(
             PutPacketError::QueueFull(id(8)).to_string(),
             "cannot send: the queue to peer 8 is full"
+        );
+        assert_eq!(
+            PutPacketError::EmptyPayload.to_string(),
+            "cannot send an empty packet in the godot4 profile"
+        );
+        assert_eq!(
+            PutPacketError::ReservedCommand(0x07).to_string(),
+            "cannot send: first byte 0x07 is SceneMultiplayer's SYS command"
         );
         let channel = ChannelError::UserChannelOutOfRange { channel: 9, max: 3 };
         let error = PutPacketError::from(channel);

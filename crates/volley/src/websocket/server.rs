@@ -24,6 +24,15 @@ pub struct ConnectionId {
     generation: u32,
 }
 
+impl ConnectionId {
+    /// The connection's slot: a small number, unique among the server's
+    /// current connections and reused once a connection is gone (the id as
+    /// a whole is never reused).
+    pub fn index(self) -> u32 {
+        self.index
+    }
+}
+
 impl fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ws#{}.{}", self.index, self.generation)

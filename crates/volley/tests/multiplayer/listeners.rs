@@ -35,19 +35,18 @@ pub(crate) fn two_listener_session(profile: WireProfile, seed: u64) -> World {
             EnetMultiplayerPeer::create_client(addresses[listener], 3, profile, options).unwrap();
         world.add(client);
     }
-    assert!(world.run_until(|w| everyone_in(w, profile)), "session did not form");
+    assert!(world.run_until(everyone_in), "session did not form");
     world
 }
 
-fn everyone_in(world: &World, profile: WireProfile) -> bool {
+fn everyone_in(world: &World) -> bool {
     let server = &world.sessions[0];
     world.nodes.iter().all(|c| {
-        let sees_others = profile == WireProfile::Godot4
-            || world
-                .nodes
-                .iter()
-                .filter(|o| o.id() != c.id())
-                .all(|o| c.saw(PeerEvent::Connected(o.id())));
+        let sees_others = world
+            .nodes
+            .iter()
+            .filter(|o| o.id() != c.id())
+            .all(|o| c.saw(PeerEvent::Connected(o.id())));
         c.peer.connection_status() == ConnectionStatus::Connected
             && server.saw(PeerEvent::Connected(c.id()))
             && sees_others
@@ -81,8 +80,15 @@ fn fence(world: &mut World, sender: usize) {
 }
 
 #[test]
-fn a_relay_session_on_two_listeners_is_one_session() {
-    let mut world = two_listener_session(WireProfile::Relay, 300);
+fn a_session_on_two_listeners_is_one_session() {
+    for profile in [WireProfile::Relay, WireProfile::Godot4] {
+        one_session_on_two_listeners(profile);
+    }
+}
+
+fn one_session_on_two_listeners(profile: WireProfile) {
+    let mut world = two_listener_session(profile, 300);
+    assert!(world.sessions[0].peer.is_server_relay_supported());
     let ids: Vec<PeerId> = world.nodes.iter().map(Node::id).collect();
     let session = &world.sessions[0].peer;
     assert_eq!(session.peer_listener(ids[0]), Some(0));
@@ -100,6 +106,9 @@ fn a_relay_session_on_two_listeners_is_one_session() {
     let sender = &mut world.nodes[0];
     sender.peer.set_transfer_mode(TransferMode::Unreliable);
     sender.send(Target::Peer(ids[2]), b"across");
+    sender.peer.set_transfer_mode(TransferMode::Reliable);
+    sender.peer.set_target_peer(Target::Peer(PeerId::try_from(999_u32).unwrap()));
+    assert!(sender.peer.put_packet(b"nobody").is_err());
     sender.peer.set_transfer_mode(TransferMode::Reliable);
     sender.send(Target::Broadcast, b"everyone");
     sender.send(Target::AllExcept(ids[1]), b"not 1");
@@ -129,7 +138,7 @@ fn a_relay_session_on_two_listeners_is_one_session() {
         EnetMultiplayerPeer::create_client(
             address,
             1,
-            WireProfile::Relay,
+            profile,
             seeded(310).client_id(ids[0]).id_retries(0),
         )
         .unwrap(),
@@ -146,7 +155,7 @@ fn a_relay_session_on_two_listeners_is_one_session() {
 
 #[test]
 fn close_drops_the_clients_of_every_listener() {
-    let mut world = two_listener_session(WireProfile::Relay, 320);
+    let mut world = two_listener_session(WireProfile::Godot4, 320);
     world.sessions[0].peer.close();
     assert_eq!(world.sessions[0].peer.local_addr(0), None);
     assert_eq!(

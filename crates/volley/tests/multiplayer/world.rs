@@ -367,8 +367,8 @@ impl World {
     }
 
     /// A server (node 0) with user channels 0..3 and `clients` clients
-    /// (nodes 1..), all connected and, in the relay profile, each told about
-    /// the others.
+    /// (nodes 1..), all connected and, where the server relays, each told
+    /// about the others.
     pub(crate) fn session(profile: WireProfile, clients: usize, seed: u64) -> Self {
         Self::session_with(profile, clients, seed, |o| o)
     }
@@ -390,17 +390,18 @@ impl World {
             let options = adjust(seeded(seed + 1 + i as u64));
             world.add(EnetMultiplayerPeer::create_client(address, 3, profile, options).unwrap());
         }
-        assert!(world.run_until(|w| w.everyone_in(profile)), "session did not form");
+        assert!(world.run_until(Self::everyone_in), "session did not form");
         world
     }
 
-    /// Every client is connected and seen by the server, and in the relay
-    /// profile every client saw every other one.
-    pub(crate) fn everyone_in(&self, profile: WireProfile) -> bool {
+    /// Every client is connected and seen by the server, and where the
+    /// server relays every client saw every other one.
+    pub(crate) fn everyone_in(&self) -> bool {
         let (server, clients) = self.nodes.split_first().unwrap();
+        let relays = server.peer.is_server_relay_supported();
         clients.iter().all(|c| {
             let seen_by_server = server.saw(PeerEvent::Connected(c.id()));
-            let sees_others = profile == WireProfile::Godot4
+            let sees_others = !relays
                 || clients
                     .iter()
                     .filter(|o| o.id() != c.id())

@@ -11,8 +11,17 @@
 //!   client-to-client, broadcast and all-but packets, and announces joins
 //!   and leaves, so a client sees the other clients come and go and can
 //!   send to them;
-//! - **godot4**, byte-compatible with Godot 4: bare payloads; a client
-//!   reaches only the server at this layer.
+//! - **godot4**, byte-compatible with Godot 4's `ENetMultiplayerPeer` under
+//!   its `SceneMultiplayer`: payloads are SceneMultiplayer packets, passed
+//!   through untouched; the server speaks SceneMultiplayer's relay and
+//!   announcements (`07 …` SYS packets), so Godot 4 clients — and Volley
+//!   clients — see each other and reach each other through it, and
+//!   optionally its authentication ([`EnetPeerOptions::authentication`])
+//!   and `send_bytes` framing ([`EnetPeerOptions::raw_packets`]).
+//!
+//! Both run on the transport-neutral [session core](super::session);
+//! [`ServerSession`](super::session::ServerSession) serves several
+//! listeners as one session.
 //!
 //! Ids travel in the CONNECT's `data`; the server is 1. A server refuses a
 //! bad or duplicate id, or any newcomer while refusing connections, at the
@@ -77,7 +86,7 @@ use volley_proto::{PeerStats, TransferMode};
 use super::framing::{RefuseReason, WireProfile};
 use super::session::link::Links;
 use super::session::transport::Transport;
-use super::session::{ClientState, Core, CoreConfig, MAX_POLL_WAIT};
+use super::session::{AuthError, AuthMessage, ClientState, Core, CoreConfig, MAX_POLL_WAIT};
 use super::{
     ConnectionStatus, DisconnectPeerError, Incoming, MultiplayerPeer, PacketInfo, PeerId,
     PollError, PutPacketError, Target, generate_unique_id,
@@ -123,6 +132,7 @@ impl EnetMultiplayerPeer {
             return Err(CreateError::MaxClients(max_clients));
         }
         super::session::check_channels(profile, channels)?;
+        super::session::check_options(profile, &options.session)?;
         let listener = EnetListener::new(bind).endpoint(options.endpoint.clone());
         let transport = EnetTransport::listen(0, &listener, profile, channels, max_clients)?;
         let config = core_config(Role::Server, profile, channels, max_clients, &transport, options);
@@ -147,6 +157,7 @@ impl EnetMultiplayerPeer {
         options: EnetPeerOptions,
     ) -> Result<Self, CreateError> {
         super::session::check_channels(profile, channels)?;
+        super::session::check_options(profile, &options.session)?;
         let bind = if server.is_ipv6() {
             SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))
         } else {
@@ -190,6 +201,7 @@ impl EnetMultiplayerPeer {
         options: EnetPeerOptions,
     ) -> Result<Self, CreateError> {
         super::session::check_channels(profile, channels)?;
+        super::session::check_options(profile, &options.session)?;
         let endpoint = options.endpoint.clone();
         let transport = EnetTransport::open(0, bind, bind.is_ipv6(), endpoint, profile, channels)?;
         let config = core_config(Role::Mesh, profile, channels, 0, &transport, options);
@@ -262,6 +274,29 @@ impl EnetMultiplayerPeer {
     /// Counters of relayed, refused and dropped packets.
     pub fn stats(&self) -> MultiplayerStats {
         self.core.stats
+    }
+
+    /// The next authentication message a peer sent while authenticating
+    /// (Godot's `auth_callback(id, data)`), with
+    /// [`EnetPeerOptions::authentication`] on. Poll first; a poll returns as
+    /// soon as one arrives.
+    pub fn next_auth_message(&mut self) -> Option<AuthMessage> {
+        self.core.next_auth_message()
+    }
+
+    /// Sends authentication data to a peer that is authenticating (Godot's
+    /// `send_auth`): `[07 00][data]`, reliable, channel 0.
+    pub fn send_auth(&mut self, peer: PeerId, data: &[u8]) -> Result<(), AuthError> {
+        let transport = self.transport.as_mut().ok_or(AuthError::NotPending(peer))?;
+        self.core.send_auth(transport, peer, data)
+    }
+
+    /// Completes this side's authentication of `peer` (Godot's
+    /// `complete_auth`): `[07 00]`. The peer is admitted — `Connected`,
+    /// announced, relayed — once it completed too.
+    pub fn complete_auth(&mut self, peer: PeerId) -> Result<(), AuthError> {
+        let transport = self.transport.as_mut().ok_or(AuthError::NotPending(peer))?;
+        self.core.complete_auth(transport, peer)
     }
 
     /// Why the last connection this peer dialled was refused, if the remote
@@ -340,12 +375,11 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
         self.core.status
     }
 
-    /// True for a server that relays (relay profile with
-    /// [`EnetPeerOptions::server_relay`] on, or the godot4 profile, whose
-    /// relay is the layer above's) and for clients; false for mesh peers.
+    /// True for a server that relays ([`EnetPeerOptions::server_relay`],
+    /// on by default) and for clients; false for mesh peers.
     fn is_server_relay_supported(&self) -> bool {
         match self.core.role {
-            Role::Server => self.core.relay || self.core.profile == WireProfile::Godot4,
+            Role::Server => self.core.relay,
             Role::Client => true,
             Role::Mesh => false,
         }
@@ -380,13 +414,16 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
         let wait = if core.has_incoming() { Duration::ZERO } else { timeout.min(MAX_POLL_WAIT) };
         let deadline = Instant::now() + wait;
         loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let Some(event) = transport.host_mut().service(remaining).map_err(poll_error)? else {
-                break;
-            };
-            transport.take_event(event);
-            while let Some(event) = transport.poll_event() {
-                core.handle(transport, event);
+            let now = Instant::now();
+            core.run_timers(transport, now);
+            // Authentication timeouts wake the wait too.
+            let until = core.next_deadline().map_or(deadline, |at| at.min(deadline));
+            let remaining = until.saturating_duration_since(now);
+            if let Some(event) = transport.host_mut().service(remaining).map_err(poll_error)? {
+                transport.take_event(event);
+                while let Some(event) = transport.poll_event() {
+                    core.handle(transport, event);
+                }
             }
             if core.progress || Instant::now() >= deadline {
                 break;

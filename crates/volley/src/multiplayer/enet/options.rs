@@ -85,14 +85,35 @@ impl EnetPeerOptions {
         self
     }
 
-    /// Whether a relay-profile server forwards packets between clients and
-    /// announces joins and leaves. Default `true`. When off, clients can
-    /// only reach the server (target 1), as with Godot's
-    /// `server_relay = false`. The godot4 profile has no relay at this
-    /// layer, so it ignores this.
+    /// Whether a server forwards packets between clients and announces
+    /// joins and leaves, and (godot4) whether a client relays through the
+    /// server. Default `true`; see [`SessionOptions::server_relay`].
     #[must_use]
     pub fn server_relay(mut self, enabled: bool) -> Self {
         self.session = self.session.server_relay(enabled);
+        self
+    }
+
+    /// Godot 4's `send_bytes` as plain bytes; see
+    /// [`SessionOptions::raw_packets`].
+    #[must_use]
+    pub fn raw_packets(mut self, enabled: bool) -> Self {
+        self.session = self.session.raw_packets(enabled);
+        self
+    }
+
+    /// Godot 4's authentication; see [`SessionOptions::authentication`].
+    #[must_use]
+    pub fn authentication(mut self, enabled: bool) -> Self {
+        self.session = self.session.authentication(enabled);
+        self
+    }
+
+    /// How long authentication may take; see
+    /// [`SessionOptions::auth_timeout`].
+    #[must_use]
+    pub fn auth_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.session = self.session.auth_timeout(timeout);
         self
     }
 

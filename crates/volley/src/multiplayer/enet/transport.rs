@@ -286,6 +286,7 @@ impl Links for EnetTransport {
         let Some(handle) = self.handle_of(link) else { return false };
         match departure {
             Departure::AfterQueued => self.host.disconnect_later(handle, data).is_ok(),
+            Departure::Graceful => self.host.disconnect(handle, data).is_ok(),
             Departure::Now => {
                 self.free(link);
                 self.host.disconnect_now(handle, data).is_ok()
@@ -350,5 +351,9 @@ impl Transport for EnetTransport {
 
     fn flush(&mut self) -> io::Result<()> {
         self.host.flush().map_err(io_error)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

@@ -194,7 +194,6 @@ pub(crate) enum LinkFraming {
     /// Godot 3 over WebSocket: `[type u8]` and a [`RelayHeader`] in front of
     /// every message; system messages are typed messages of their own
     /// ([`godot3`](crate::multiplayer::websocket::framing::godot3)).
-    #[cfg_attr(not(test), expect(dead_code, reason = "spoken by the WebSocket transport"))]
     WsGodot3,
     /// Godot 4's SceneMultiplayer: the same bytes on every transport.
     Scene,

@@ -4,8 +4,9 @@
 //!
 //! Byte 0 of every packet is a command in its low three bits (flags above):
 //! 0 remote call, 1 simplify path, 2 confirm path, 3 RAW (`send_bytes`),
-//! 4 spawn, 5 despawn, 6 sync, 7 SYS. The session layer reads only SYS;
-//! everything else is the application's (see [`ScenePacket::Other`]).
+//! 4 spawn, 5 despawn, 6 sync, 7 SYS. The session layer reads only SYS,
+//! which Godot always writes as exactly `0x07`; everything else is the
+//! application's (see [`ScenePacket::Other`]).
 //!
 //! | packet | bytes | sent by |
 //! |---|---|---|
@@ -60,8 +61,8 @@ const SUB_RELAY: u8 = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ScenePacket {
     /// Not SYS: a remote call, a path-cache message, a spawn, despawn or
-    /// sync, or `send_bytes` data (`03 …`). Opaque to the session: it is
-    /// delivered or relayed byte for byte.
+    /// sync, `send_bytes` data (`03 …`), or bytes of a Volley application.
+    /// Opaque to the session: it is delivered or relayed byte for byte.
     Other,
     /// `07 00 …`: authentication. `done` for the 2-byte "done" packet;
     /// otherwise the data starts at byte 2.
@@ -85,17 +86,16 @@ pub enum ScenePacket {
 impl ScenePacket {
     /// Reads a packet's kind, strictly: every length and id is checked.
     ///
-    /// Godot routes any first byte whose low bits are 7 to SYS; Godot only
-    /// ever writes `0x07`, so Volley rejects the others instead of guessing.
+    /// SYS is the first byte `0x07` exactly. Godot routes any first byte
+    /// whose low three bits are 7 to SYS, but writes no SYS packet with
+    /// flag bits set; Volley leaves such bytes to the application rather
+    /// than read announcements or relays into them.
     pub fn decode(packet: &[u8]) -> Result<Self, ScenePacketError> {
         let Some(&first) = packet.first() else {
             return Err(ScenePacketError::Empty);
         };
-        if first & COMMAND_MASK != SYS {
+        if !Self::is_sys(first) {
             return Ok(Self::Other);
-        }
-        if first != SYS {
-            return Err(ScenePacketError::SysFlags(first));
         }
         let len = packet.len();
         let Some(&sub) = packet.get(1) else {
@@ -121,10 +121,15 @@ impl ScenePacket {
         }
     }
 
-    /// Whether a payload's first byte is SceneMultiplayer's SYS command
-    /// (low three bits 7): such packets belong to the session layer.
+    /// Whether a payload's first byte is SceneMultiplayer's SYS command,
+    /// `0x07`: such packets belong to the session layer.
     pub const fn is_sys(first_byte: u8) -> bool {
-        first_byte & COMMAND_MASK == SYS
+        first_byte == SYS
+    }
+
+    /// The command of a packet's first byte (its low three bits).
+    pub const fn command(first_byte: u8) -> u8 {
+        first_byte & COMMAND_MASK
     }
 }
 
@@ -161,8 +166,6 @@ pub enum ScenePacketError {
         /// The packet's length.
         len: usize,
     },
-    /// A SYS command byte with flag bits set, which Godot never sends.
-    SysFlags(u8),
     /// A SYS sub-command other than 0 to 3.
     UnknownSys(u8),
     /// An announcement naming something that is not a client id (≤ 1).
@@ -174,7 +177,6 @@ impl fmt::Display for ScenePacketError {
         match self {
             Self::Empty => f.write_str("empty SceneMultiplayer packet"),
             Self::TooShort { len } => write!(f, "SYS packet of {len} bytes is too short"),
-            Self::SysFlags(byte) => write!(f, "SYS command byte {byte:#04x} has flag bits set"),
             Self::UnknownSys(sub) => write!(f, "unknown SYS sub-command {sub}"),
             Self::NotAClient(peer) => write!(f, "announcement of {peer}, which is not a client id"),
         }
@@ -239,23 +241,23 @@ mod tests {
 
     #[test]
     fn everything_but_sys_is_opaque() {
-        for first in [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x43, 0xFE] {
-            assert_eq!(ScenePacket::decode(&[first]), Ok(ScenePacket::Other), "{first:#x}");
+        for first in [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0F, 0x10, 0x43, 0x6F, 0xFF] {
+            let packet = [first, 0x01, 0x2B, 0, 0, 0];
+            assert_eq!(ScenePacket::decode(&packet), Ok(ScenePacket::Other), "{first:#x}");
             assert!(!ScenePacket::is_sys(first));
         }
         assert!(ScenePacket::is_sys(0x07));
-        assert!(ScenePacket::is_sys(0x0F));
-        assert!(ScenePacket::is_sys(0xFF));
+        assert_eq!(ScenePacket::command(0x0F), 7, "Godot would route this to SYS");
+        assert_eq!(ScenePacket::command(0x4B), RAW);
     }
 
     #[test]
     fn malformed_sys_packets_are_typed_errors() {
-        let cases: [(&[u8], ScenePacketError); 9] = [
+        let cases: [(&[u8], ScenePacketError); 8] = [
             (&[], ScenePacketError::Empty),
             (&[0x07], ScenePacketError::TooShort { len: 1 }),
             (&[0x07, 0x01, 2, 0, 0], ScenePacketError::TooShort { len: 5 }),
             (&[0x07, 0x03, 2, 0, 0, 0], ScenePacketError::TooShort { len: 6 }),
-            (&[0x0F, 0x01, 2, 0, 0, 0], ScenePacketError::SysFlags(0x0F)),
             (&[0x07, 0x04, 2, 0, 0, 0], ScenePacketError::UnknownSys(4)),
             (&[0x07, 0x01, 1, 0, 0, 0], ScenePacketError::NotAClient(1)),
             (&[0x07, 0x02, 0, 0, 0, 0], ScenePacketError::NotAClient(0)),
@@ -268,10 +270,6 @@ mod tests {
         assert_eq!(
             ScenePacketError::TooShort { len: 3 }.to_string(),
             "SYS packet of 3 bytes is too short"
-        );
-        assert_eq!(
-            ScenePacketError::SysFlags(0x0F).to_string(),
-            "SYS command byte 0x0f has flag bits set"
         );
         assert_eq!(ScenePacketError::UnknownSys(9).to_string(), "unknown SYS sub-command 9");
         assert_eq!(

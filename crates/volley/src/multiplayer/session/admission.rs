@@ -105,11 +105,15 @@ impl Core {
         if let (Role::Client, Some(id)) = (self.role, assigned_id) {
             self.unique_id = id;
         }
-        self.admit_member(links, member);
+        if self.authenticates() {
+            self.start_auth(member);
+        } else {
+            self.admit_member(links, member);
+        }
     }
 
     /// Lets a member in: events, status, announcements.
-    fn admit_member(&mut self, links: &mut dyn Links, member: Member) {
+    pub(super) fn admit_member(&mut self, links: &mut dyn Links, member: Member) {
         self.roster.update(member.link, |m| {
             m.stage = Stage::Connected;
             m.admitted = true;
@@ -131,11 +135,22 @@ impl Core {
 
     fn on_down(&mut self, links: &mut dyn Links, link: LinkId, cause: DownCause) {
         let Some(member) = self.roster.remove(link) else { return };
-        if !member.admitted {
+        if member.stage == Stage::Joining {
             if let DownCause::Refused(code) = cause {
                 self.refusal = RefuseReason::from_code(code);
             }
             if self.role == Role::Client && !self.retry_with_new_id(links, link) {
+                self.set_status(ConnectionStatus::Disconnected);
+            }
+            return;
+        }
+        if !member.admitted {
+            // Up, but gone before authentication completed.
+            if let Some(reason) = cause.refusal() {
+                self.refusal = Some(reason);
+            }
+            self.emit(PeerEvent::AuthenticationFailed(member.id));
+            if self.role == Role::Client {
                 self.set_status(ConnectionStatus::Disconnected);
             }
             return;

@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 
 use crate::HostError;
+use crate::multiplayer::PeerId;
 
 /// Why a session ([`EnetMultiplayerPeer`](crate::multiplayer::EnetMultiplayerPeer)
 /// or [`ServerSession`](super::ServerSession)) could not be created.
@@ -30,6 +31,10 @@ pub enum CreateError {
     /// A [`ServerSession`](super::ServerSession) takes at most 255
     /// listeners.
     TooManyListeners,
+    /// A SceneMultiplayer option ([`SessionOptions::raw_packets`](super::SessionOptions::raw_packets)
+    /// or [`authentication`](super::SessionOptions::authentication)) was
+    /// set for the relay profile: Godot 3 has neither.
+    Godot4Only(&'static str),
     /// The poll instance that waits on the session's listeners could not
     /// be made, or a listener could not be registered with it.
     Io(io::Error),
@@ -48,6 +53,9 @@ impl fmt::Display for CreateError {
             Self::Host(e) => write!(f, "cannot create the host: {e}"),
             Self::NoListeners => f.write_str("a server session needs at least one listener"),
             Self::TooManyListeners => f.write_str("a server session takes at most 255 listeners"),
+            Self::Godot4Only(option) => {
+                write!(f, "{option} is Godot 4's: it needs the godot4 profile")
+            }
             Self::Io(e) => write!(f, "cannot poll the listeners: {e}"),
             Self::Dial(e) => write!(f, "cannot connect: {e}"),
         }
@@ -83,6 +91,39 @@ impl From<io::Error> for CreateError {
     }
 }
 
+/// Why `send_auth` or `complete_auth` did nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The session has no authentication
+    /// ([`SessionOptions::authentication`](super::SessionOptions::authentication)).
+    Disabled,
+    /// The peer is not authenticating: unknown, already admitted, or gone.
+    NotPending(PeerId),
+    /// This side already completed authentication with the peer; nothing
+    /// more may be sent.
+    Completed(PeerId),
+    /// Authentication data must not be empty: the empty message means
+    /// "completed".
+    EmptyData,
+    /// The peer's link did not take the message (its queue is full).
+    NotSent(PeerId),
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Disabled => f.write_str("authentication is not enabled"),
+            Self::NotPending(id) => write!(f, "peer {id} is not authenticating"),
+            Self::Completed(id) => write!(f, "authentication with peer {id} is already completed"),
+            Self::EmptyData => f.write_str("authentication data must not be empty"),
+            Self::NotSent(id) => write!(f, "the authentication message to peer {id} was not sent"),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
+
 #[cfg(test)]
 mod tests {
     use std::error::Error;
@@ -103,6 +144,22 @@ mod tests {
         assert_eq!(
             CreateError::NoListeners.to_string(),
             "a server session needs at least one listener"
+        );
+        assert_eq!(
+            CreateError::Godot4Only("authentication").to_string(),
+            "authentication is Godot 4's: it needs the godot4 profile"
+        );
+        let id = PeerId::SERVER;
+        assert_eq!(AuthError::Disabled.to_string(), "authentication is not enabled");
+        assert_eq!(AuthError::NotPending(id).to_string(), "peer 1 is not authenticating");
+        assert_eq!(
+            AuthError::Completed(id).to_string(),
+            "authentication with peer 1 is already completed"
+        );
+        assert_eq!(AuthError::EmptyData.to_string(), "authentication data must not be empty");
+        assert_eq!(
+            AuthError::NotSent(id).to_string(),
+            "the authentication message to peer 1 was not sent"
         );
         let io = CreateError::from(io::Error::other("no epoll"));
         assert_eq!(io.to_string(), "cannot poll the listeners: no epoll");

@@ -57,7 +57,6 @@ pub(crate) enum IdClaim {
     /// The remote offers an id the server checks (ENet: CONNECT `data`).
     Offered(u32),
     /// The server assigns one (WebSocket: Godot sends it to the client).
-    #[cfg_attr(not(test), expect(dead_code, reason = "claimed by server-assigned transports"))]
     Assign,
     /// The application chose it (WebRTC signalling, `add_peer(conn, id)`).
     Chosen(PeerId),
@@ -76,6 +75,16 @@ pub(crate) enum DownCause {
     TimedOut,
     /// This side's graceful disconnect completed.
     Local,
+}
+
+impl DownCause {
+    /// The refusal a Volley server gave, if the cause carries one.
+    pub(crate) fn refusal(self) -> Option<RefuseReason> {
+        match self {
+            Self::Refused(code) | Self::Remote(code) => RefuseReason::from_code(code),
+            Self::TimedOut | Self::Local => None,
+        }
+    }
 }
 
 /// What a transport reports about its links, in the order it happened.
@@ -131,6 +140,8 @@ pub(crate) enum Departure {
     /// Once everything queued to it was delivered; a
     /// [`LinkEvent::Down`] follows.
     AfterQueued,
+    /// Now, but acknowledged; a [`LinkEvent::Down`] follows.
+    Graceful,
     /// At once: what is queued is flushed first, then one unacknowledged
     /// goodbye; the slot is free on return and no event follows.
     Now,

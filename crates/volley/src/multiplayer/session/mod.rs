@@ -53,6 +53,7 @@
 //! ```
 
 mod admission;
+mod auth;
 mod codec;
 mod error;
 mod inbox;
@@ -61,6 +62,7 @@ mod options;
 pub(crate) mod reactor;
 mod receive;
 mod roster;
+mod scene;
 mod send;
 mod server;
 mod stats;
@@ -68,13 +70,15 @@ mod stats;
 mod tests;
 pub(crate) mod transport;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use volley_proto::TransferMode;
 
-pub use error::CreateError;
+pub use auth::AuthMessage;
+pub use error::{AuthError, CreateError};
 use inbox::Inbox;
 use link::{LinkId, Links};
 pub use options::SessionOptions;
@@ -96,6 +100,23 @@ pub(crate) fn check_channels(profile: WireProfile, channels: u8) -> Result<(), C
     } else {
         Err(CreateError::Channels { channels, max })
     }
+}
+
+/// Checks that the options fit `profile`: SceneMultiplayer's RAW packets
+/// and authentication exist only in Godot 4.
+pub(crate) fn check_options(
+    profile: WireProfile,
+    options: &SessionOptions,
+) -> Result<(), CreateError> {
+    if profile == WireProfile::Relay {
+        if options.raw_packets {
+            return Err(CreateError::Godot4Only("raw_packets"));
+        }
+        if options.authentication {
+            return Err(CreateError::Godot4Only("authentication"));
+        }
+    }
+    Ok(())
 }
 
 /// What a session was created as.
@@ -162,8 +183,19 @@ pub(crate) struct Core {
     pub(crate) target: Target,
     pub(crate) refuse_new_connections: bool,
     /// The session relays (a server forwards and announces; a godot4
-    /// client wraps packets for other clients).
+    /// client wraps packets for other clients and hears announcements).
     pub(crate) relay: bool,
+    /// Godot 4 RAW: `03` added to what the application sends and stripped
+    /// from what it receives.
+    raw: bool,
+    /// Godot 4 authentication, with its timeout (zero: none).
+    auth_timeout: Option<Duration>,
+    /// Authentication messages for the application.
+    auth_inbox: VecDeque<AuthMessage>,
+    /// When each authenticating member times out, in the order they
+    /// started (the timeout is fixed, so this is deadline order). Entries
+    /// of members admitted or gone meanwhile are skipped when they expire.
+    auth_deadlines: VecDeque<(Instant, LinkId, u64)>,
     max_clients: usize,
     pub(crate) max_packet_size: usize,
     roster: Roster,
@@ -195,7 +227,25 @@ impl Core {
     /// A core whose id generator is `rng` (a client draws its first id from
     /// it before the core exists).
     pub(crate) fn with_rng(config: CoreConfig, unique_id: PeerId, rng: SmallRng) -> Self {
-        let header = config.profile.header_len();
+        let godot4 = config.profile == WireProfile::Godot4;
+        let relay = config.options.server_relay
+            && (config.role == Role::Server || (godot4 && config.role == Role::Client));
+        let raw = godot4 && config.options.raw_packets;
+        // What framing takes from every packet: Godot 3's header; Godot 4's
+        // RAW byte, and on a relaying client the relay header.
+        let overhead = match config.profile {
+            WireProfile::Relay => config.profile.header_len(),
+            WireProfile::Godot4 => {
+                usize::from(raw)
+                    + if relay && config.role == Role::Client {
+                        crate::multiplayer::framing::scene::SYS_HEADER_LEN
+                    } else {
+                        0
+                    }
+            }
+        };
+        let auth_timeout =
+            (godot4 && config.options.authentication).then_some(config.options.auth_timeout);
         Self {
             role: config.role,
             profile: config.profile,
@@ -206,11 +256,13 @@ impl Core {
             transfer_mode: TransferMode::Reliable,
             target: Target::Broadcast,
             refuse_new_connections: false,
-            relay: config.role == Role::Server
-                && config.profile == WireProfile::Relay
-                && config.options.server_relay,
+            relay,
+            raw,
+            auth_timeout,
+            auth_inbox: VecDeque::new(),
+            auth_deadlines: VecDeque::new(),
             max_clients: config.max_clients,
-            max_packet_size: config.max_frame_size.saturating_sub(header),
+            max_packet_size: config.max_frame_size.saturating_sub(overhead),
             roster: Roster::default(),
             client: None,
             inbox: Inbox::default(),
@@ -268,7 +320,7 @@ impl Core {
 
     /// Whether items wait for the application (a poll then returns at once).
     pub(crate) fn has_incoming(&self) -> bool {
-        !self.inbox.is_empty()
+        !self.inbox.is_empty() || !self.auth_inbox.is_empty()
     }
 
     pub(crate) fn next_incoming(&mut self) -> Option<Incoming> {
@@ -353,6 +405,8 @@ impl Core {
     pub(crate) fn forget_everyone(&mut self) {
         self.roster.clear();
         self.inbox.clear();
+        self.auth_inbox.clear();
+        self.auth_deadlines.clear();
         self.lent.clear();
         if let Some(client) = self.client.as_mut() {
             client.relayed.clear();

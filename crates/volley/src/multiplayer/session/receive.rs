@@ -1,5 +1,5 @@
-//! What the core does with a received packet: Godot 3's checks and relay,
-//! and delivery to the application.
+//! What the core does with a received packet: Godot 3's checks and relay
+//! (Godot 4's are in `scene`), and delivery to the application.
 
 use super::codec::{self, Godot3Packet};
 use super::link::{Lane, LinkId, Links};
@@ -22,7 +22,7 @@ impl Core {
         };
         match self.profile {
             WireProfile::Relay => self.on_godot3(links, member, lane, payload),
-            WireProfile::Godot4 => self.deliver(member.link, member.id, lane, payload, 0),
+            WireProfile::Godot4 => self.on_scene(links, member, lane, payload),
         }
     }
 

@@ -10,6 +10,8 @@ use crate::multiplayer::PeerId;
 pub(crate) enum Stage {
     /// Accepted or dialled; the transport's handshake is not complete.
     Joining,
+    /// Up, but still authenticating: only authentication flows.
+    Authenticating,
     /// In the session: packets go to it and come from it.
     Connected,
     /// A disconnect was asked for; it is no longer a target.

@@ -5,6 +5,7 @@ use super::codec;
 use super::link::{Lane, LinkSendError, Links};
 use super::roster::Member;
 use super::{Core, Role};
+use crate::multiplayer::framing::scene::{self, ScenePacket};
 use crate::multiplayer::framing::{ChannelError, LinkFraming, RelayHeader, WireProfile};
 use crate::multiplayer::{ConnectionStatus, PeerId, PutPacketError, Target};
 
@@ -33,7 +34,7 @@ impl Core {
         let lane = Lane::User { channel, mode: self.transfer_mode };
         match self.profile {
             WireProfile::Relay => self.put_godot3(links, lane, payload),
-            WireProfile::Godot4 => self.put_direct(links, lane, Outgoing::Bare(payload)),
+            WireProfile::Godot4 => self.put_scene(links, lane, payload),
         }
     }
 
@@ -61,8 +62,45 @@ impl Core {
         result
     }
 
-    /// Servers, mesh peers and godot4 clients: one send per link the target
-    /// covers, in each link's framing (built once per run of links of one
+    /// Godot 4: SceneMultiplayer packets, RAW-framed if asked; a relaying
+    /// client wraps what is not for the server in a relay to it.
+    fn put_scene(
+        &mut self,
+        links: &mut dyn Links,
+        lane: Lane,
+        payload: &[u8],
+    ) -> Result<(), PutPacketError> {
+        let Some(&first) = payload.first() else {
+            return Err(PutPacketError::EmptyPayload);
+        };
+        if !self.raw && ScenePacket::is_sys(first) {
+            return Err(PutPacketError::ReservedCommand(first));
+        }
+        if !(self.role == Role::Client && self.relay) {
+            return self.put_direct(links, lane, Outgoing::Scene { raw: self.raw, payload });
+        }
+        let destination = match self.target {
+            Target::Peer(id) if id.is_server() => None,
+            Target::Peer(id) if !self.knows(id) => return Err(PutPacketError::UnknownTarget(id)),
+            target => Some(i32::from(target)),
+        };
+        let server = self.roster.connected(PeerId::SERVER).ok_or(PutPacketError::NotConnected)?;
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.clear();
+        if let Some(destination) = destination {
+            frame.extend_from_slice(&scene::relay_header(destination));
+        }
+        if self.raw {
+            frame.push(scene::RAW);
+        }
+        frame.extend_from_slice(payload);
+        let result = self.send_one(links, server, lane, &frame);
+        self.frame = frame;
+        result
+    }
+
+    /// Servers, mesh peers and godot4 clients without relay: one send per
+    /// link the target covers, in each link's framing (built once per run of links of one
     /// framing).
     fn put_direct(
         &mut self,
@@ -130,8 +168,13 @@ impl Core {
 /// A packet of this peer's, before framing.
 #[derive(Debug, Clone, Copy)]
 enum Outgoing<'a> {
-    /// Sent as it is, on every link.
-    Bare(&'a [u8]),
+    /// Godot 4: the same bytes on every link, behind RAW's `03` if `raw`.
+    Scene {
+        /// Whether `03` goes in front.
+        raw: bool,
+        /// The application's bytes.
+        payload: &'a [u8],
+    },
     /// Godot 3: the user's bytes behind `header`, in each link's framing.
     Godot3(RelayHeader, &'a [u8]),
 }
@@ -149,7 +192,16 @@ impl<'a> Outgoing<'a> {
         'a: 'f,
     {
         match self {
-            Self::Bare(bytes) => bytes,
+            Self::Scene { raw: false, payload } => payload,
+            Self::Scene { raw: true, payload } => {
+                if framed_for.is_none() {
+                    frame.clear();
+                    frame.push(scene::RAW);
+                    frame.extend_from_slice(payload);
+                    *framed_for = Some(framing);
+                }
+                frame
+            }
             Self::Godot3(header, user) => {
                 if *framed_for != Some(framing) {
                     codec::encode_godot3(framing, frame, header, user);

@@ -8,13 +8,17 @@ use volley_proto::{PeerStats, TransferMode};
 
 use super::reactor::Reactor;
 use super::transport::{Tokens, Transport, TransportSet};
-use super::{Core, CoreConfig, CreateError, MultiplayerStats, Role, SessionOptions};
+use super::{
+    AuthError, AuthMessage, Core, CoreConfig, CreateError, MultiplayerStats, Role, SessionOptions,
+};
 use crate::multiplayer::enet::{EnetListener, EnetTransport};
 use crate::multiplayer::framing::WireProfile;
+use crate::multiplayer::websocket::{WsListener, WsTransport};
 use crate::multiplayer::{
     ConnectionStatus, DisconnectPeerError, Incoming, MultiplayerPeer, PacketInfo, PeerId,
     PollError, PutPacketError, Target,
 };
+use crate::websocket::WsServerStats;
 
 /// The longest a single poll waits; longer timeouts are cut to this.
 pub(crate) const MAX_POLL_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -26,6 +30,7 @@ const MAX_LISTENERS: u16 = 255;
 #[derive(Debug, Clone)]
 enum Listener {
     Enet(EnetListener),
+    WebSocket(WsListener),
 }
 
 /// Sets up a [`ServerSession`]: the wire profile, the session's limits and
@@ -85,6 +90,14 @@ impl ServerSessionBuilder {
         self
     }
 
+    /// Adds a TCP listener speaking WebSocket (browsers, Godot's
+    /// `WebSocketMultiplayerPeer`), in the session's generation's WebSocket
+    /// framing. Its links are numbered after the listeners added before it.
+    pub fn websocket(mut self, listener: WsListener) -> Self {
+        self.listeners.push(Listener::WebSocket(listener));
+        self
+    }
+
     /// Opens every listener and starts the session.
     pub fn build(self) -> Result<ServerSession, CreateError> {
         if self.listeners.is_empty() {
@@ -94,6 +107,7 @@ impl ServerSessionBuilder {
             return Err(CreateError::MaxClients(self.max_clients));
         }
         super::check_channels(self.profile, self.channels)?;
+        super::check_options(self.profile, &self.options)?;
         let reactor = Reactor::new()?;
         let mut transports = TransportSet::default();
         let mut addresses = Vec::with_capacity(self.listeners.len());
@@ -102,7 +116,7 @@ impl ServerSessionBuilder {
                 .ok()
                 .filter(|&index| index < MAX_LISTENERS)
                 .ok_or(CreateError::TooManyListeners)?;
-            let mut transport = match listener {
+            let mut transport: Box<dyn Transport> = match listener {
                 Listener::Enet(listener) => Box::new(EnetTransport::listen(
                     index,
                     &listener,
@@ -110,6 +124,9 @@ impl ServerSessionBuilder {
                     self.channels,
                     self.max_clients,
                 )?),
+                Listener::WebSocket(listener) => {
+                    Box::new(WsTransport::server(index, listener.open()?, self.profile))
+                }
             };
             transport.register(reactor.registry(), Tokens::new(index))?;
             addresses.push(transport.local_addr());
@@ -129,10 +146,11 @@ impl ServerSessionBuilder {
     }
 }
 
-/// A server [`MultiplayerPeer`] on several listeners at once — say ENet on
-/// IPv4 and on IPv6, or on two ports — with one id space: clients of every
-/// listener see each other join and leave, broadcasts reach them all, and
-/// client-to-client packets are relayed across listeners.
+/// A server [`MultiplayerPeer`] on several listeners at once — say ENet
+/// (UDP) for desktop clients and WebSocket (TCP) for browsers, or ENet on
+/// IPv4 and on IPv6 — with one id space: clients of every listener see each
+/// other join and leave, broadcasts reach them all, and client-to-client
+/// packets are relayed across listeners (and transports).
 ///
 /// It behaves as [`EnetMultiplayerPeer::create_server`](crate::multiplayer::EnetMultiplayerPeer::create_server)
 /// in everything else; build it with [`ServerSession::builder`]. One poll
@@ -196,9 +214,36 @@ impl ServerSession {
         self.transports.as_ref()?.get(usize::from(link.transport))?.link_stats(link)
     }
 
+    /// The TCP connection counters of listener `index` (accepted, refused
+    /// at accept, failed or timed-out upgrades, peers closed for abuse or
+    /// silence) if it is a WebSocket listener; `None` otherwise.
+    pub fn websocket_stats(&self, index: usize) -> Option<WsServerStats> {
+        let transport = self.transports.as_ref()?.get(index)?;
+        transport.as_any().downcast_ref::<WsTransport>()?.server_stats()
+    }
+
     /// Which listener (its index) client `peer` came through.
     pub fn peer_listener(&self, peer: PeerId) -> Option<usize> {
         self.core.link_of(peer).map(|link| usize::from(link.transport))
+    }
+
+    /// The next authentication message a client sent while authenticating,
+    /// with [`SessionOptions::authentication`] on; see
+    /// [`EnetMultiplayerPeer::next_auth_message`](crate::multiplayer::EnetMultiplayerPeer::next_auth_message).
+    pub fn next_auth_message(&mut self) -> Option<AuthMessage> {
+        self.core.next_auth_message()
+    }
+
+    /// Sends authentication data to a client that is authenticating.
+    pub fn send_auth(&mut self, peer: PeerId, data: &[u8]) -> Result<(), AuthError> {
+        let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
+        self.core.send_auth(transports, peer, data)
+    }
+
+    /// Completes the server's side of a client's authentication.
+    pub fn complete_auth(&mut self, peer: PeerId) -> Result<(), AuthError> {
+        let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
+        self.core.complete_auth(transports, peer)
     }
 }
 
@@ -333,13 +378,17 @@ pub(crate) fn serve(
     loop {
         pump(core, transports)?;
         let now = Instant::now();
+        core.run_timers(transports, now);
         if core.progress || now >= deadline {
             break;
         }
         // What the events made this side send (acknowledgements, relayed
         // copies) leaves before the sleep.
         transports.flush()?;
-        let wake = transports.next_deadline().map_or(deadline, |t| t.min(deadline));
+        let wake = [transports.next_deadline(), core.next_deadline()]
+            .into_iter()
+            .flatten()
+            .fold(deadline, Instant::min);
         reactor.wait(wake.saturating_duration_since(now), transports)?;
     }
     transports.flush()?;

@@ -21,9 +21,18 @@ pub struct MultiplayerStats {
     /// a target other than the server with relay off.
     pub dropped_unroutable: u64,
     /// Packets that broke the framing: shorter than the relay header, an
-    /// invalid source id, a malformed system message, or system messages
-    /// sent to a server.
+    /// invalid source id, a malformed system message (Godot 3) or SYS
+    /// packet (Godot 4), or announcements sent by anyone but a server.
+    /// Never a reason to disconnect, as in Godot.
     pub dropped_malformed: u64,
+    /// Packets from a peer still authenticating that were not
+    /// authentication (Godot 4 accepts only `07 00 …` from a pending peer).
+    pub dropped_pending: u64,
+    /// Packets that were not `send_bytes` packets, received with
+    /// [`SessionOptions::raw_packets`](super::SessionOptions::raw_packets)
+    /// on: a Godot game's remote calls, spawns and syncs, which a RAW
+    /// application has no use for.
+    pub dropped_not_raw: u64,
     /// Packets a client received, through the server, from a peer the server
     /// had already announced as gone.
     pub dropped_departed: u64,

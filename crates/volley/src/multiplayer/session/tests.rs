@@ -314,3 +314,163 @@ fn a_broadcast_fans_out_and_counts_links_that_refuse_a_copy() {
     core.transfer_channel = 2;
     assert!(matches!(core.put(&mut links, b"one"), Err(PutPacketError::Channel(_))));
 }
+
+// ---------------------------------------------------------------- Godot 4
+
+fn godot4_server(options: SessionOptions) -> (Core, Recorder) {
+    let mut links = Recorder::default();
+    let mut core = server(WireProfile::Godot4, options);
+    for (slot, raw) in [(0, 0x2B), (1, 0x5C), (2, 0x77)] {
+        join(&mut core, &mut links, link(0, slot), raw);
+    }
+    drain(&mut core);
+    links.forget();
+    (core, links)
+}
+
+#[test]
+fn a_godot4_server_announces_each_client_once_both_ways() {
+    let mut links = Recorder::default();
+    let mut core = server(WireProfile::Godot4, SessionOptions::default());
+    join(&mut core, &mut links, link(0, 0), 0x2B);
+    assert_eq!(links.sent, [], "nobody to tell yet; never ADD(1) or ADD(self)");
+    join(&mut core, &mut links, link(0, 1), 0x5C);
+    assert_eq!(
+        links.sent,
+        [
+            (link(0, 1), RELIABLE_0, vec![0x07, 0x01, 0x2B, 0, 0, 0]),
+            (link(0, 0), RELIABLE_0, vec![0x07, 0x01, 0x5C, 0, 0, 0]),
+        ]
+    );
+    links.forget();
+    core.handle(&mut links, LinkEvent::Down { link: link(0, 0), cause: DownCause::Remote(0) });
+    assert_eq!(links.sent, [(link(0, 1), RELIABLE_0, vec![0x07, 0x02, 0x2B, 0, 0, 0])]);
+}
+
+#[test]
+fn a_godot4_server_rewrites_relays_in_place_and_keeps_their_lane() {
+    let (mut core, mut links) = godot4_server(SessionOptions::default());
+    let unreliable = lane(0, TransferMode::Unreliable);
+    // §1.5: 0x2B to 0x5C.
+    receive(&mut core, &mut links, link(0, 0), unreliable, &[7, 3, 0x5C, 0, 0, 0, 3, b'h', b'i']);
+    assert_eq!(links.sent, [(link(0, 1), unreliable, vec![7, 3, 0x2B, 0, 0, 0, 3, b'h', b'i'])]);
+    assert_eq!(drain(&mut core), []);
+    assert_eq!(links.recycled.len(), 1, "the buffer goes back to its transport");
+    // Every destination kind: who gets a copy, whether the server keeps it.
+    let cases: [(i32, &[LinkId], bool); 5] = [
+        (0, &[link(0, 1), link(0, 2)], true),
+        (-1, &[link(0, 1), link(0, 2)], false),
+        (-0x5C, &[link(0, 2)], true),
+        (-0x2B, &[link(0, 1), link(0, 2)], true),
+        (0x2B, &[link(0, 0)], false),
+    ];
+    for (destination, copies, consumed) in cases {
+        links.forget();
+        let mut relay = [7, 3, 0, 0, 0, 0, 3, b'x'];
+        relay[2..6].copy_from_slice(&destination.to_le_bytes());
+        receive(&mut core, &mut links, link(0, 0), RELIABLE_0, &relay);
+        let rewritten = vec![7, 3, 0x2B, 0, 0, 0, 3, b'x'];
+        let expected: Vec<_> =
+            copies.iter().map(|&to| (to, RELIABLE_0, rewritten.clone())).collect();
+        assert_eq!(links.sent, expected, "{destination}");
+        let delivered = drain(&mut core);
+        let expected = if consumed { vec![packet(0x2B, RELIABLE_0, &[3, b'x'])] } else { vec![] };
+        assert_eq!(delivered, expected, "{destination}");
+    }
+    // Gone, the server, and -2^31: dropped and counted.
+    links.forget();
+    for destination in [0x99, 1, i32::MIN] {
+        let mut packet = [7, 3, 0, 0, 0, 0, 3];
+        packet[2..6].copy_from_slice(&destination.to_le_bytes());
+        receive(&mut core, &mut links, link(0, 0), RELIABLE_0, &packet);
+    }
+    assert_eq!(links.sent, []);
+    assert_eq!(core.stats.dropped_unroutable, 3);
+}
+
+#[test]
+fn godot4_raw_packets_are_framed_and_unframed() {
+    let (mut core, mut links) = godot4_server(SessionOptions::default().raw_packets(true));
+    core.target = Target::Peer(id(0x5C));
+    core.put(&mut links, &[7, 1]).expect("with RAW any first byte goes");
+    assert_eq!(links.sent, [(link(0, 1), RELIABLE_0, vec![3, 7, 1])]);
+    receive(&mut core, &mut links, link(0, 0), RELIABLE_0, &[3, b'h', b'i']);
+    receive(&mut core, &mut links, link(0, 0), RELIABLE_0, &[0, 1, 2]); // an RPC
+    receive(&mut core, &mut links, link(0, 0), RELIABLE_0, &[3]); // RAW without data
+    assert_eq!(drain(&mut core), [packet(0x2B, RELIABLE_0, b"hi")]);
+    assert_eq!(core.stats.dropped_not_raw, 2);
+    assert_eq!(core.max_packet_size, 999, "one byte for the 03");
+}
+
+#[test]
+fn a_godot4_client_wraps_what_is_not_for_the_server() {
+    let mut links = Recorder::default();
+    let mut core = client(WireProfile::Godot4, 0x2B, &mut links);
+    assert_eq!(drain(&mut core), [event(PeerEvent::Connected(PeerId::SERVER))]);
+    assert_eq!(core.max_packet_size, 994, "room for the relay header");
+    receive(&mut core, &mut links, link(0, 0), RELIABLE_0, &[7, 1, 0x5C, 0, 0, 0]);
+    assert_eq!(drain(&mut core), [event(PeerEvent::Connected(id(0x5C)))]);
+    let sends: [(Target, &[u8]); 4] = [
+        (Target::Peer(id(0x5C)), &[7, 3, 0x5C, 0, 0, 0, 3, b'x']),
+        (Target::Broadcast, &[7, 3, 0, 0, 0, 0, 3, b'x']),
+        (Target::AllExcept(PeerId::SERVER), &[7, 3, 0xFF, 0xFF, 0xFF, 0xFF, 3, b'x']),
+        (Target::SERVER, &[3, b'x']),
+    ];
+    for (target, bytes) in sends {
+        links.forget();
+        core.target = target;
+        core.put(&mut links, &[3, b'x']).expect("sent");
+        assert_eq!(links.sent, [(link(0, 0), RELIABLE_0, bytes.to_vec())], "{target}");
+    }
+    core.target = Target::Peer(id(0x99));
+    assert_eq!(core.put(&mut links, b"x"), Err(PutPacketError::UnknownTarget(id(0x99))));
+    core.target = Target::SERVER;
+    assert_eq!(core.put(&mut links, &[7, 0]), Err(PutPacketError::ReservedCommand(7)));
+    assert_eq!(core.put(&mut links, &[]), Err(PutPacketError::EmptyPayload));
+    // Relayed packets come out from their source; DEL removes it.
+    receive(&mut core, &mut links, link(0, 0), RELIABLE_0, &[7, 3, 0x5C, 0, 0, 0, 3, b'y']);
+    receive(&mut core, &mut links, link(0, 0), RELIABLE_0, &[7, 2, 0x5C, 0, 0, 0]);
+    assert_eq!(
+        drain(&mut core),
+        [packet(0x5C, RELIABLE_0, &[3, b'y']), event(PeerEvent::Disconnected(id(0x5C)))]
+    );
+}
+
+#[test]
+fn godot4_authentication_admits_when_both_sides_completed_and_times_out_otherwise() {
+    let mut links = Recorder::default();
+    let options = SessionOptions::default().authentication(true);
+    let mut core = server(WireProfile::Godot4, options);
+    join(&mut core, &mut links, link(0, 0), 0x2B);
+    join(&mut core, &mut links, link(0, 1), 0x5C);
+    assert_eq!(
+        drain(&mut core),
+        [event(PeerEvent::Authenticating(id(0x2B))), event(PeerEvent::Authenticating(id(0x5C)))]
+    );
+    assert_eq!(links.sent, [], "no announcement while pending");
+    receive(&mut core, &mut links, link(0, 0), RELIABLE_0, &[7, 0, b'p', b'w']);
+    receive(&mut core, &mut links, link(0, 0), RELIABLE_0, &[3, b'x']); // not auth
+    let message = core.next_auth_message().expect("queued");
+    assert_eq!((message.from, message.data), (id(0x2B), b"pw".to_vec()));
+    assert_eq!(core.stats.dropped_pending, 1);
+    core.send_auth(&mut links, id(0x2B), b"ok").expect("pending");
+    core.complete_auth(&mut links, id(0x2B)).expect("pending");
+    assert_eq!(
+        links.sent,
+        [(link(0, 0), RELIABLE_0, vec![7, 0, b'o', b'k']), (link(0, 0), RELIABLE_0, vec![7, 0])]
+    );
+    assert_eq!(drain(&mut core), [], "the remote has not completed");
+    receive(&mut core, &mut links, link(0, 0), RELIABLE_0, &[7, 0]);
+    assert_eq!(drain(&mut core), [event(PeerEvent::Connected(id(0x2B)))]);
+    // 0x5C never completes: dropped with the refusal code, and failed once
+    // its link is down.
+    links.forget();
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(4);
+    assert!(core.next_deadline().is_some_and(|at| at < later));
+    core.run_timers(&mut links, later);
+    let code = RefuseReason::AuthenticationFailed.code();
+    assert_eq!(links.disconnected, [(link(0, 1), Departure::Graceful, code)]);
+    core.handle(&mut links, LinkEvent::Down { link: link(0, 1), cause: DownCause::Local });
+    assert_eq!(drain(&mut core), [event(PeerEvent::AuthenticationFailed(id(0x5C)))]);
+    assert_eq!(links.sent, [], "never announced");
+}

@@ -331,4 +331,8 @@ impl Transport for WebRtcTransport {
         self.endpoint.flush();
         Ok(())
     }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }

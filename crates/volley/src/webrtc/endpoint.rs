@@ -241,6 +241,11 @@ impl RtcEndpoint {
         self.socket.local_addr()
     }
 
+    /// How the endpoint was set up.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
     /// The address announced in host candidates.
     pub fn candidate_addr(&self) -> SocketAddr {
         self.candidate

@@ -12,6 +12,7 @@
 //! | `"answer"` | either | `"sdp"`: the answer |
 //! | `"candidate"` | either | `"candidate"` (`""` = end of candidates), `"sdpMid"`, `"sdpMLineIndex"`, `"usernameFragment"` (optional) |
 //! | `"bye"` | either | none: stop negotiating |
+//! | `"welcome"` | Volley → browser | `"id"`: the browser's peer id; `"channels"`: the custom channels' transfer modes as Godot numbers them (0 unreliable, 1 unreliable-ordered, 2 reliable) |
 //! | `"error"` | Volley → browser | `"message"`: why the last message was refused |
 //!
 //! Parsing is strict: a message longer than [`MAX_MESSAGE_LEN`], with an
@@ -33,6 +34,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use volley_proto::TransferMode;
 
 use super::signal::{IceCandidate, MAX_SDP_LEN, SdpKind, SessionDescription};
 
@@ -51,8 +53,34 @@ pub enum SignalMessage {
     EndOfCandidates,
     /// The sender gives the negotiation up.
     Bye,
+    /// Volley's greeting on its signalling path: the id the session gave
+    /// this connection and the custom channels to create.
+    Welcome {
+        /// The browser's peer id in the session.
+        id: u32,
+        /// The custom channels' modes, user channel 1 first.
+        channels: Vec<TransferMode>,
+    },
     /// Volley refused the last message, saying why.
     Error(String),
+}
+
+/// Godot's number for a transfer mode (`MultiplayerPeer.TransferMode`).
+fn godot_mode(mode: TransferMode) -> u8 {
+    match mode {
+        TransferMode::Unreliable => 0,
+        TransferMode::UnreliableOrdered => 1,
+        TransferMode::Reliable => 2,
+    }
+}
+
+fn mode_of_godot(number: u8) -> Option<TransferMode> {
+    Some(match number {
+        0 => TransferMode::Unreliable,
+        1 => TransferMode::UnreliableOrdered,
+        2 => TransferMode::Reliable,
+        _ => return None,
+    })
 }
 
 /// The JSON shape, as serde reads and writes it.
@@ -75,6 +103,10 @@ enum Wire {
         username_fragment: Option<String>,
     },
     Bye,
+    Welcome {
+        id: u32,
+        channels: Vec<u8>,
+    },
     Error {
         message: String,
     },
@@ -122,7 +154,9 @@ impl SignalMessage {
         let wire: Wire =
             serde_json::from_str(text).map_err(|e| SignalParseError::Invalid(e.to_string()))?;
         Ok(match wire {
-            Wire::Offer { sdp } => Self::Description(SessionDescription { kind: SdpKind::Offer, sdp }),
+            Wire::Offer { sdp } => {
+                Self::Description(SessionDescription { kind: SdpKind::Offer, sdp })
+            }
             Wire::Answer { sdp } => {
                 Self::Description(SessionDescription { kind: SdpKind::Answer, sdp })
             }
@@ -131,6 +165,13 @@ impl SignalMessage {
                 Self::Candidate(IceCandidate { candidate, sdp_mid, sdp_m_line_index })
             }
             Wire::Bye => Self::Bye,
+            Wire::Welcome { id, channels } => {
+                let channels = channels.into_iter().map(mode_of_godot).collect::<Option<_>>();
+                let channels = channels.ok_or_else(|| {
+                    SignalParseError::Invalid("a channel mode is not 0, 1 or 2".to_owned())
+                })?;
+                Self::Welcome { id, channels }
+            }
             Wire::Error { message } => Self::Error(message),
         })
     }
@@ -166,6 +207,9 @@ impl SignalMessage {
                 username_fragment: None,
             },
             Self::Bye => Wire::Bye,
+            Self::Welcome { id, channels } => {
+                Wire::Welcome { id, channels: channels.into_iter().map(godot_mode).collect() }
+            }
             Self::Error(message) => Wire::Error { message },
         };
         // Strings and integers only: serialising cannot fail.
@@ -227,6 +271,8 @@ mod tests {
             r#"{"type":"candidate","candidate":"c","sdpMLineIndex":70000}"#,
             r#"{"type":"bye"} trailing"#,
             r#"{"type":"Offer","sdp":"x"}"#,
+            r#"{"type":"welcome","id":5,"channels":[3]}"#,
+            r#"{"type":"welcome","id":-5,"channels":[]}"#,
         ] {
             assert!(matches!(parse(bad), Err(SignalParseError::Invalid(_))), "{bad:?}");
         }
@@ -242,15 +288,24 @@ mod tests {
                 kind: SdpKind::Offer,
                 sdp: "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n".to_owned(),
             }),
-            SignalMessage::Candidate(IceCandidate::new("candidate:1 1 udp 1 127.0.0.1 9 typ host".to_owned())),
+            SignalMessage::Candidate(IceCandidate::new(
+                "candidate:1 1 udp 1 127.0.0.1 9 typ host".to_owned(),
+            )),
             SignalMessage::EndOfCandidates,
             SignalMessage::Bye,
             SignalMessage::Error("quote \" and \\ survive".to_owned()),
+            SignalMessage::Welcome {
+                id: 77,
+                channels: vec![TransferMode::Unreliable, TransferMode::Reliable],
+            },
         ];
         for message in messages {
             assert_eq!(parse(&message.to_json()), Ok(message.clone()), "{}", message.to_json());
         }
         assert_eq!(SignalMessage::Bye.to_json(), r#"{"type":"bye"}"#);
+        let welcome =
+            SignalMessage::Welcome { id: 9, channels: vec![TransferMode::UnreliableOrdered] };
+        assert_eq!(welcome.to_json(), r#"{"type":"welcome","id":9,"channels":[1]}"#);
         assert_eq!(
             SignalMessage::EndOfCandidates.to_json(),
             r#"{"type":"candidate","candidate":""}"#

@@ -58,6 +58,7 @@
 //! ```
 
 mod error;
+mod listener;
 mod options;
 pub(crate) mod transport;
 
@@ -78,6 +79,7 @@ use crate::webrtc::{EndpointStats, IceCandidate, LinkState, SessionDescription, 
 
 pub use super::session::{MultiplayerStats, Role};
 pub use error::{AddPeerError, WebRtcCreateError};
+pub use listener::WebRtcListener;
 pub use options::WebRtcPeerOptions;
 use transport::WebRtcTransport;
 

@@ -302,6 +302,13 @@ impl RtcEndpoint {
         Ok(LinkId { index, generation: slot.generation })
     }
 
+    /// The id of the link in `slot`, while one is there.
+    pub fn link_id(&self, slot: u32) -> Option<LinkId> {
+        let entry = self.slots.get(slot as usize)?;
+        entry.link.as_ref()?;
+        Some(LinkId { index: slot, generation: entry.generation })
+    }
+
     /// The link `id`, while it exists.
     pub fn link(&self, id: LinkId) -> Option<&RtcLink> {
         let slot = self.slots.get(id.index as usize)?;
@@ -400,6 +407,12 @@ impl RtcEndpoint {
             Some(link) if slot.generation == id.generation => link.send(channel, mode, payload),
             _ => Err(LinkSendError::NotConnected),
         }
+    }
+
+    /// Bytes queued on link `id` and not yet acknowledged; 0 for a link
+    /// that is gone.
+    pub fn buffered_amount(&mut self, id: LinkId) -> usize {
+        self.with_link(id, |link, _| link.buffered_amount()).unwrap_or(0)
     }
 
     /// Closes link `id` (a goodbye goes out to the other end); no event

@@ -509,6 +509,19 @@ impl RtcLink {
         }
     }
 
+    /// Bytes queued on the link's channels and not yet acknowledged (or
+    /// abandoned): what [`send`](Self::send) may still fill up to
+    /// [`LinkConfig::max_buffered_bytes`].
+    pub fn buffered_amount(&mut self) -> usize {
+        let mut total = 0;
+        for index in 0..self.channels.len() {
+            if let Some(mut channel) = self.rtc.channel(self.channels[index]) {
+                total += channel.buffered_amount();
+            }
+        }
+        total
+    }
+
     /// Transmits what [`send`](Self::send) queued.
     pub fn flush(&mut self, transmit: &mut dyn FnMut(SocketAddr, SocketAddr, &[u8])) {
         if !matches!(self.state, LinkState::Closed(_)) {

@@ -21,6 +21,7 @@ pub mod raw_udp;
 pub mod renet;
 pub mod rusty_enet;
 pub mod volley;
+pub mod volley_webrtc;
 
 /// How a message travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +248,7 @@ fn poll_one(entry: &mut libc::pollfd, millis: libc::c_int) -> std::io::Result<()
 pub fn all() -> Vec<&'static dyn System> {
     vec![
         &volley::Volley,
+        &volley_webrtc::VolleyWebRtc,
         #[cfg(feature = "enet-c")]
         &enet_c::EnetC,
         &rusty_enet::RustyEnet,

@@ -243,3 +243,46 @@ fn a_client_that_closes_leaves_the_server_and_the_server_closing_ends_the_client
     }));
     assert!(nodes[2].events().contains(&PeerEvent::Disconnected(PeerId::SERVER)));
 }
+
+#[test]
+fn clients_see_each_other_and_reach_every_target_through_the_servers_relay() {
+    let mut nodes = star(3);
+    // Announcements: every client hears of the two others.
+    assert!(run_until(&mut nodes, |n| {
+        n[1..].iter().all(|c| {
+            c.events()
+                .iter()
+                .filter(|e| matches!(e, PeerEvent::Connected(id) if !id.is_server()))
+                .count()
+                == 2
+        })
+    }));
+    nodes[1].send(Target::Broadcast, 0, Reliable, b"2 to all");
+    nodes[2].send(Target::AllExcept(id(2)), 1, Reliable, b"3 to all but 2");
+    nodes[3].send(Target::Peer(id(2)), 2, Unreliable, b"4 to 2");
+    assert!(run_until(&mut nodes, |n| {
+        n[0].got_payload(b"2 to all")
+            && n[2].got_payload(b"2 to all")
+            && n[3].got_payload(b"2 to all")
+            && n[0].got_payload(b"3 to all but 2")
+            && n[3].got_payload(b"3 to all but 2")
+            && n[1].got_payload(b"4 to 2")
+    }));
+    pump(&mut nodes);
+    assert!(!nodes[1].got_payload(b"2 to all"), "not back to the sender");
+    assert!(!nodes[1].got_payload(b"3 to all but 2"));
+    assert!(!nodes[0].got_payload(b"4 to 2") && !nodes[2].got_payload(b"4 to 2"));
+    // Relayed packets name their original sender and keep channel and mode.
+    let at_2: Vec<_> = nodes[1].packets().into_iter().filter(|p| p.3 == b"4 to 2").collect();
+    assert_eq!(at_2, [(4, 2, Unreliable, b"4 to 2".to_vec())]);
+    let at_4: Vec<_> =
+        nodes[3].packets().into_iter().filter(|p| p.3 == b"3 to all but 2").collect();
+    assert_eq!(at_4, [(3, 1, Reliable, b"3 to all but 2".to_vec())]);
+    assert!(nodes[0].peer.stats().packets_relayed >= 4);
+    // A client leaving is announced to the others.
+    nodes[3].peer.close();
+    assert!(run_until(&mut nodes, |n| {
+        n[1].events().contains(&PeerEvent::Disconnected(id(4)))
+            && n[2].events().contains(&PeerEvent::Disconnected(id(4)))
+    }));
+}

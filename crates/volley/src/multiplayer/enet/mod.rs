@@ -117,10 +117,17 @@ impl EnetMultiplayerPeer {
     /// A server on `bind`, id 1, for up to `max_clients` clients, with user
     /// channels `0..channels`.
     ///
-    /// A client asking for fewer ENet channels gets fewer user channels
-    /// (Godot 3 clients ask for 3: channel 0 only); one asking for more is
-    /// cut down to `channels`. An IPv6 `bind` is dual-stack, so IPv4 clients
-    /// reach it too.
+    /// `channels` counts *user* channels, not ENet channels: the relay
+    /// profile adds 2 ENet channels (Godot 3's `channel_count` is
+    /// `channels + 2`, so its default 3 is `channels = 1`), the godot4
+    /// profile 1. A client asking for fewer ENet channels gets fewer user
+    /// channels (Godot 3 clients ask for 3: channel 0 only); one asking for
+    /// more is cut down to `channels`. Received packets report the user
+    /// channel ([`Packet::channel`](super::Packet::channel)); Godot 3.2's
+    /// `get_packet_channel()` reports the ENet channel instead, which is
+    /// [`WireProfile::enet_channel`]`(channel, mode)`: 1 for reliable and 2
+    /// for unreliable packets of user channel 0, `n + 2` for user channel
+    /// `n ≥ 1`. An IPv6 `bind` is dual-stack, so IPv4 clients reach it too.
     pub fn create_server(
         bind: SocketAddr,
         max_clients: usize,
@@ -143,13 +150,18 @@ impl EnetMultiplayerPeer {
 
     /// A client of the server at `server`, with user channels
     /// `0..channels`; it starts [`Connecting`](ConnectionStatus::Connecting).
+    /// (`channels` counts user channels: a Godot 3 client's `channel_count`
+    /// of 3 is `channels = 1`; see [`create_server`](Self::create_server).)
     ///
     /// It offers a random id (or [`EnetPeerOptions::client_id`]); if the
     /// server refuses it as invalid or duplicate, it retries with a fresh one,
-    /// up to [`EnetPeerOptions::id_retries`] times. Any other refusal ends
-    /// the attempt at once: the status turns
-    /// [`Disconnected`](ConnectionStatus::Disconnected) and
-    /// [`refusal`](Self::refusal) says why.
+    /// up to [`EnetPeerOptions::id_retries`] times, so its
+    /// [`unique_id`](MultiplayerPeer::unique_id) can change until it is
+    /// connected. Any other refusal (or the last one) ends the attempt at
+    /// once: the status turns
+    /// [`Disconnected`](ConnectionStatus::Disconnected), a
+    /// [`PeerEvent::ConnectionFailed`](super::PeerEvent::ConnectionFailed)
+    /// carries the reason, and [`refusal`](Self::refusal) keeps it.
     pub fn create_client(
         server: SocketAddr,
         channels: u8,
@@ -359,8 +371,13 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
         self.core.refuse_new_connections = refuse;
     }
 
-    /// 1 on a server; on a client, the id it offered last (a refused id is
-    /// replaced by a fresh one); on a mesh peer, the id it was created with.
+    /// 1 on a server; on a mesh peer, the id it was created with; on a
+    /// client, the id it offered last. A client's id can change while it is
+    /// [`Connecting`](ConnectionStatus::Connecting): a server that refuses
+    /// it as invalid or duplicate makes the client retry with a fresh one
+    /// ([`EnetPeerOptions::id_retries`]). Nothing is sent or emitted under
+    /// a refused id (sending needs `Connected`), so the id read once
+    /// `Connected(PeerId::SERVER)` arrived is the one the session knows.
     fn unique_id(&self) -> PeerId {
         self.core.unique_id
     }
@@ -455,11 +472,15 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
     /// server (on a client), a mesh peer.
     ///
     /// Without `force`, queued packets go first, then a
-    /// [`PeerEvent::Disconnected`](super::PeerEvent::Disconnected) follows once the peer acknowledged; on a
-    /// relay server the other clients are told then. With `force`, the peer
-    /// gets one unacknowledged DISCONNECT and is forgotten at once, with no
-    /// event; on a relay server the other clients are told at once. A client
-    /// forcing its server's disconnect closes, as Godot's does.
+    /// [`PeerEvent::Disconnected`](super::PeerEvent::Disconnected) follows
+    /// once the peer acknowledged; on a relaying server the other clients
+    /// are told then. With `force`, what was queued is flushed (sent once),
+    /// then the peer gets one unacknowledged DISCONNECT and is forgotten at
+    /// once, with no event; on a relaying server the other clients are told
+    /// at once. A client forcing its server's disconnect closes, as Godot's
+    /// does. A peer still authenticating ends with
+    /// [`PeerEvent::AuthenticationFailed`](super::PeerEvent::AuthenticationFailed)
+    /// instead of `Disconnected`.
     fn disconnect_peer(&mut self, peer: PeerId, force: bool) -> Result<(), DisconnectPeerError> {
         let transport = self.transport.as_mut().ok_or(DisconnectPeerError::UnknownPeer(peer))?;
         if self.core.disconnect_peer(transport, peer, force)? {
@@ -468,10 +489,14 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
         Ok(())
     }
 
-    /// Drops every connection at once: each peer gets one unacknowledged
+    /// Drops every connection at once: what was put before goes out first
+    /// (one flush: sent once, not resent if lost, as Godot, which flushes
+    /// every `put_packet`), then each peer gets one unacknowledged
     /// DISCONNECT (carrying this peer's id in the relay profile, 0 in
-    /// godot4, as Godot does). No events; queued packets are discarded; the
-    /// socket is closed.
+    /// godot4, as Godot does). No events; queued incoming packets are
+    /// discarded; the socket is closed. To be sure everything arrived,
+    /// disconnect gracefully first (`disconnect_peer(id, false)`) and poll
+    /// until the `Disconnected` events.
     fn close(&mut self) {
         if let Some(mut transport) = self.transport.take() {
             self.core.close(&mut transport);

@@ -289,6 +289,11 @@ impl Links for EnetTransport {
             Departure::Graceful => self.host.disconnect(handle, data).is_ok(),
             Departure::Now => {
                 self.free(link);
+                // What was queued before leaves first, as Godot, which
+                // flushes every put_packet, would have sent it; flushing
+                // cannot fail, and a datagram the socket refuses is lost
+                // like any other.
+                let _ = self.host.flush();
                 self.host.disconnect_now(handle, data).is_ok()
             }
         }

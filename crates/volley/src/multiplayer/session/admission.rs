@@ -140,7 +140,7 @@ impl Core {
                 self.refusal = RefuseReason::from_code(code);
             }
             if self.role == Role::Client && !self.retry_with_new_id(links, link) {
-                self.set_status(ConnectionStatus::Disconnected);
+                self.connection_failed();
             }
             return;
         }
@@ -151,7 +151,7 @@ impl Core {
             }
             self.emit(PeerEvent::AuthenticationFailed(member.id));
             if self.role == Role::Client {
-                self.set_status(ConnectionStatus::Disconnected);
+                self.connection_failed();
             }
             return;
         }
@@ -181,6 +181,12 @@ impl Core {
         self.refusal = None;
         self.roster.insert(link, PeerId::SERVER);
         true
+    }
+
+    /// A client's attempt ended without it getting in.
+    fn connection_failed(&mut self) {
+        self.emit(PeerEvent::ConnectionFailed(self.refusal));
+        self.set_status(ConnectionStatus::Disconnected);
     }
 
     /// The server is gone: the others reached through it are gone too.

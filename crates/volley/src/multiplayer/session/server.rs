@@ -336,7 +336,8 @@ impl MultiplayerPeer for ServerSession {
         self.core.disconnect_peer(transports, peer, force).map(drop)
     }
 
-    /// Drops every client of every listener at once, as
+    /// Sends what was put before, then drops every client of every listener
+    /// at once, as
     /// [`EnetMultiplayerPeer::close`](crate::multiplayer::EnetMultiplayerPeer)
     /// does, and closes the listeners.
     fn close(&mut self) {

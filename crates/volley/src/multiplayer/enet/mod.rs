@@ -437,7 +437,9 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
             let until = core.next_deadline().map_or(deadline, |at| at.min(deadline));
             let remaining = until.saturating_duration_since(now);
             if let Some(event) = transport.host_mut().service(remaining).map_err(poll_error)? {
-                transport.take_event(event);
+                if let Some(event) = transport.translate(event) {
+                    core.handle(transport, event);
+                }
                 while let Some(event) = transport.poll_event() {
                     core.handle(transport, event);
                 }

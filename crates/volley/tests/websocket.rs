@@ -689,3 +689,41 @@ fn tls_configuration_errors_are_typed() {
         Err(TlsConfigError::Pem(_))
     ));
 }
+
+#[test]
+fn handshake_headers_travel_both_ways() {
+    let config = WsConfig::default().handshake_headers([("X-Server", "volley")]);
+    let mut net = Net::new(config);
+    let address = net.server.local_addr();
+    let peer = thread::spawn(move || {
+        let stream = TcpStream::connect(address).expect("connect");
+        let (_, response) =
+            tungstenite::client(format!("ws://{address}/"), stream).expect("upgrade");
+        response.headers().get("x-server").map(|v| v.as_bytes().to_vec())
+    });
+    assert!(net.run_until(|_| peer.is_finished()));
+    assert_eq!(peer.join().expect("peer").as_deref(), Some(&b"volley"[..]));
+    // A client's headers go in its request.
+    let listener = std::net::TcpListener::bind(local()).expect("bind");
+    let url = format!("ws://{}/", listener.local_addr().expect("address"));
+    let config = WsConfig::default().handshake_headers([("X-Game", "chess")]);
+    let mut client = WsClient::dial(&url, &config, None, Instant::now()).expect("dial");
+    let (mut accepted, _) = listener.accept().expect("accept");
+    accepted.set_read_timeout(Some(LIMIT)).expect("timeout");
+    let end = Instant::now() + LIMIT;
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.ends_with(b"\r\n\r\n") {
+        assert!(Instant::now() < end);
+        client.on_ready(Instant::now());
+        accepted.set_nonblocking(true).expect("nonblocking");
+        if let Ok(n) = accepted.read(&mut buf) {
+            request.extend_from_slice(&buf[..n]);
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    let request = String::from_utf8_lossy(&request).to_lowercase();
+    assert!(request.contains("x-game: chess"), "{request}");
+    let bad = WsConfig::default().handshake_headers([("Bad Name", "x")]);
+    assert!(WsClient::dial(&url, &bad, None, Instant::now()).is_err());
+}

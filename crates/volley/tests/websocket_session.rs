@@ -415,6 +415,11 @@ fn a_server_that_never_sends_an_id_times_the_client_out() {
         assert_eq!(status(&client), ConnectionStatus::Disconnected, "{profile}");
         assert!(started.elapsed() >= Duration::from_millis(300));
         assert_eq!(client.refusal(), None);
-        assert!(client.next_incoming().is_none(), "never connected: no events");
+        assert_eq!(
+            client.next_incoming(),
+            Some(Incoming::Event(PeerEvent::ConnectionFailed(None))),
+            "never connected: only the failure"
+        );
+        assert_eq!(client.next_incoming(), None);
     }
 }

@@ -84,11 +84,15 @@ impl fmt::Display for ConnectionStatus {
 }
 
 /// A peer joining or leaving the session (Godot's `peer_connected` and
-/// `peer_disconnected` signals).
+/// `peer_disconnected` signals), and a client's connection failing.
 ///
-/// A client sees `Connected(PeerId::SERVER)` once the server accepts it and
-/// `Disconnected(PeerId::SERVER)` when the session ends; with server relay
-/// it also sees the other clients come and go.
+/// A client sees `Connected(PeerId::SERVER)` once the server accepts it
+/// (Godot's `connected_to_server`), and then `Disconnected(PeerId::SERVER)`
+/// when the session ends (Godot's `server_disconnected`: only after
+/// `Connected`). A client that never got in sees
+/// [`ConnectionFailed`](Self::ConnectionFailed) instead (Godot's
+/// `connection_failed`). With server relay a client also sees the other
+/// clients come and go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PeerEvent {
@@ -107,6 +111,14 @@ pub enum PeerEvent {
     /// 4's `peer_authentication_failed`); no `Connected` or `Disconnected`
     /// is emitted for it.
     AuthenticationFailed(PeerId),
+    /// A client's attempt to join ended without it getting in (Godot's
+    /// `connection_failed`): refused, unanswered, or its authentication
+    /// failed. The status is `Disconnected`. It carries the refusal reason
+    /// a Volley server gave ([`RefuseReason`](framing::RefuseReason)), or
+    /// `None` after a timeout or a refusal with an unknown code. Refusals a
+    /// client retries with a fresh id (an invalid or duplicate id) are not
+    /// failures; only the last one is.
+    ConnectionFailed(Option<framing::RefuseReason>),
 }
 
 /// A received packet, owned by the caller.
@@ -225,6 +237,13 @@ pub trait MultiplayerPeer {
     fn set_refuse_new_connections(&mut self, refuse: bool);
 
     /// This peer's own id: [`PeerId::SERVER`] on a server.
+    ///
+    /// A client's id can change while it is
+    /// [`Connecting`](ConnectionStatus::Connecting) (an ENet client whose
+    /// id the server refused retries with a fresh one; a WebSocket client
+    /// learns the id the server assigned). Read it once
+    /// [`PeerEvent::Connected`]`(PeerId::SERVER)` arrived; nothing is ever
+    /// sent or emitted under an id that was given up.
     fn unique_id(&self) -> PeerId;
 
     /// Whether this peer is the session's server (its id is 1).
@@ -316,12 +335,16 @@ pub trait MultiplayerPeer {
 
     /// Ends one peer's connection. Without `force`, gracefully: queued
     /// packets are delivered first and a [`PeerEvent::Disconnected`] follows
-    /// once the peer is gone. With `force`, at once, dropping what is still
-    /// queued for it, and no event is emitted for that peer (as in Godot).
+    /// once the peer is gone. With `force`, at once: what was queued goes
+    /// out first (sent once, as Godot, which flushes every `put_packet`,
+    /// would have sent it; not resent if lost), the peer is dropped, and no
+    /// event is emitted for it (as in Godot).
     fn disconnect_peer(&mut self, peer: PeerId, force: bool) -> Result<(), DisconnectPeerError>;
 
-    /// Ends the session: every connection is closed and queued incoming
-    /// packets are discarded. Afterwards the status is
+    /// Ends the session: what was put before goes out first (sent once, as
+    /// Godot, which flushes every `put_packet`, would have sent it), then
+    /// every connection is closed and queued incoming packets are
+    /// discarded. Afterwards the status is
     /// [`ConnectionStatus::Disconnected`], except for [`OfflinePeer`], which
     /// has no session to end.
     fn close(&mut self);

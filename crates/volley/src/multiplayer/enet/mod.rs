@@ -80,16 +80,16 @@ use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
+use volley_proto::PeerStats;
 use volley_proto::constants::MAX_PEERS;
-use volley_proto::{PeerStats, TransferMode};
 
 use super::framing::{RefuseReason, WireProfile};
 use super::session::link::Links;
 use super::session::transport::Transport;
 use super::session::{AuthError, AuthMessage, ClientState, Core, CoreConfig, MAX_POLL_WAIT};
 use super::{
-    ConnectionStatus, DisconnectPeerError, Incoming, MultiplayerPeer, PacketInfo, PeerId,
-    PollError, PutPacketError, Target, generate_unique_id,
+    ConnectionStatus, DisconnectPeerError, MultiplayerPeer, PeerId, PollError, PutPacketError,
+    generate_unique_id,
 };
 use crate::HostError;
 
@@ -117,10 +117,17 @@ impl EnetMultiplayerPeer {
     /// A server on `bind`, id 1, for up to `max_clients` clients, with user
     /// channels `0..channels`.
     ///
-    /// A client asking for fewer ENet channels gets fewer user channels
-    /// (Godot 3 clients ask for 3: channel 0 only); one asking for more is
-    /// cut down to `channels`. An IPv6 `bind` is dual-stack, so IPv4 clients
-    /// reach it too.
+    /// `channels` counts *user* channels, not ENet channels: the relay
+    /// profile adds 2 ENet channels (Godot 3's `channel_count` is
+    /// `channels + 2`, so its default 3 is `channels = 1`), the godot4
+    /// profile 1. A client asking for fewer ENet channels gets fewer user
+    /// channels (Godot 3 clients ask for 3: channel 0 only); one asking for
+    /// more is cut down to `channels`. Received packets report the user
+    /// channel ([`Packet::channel`](super::Packet::channel)); Godot 3.2's
+    /// `get_packet_channel()` reports the ENet channel instead, which is
+    /// [`WireProfile::enet_channel`]`(channel, mode)`: 1 for reliable and 2
+    /// for unreliable packets of user channel 0, `n + 2` for user channel
+    /// `n ≥ 1`. An IPv6 `bind` is dual-stack, so IPv4 clients reach it too.
     pub fn create_server(
         bind: SocketAddr,
         max_clients: usize,
@@ -131,8 +138,7 @@ impl EnetMultiplayerPeer {
         if !(1..=MAX_PEERS).contains(&max_clients) {
             return Err(CreateError::MaxClients(max_clients));
         }
-        super::session::check_channels(profile, channels)?;
-        super::session::check_options(profile, &options.session)?;
+        super::session::check_config(profile, channels, &options.session)?;
         let listener = EnetListener::new(bind).endpoint(options.endpoint.clone());
         let transport = EnetTransport::listen(0, &listener, profile, channels, max_clients)?;
         let config = core_config(Role::Server, profile, channels, max_clients, &transport, options);
@@ -143,21 +149,25 @@ impl EnetMultiplayerPeer {
 
     /// A client of the server at `server`, with user channels
     /// `0..channels`; it starts [`Connecting`](ConnectionStatus::Connecting).
+    /// (`channels` counts user channels: a Godot 3 client's `channel_count`
+    /// of 3 is `channels = 1`; see [`create_server`](Self::create_server).)
     ///
     /// It offers a random id (or [`EnetPeerOptions::client_id`]); if the
     /// server refuses it as invalid or duplicate, it retries with a fresh one,
-    /// up to [`EnetPeerOptions::id_retries`] times. Any other refusal ends
-    /// the attempt at once: the status turns
-    /// [`Disconnected`](ConnectionStatus::Disconnected) and
-    /// [`refusal`](Self::refusal) says why.
+    /// up to [`EnetPeerOptions::id_retries`] times, so its
+    /// [`unique_id`](MultiplayerPeer::unique_id) can change until it is
+    /// connected. Any other refusal (or the last one) ends the attempt at
+    /// once: the status turns
+    /// [`Disconnected`](ConnectionStatus::Disconnected), a
+    /// [`PeerEvent::ConnectionFailed`](super::PeerEvent::ConnectionFailed)
+    /// carries the reason, and [`refusal`](Self::refusal) keeps it.
     pub fn create_client(
         server: SocketAddr,
         channels: u8,
         profile: WireProfile,
         options: EnetPeerOptions,
     ) -> Result<Self, CreateError> {
-        super::session::check_channels(profile, channels)?;
-        super::session::check_options(profile, &options.session)?;
+        super::session::check_config(profile, channels, &options.session)?;
         let bind = if server.is_ipv6() {
             SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))
         } else {
@@ -200,8 +210,7 @@ impl EnetMultiplayerPeer {
         profile: WireProfile,
         options: EnetPeerOptions,
     ) -> Result<Self, CreateError> {
-        super::session::check_channels(profile, channels)?;
-        super::session::check_options(profile, &options.session)?;
+        super::session::check_config(profile, channels, &options.session)?;
         let endpoint = options.endpoint.clone();
         let transport = EnetTransport::open(0, bind, bind.is_ipv6(), endpoint, profile, channels)?;
         let config = core_config(Role::Mesh, profile, channels, 0, &transport, options);
@@ -329,29 +338,7 @@ fn core_config(
 }
 
 impl MultiplayerPeer for EnetMultiplayerPeer {
-    fn transfer_channel(&self) -> u8 {
-        self.core.transfer_channel
-    }
-
-    fn set_transfer_channel(&mut self, channel: u8) {
-        self.core.transfer_channel = channel;
-    }
-
-    fn transfer_mode(&self) -> TransferMode {
-        self.core.transfer_mode
-    }
-
-    fn set_transfer_mode(&mut self, mode: TransferMode) {
-        self.core.transfer_mode = mode;
-    }
-
-    fn set_target_peer(&mut self, target: Target) {
-        self.core.target = target;
-    }
-
-    fn is_refusing_new_connections(&self) -> bool {
-        self.core.refuse_new_connections
-    }
+    super::session::delegate_to_core!();
 
     /// Newcomers are refused at the handshake with
     /// [`RefuseReason::RefusingConnections`], so they learn at once.
@@ -359,8 +346,13 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
         self.core.refuse_new_connections = refuse;
     }
 
-    /// 1 on a server; on a client, the id it offered last (a refused id is
-    /// replaced by a fresh one); on a mesh peer, the id it was created with.
+    /// 1 on a server; on a mesh peer, the id it was created with; on a
+    /// client, the id it offered last. A client's id can change while it is
+    /// [`Connecting`](ConnectionStatus::Connecting): a server that refuses
+    /// it as invalid or duplicate makes the client retry with a fresh one
+    /// ([`EnetPeerOptions::id_retries`]). Nothing is sent or emitted under
+    /// a refused id (sending needs `Connected`), so the id read once
+    /// `Connected(PeerId::SERVER)` arrived is the one the session knows.
     fn unique_id(&self) -> PeerId {
         self.core.unique_id
     }
@@ -369,10 +361,6 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
     /// whatever its id).
     fn is_server(&self) -> bool {
         self.core.role == Role::Server
-    }
-
-    fn connection_status(&self) -> ConnectionStatus {
-        self.core.status
     }
 
     /// True for a server that relays ([`EnetPeerOptions::server_relay`],
@@ -397,10 +385,6 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
         self.core.put(transport, payload)
     }
 
-    fn max_packet_size(&self) -> usize {
-        self.core.max_packet_size
-    }
-
     /// Receives, relays, runs timers, and sends what is queued.
     ///
     /// Waits until something reaches the application (a packet, a peer
@@ -420,7 +404,9 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
             let until = core.next_deadline().map_or(deadline, |at| at.min(deadline));
             let remaining = until.saturating_duration_since(now);
             if let Some(event) = transport.host_mut().service(remaining).map_err(poll_error)? {
-                transport.take_event(event);
+                if let Some(event) = transport.translate(event) {
+                    core.handle(transport, event);
+                }
                 while let Some(event) = transport.poll_event() {
                     core.handle(transport, event);
                 }
@@ -430,18 +416,6 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
             }
         }
         transport.host().flush().map_err(poll_error)
-    }
-
-    fn next_incoming(&mut self) -> Option<Incoming> {
-        self.core.next_incoming()
-    }
-
-    fn peek_packet(&self) -> Option<PacketInfo> {
-        self.core.peek_packet()
-    }
-
-    fn available_packet_count(&self) -> usize {
-        self.core.available_packet_count()
     }
 
     /// Hands the buffer to the engine, which reuses it for a later packet.
@@ -455,11 +429,15 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
     /// server (on a client), a mesh peer.
     ///
     /// Without `force`, queued packets go first, then a
-    /// [`PeerEvent::Disconnected`](super::PeerEvent::Disconnected) follows once the peer acknowledged; on a
-    /// relay server the other clients are told then. With `force`, the peer
-    /// gets one unacknowledged DISCONNECT and is forgotten at once, with no
-    /// event; on a relay server the other clients are told at once. A client
-    /// forcing its server's disconnect closes, as Godot's does.
+    /// [`PeerEvent::Disconnected`](super::PeerEvent::Disconnected) follows
+    /// once the peer acknowledged; on a relaying server the other clients
+    /// are told then. With `force`, what was queued is flushed (sent once),
+    /// then the peer gets one unacknowledged DISCONNECT and is forgotten at
+    /// once, with no event; on a relaying server the other clients are told
+    /// at once. A client forcing its server's disconnect closes, as Godot's
+    /// does. A peer still authenticating ends with
+    /// [`PeerEvent::AuthenticationFailed`](super::PeerEvent::AuthenticationFailed)
+    /// instead of `Disconnected`.
     fn disconnect_peer(&mut self, peer: PeerId, force: bool) -> Result<(), DisconnectPeerError> {
         let transport = self.transport.as_mut().ok_or(DisconnectPeerError::UnknownPeer(peer))?;
         if self.core.disconnect_peer(transport, peer, force)? {
@@ -468,10 +446,14 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
         Ok(())
     }
 
-    /// Drops every connection at once: each peer gets one unacknowledged
+    /// Drops every connection at once: what was put before goes out first
+    /// (one flush: sent once, not resent if lost, as Godot, which flushes
+    /// every `put_packet`), then each peer gets one unacknowledged
     /// DISCONNECT (carrying this peer's id in the relay profile, 0 in
-    /// godot4, as Godot does). No events; queued packets are discarded; the
-    /// socket is closed.
+    /// godot4, as Godot does). No events; queued incoming packets are
+    /// discarded; the socket is closed. To be sure everything arrived,
+    /// disconnect gracefully first (`disconnect_peer(id, false)`) and poll
+    /// until the `Disconnected` events.
     fn close(&mut self) {
         if let Some(mut transport) = self.transport.take() {
             self.core.close(&mut transport);

@@ -120,7 +120,8 @@ impl EnetPeerOptions {
     /// The id a client offers first, instead of a random one. A refused
     /// id is still replaced by a random one, so this is a request, not a
     /// guarantee: read [`unique_id`](crate::multiplayer::MultiplayerPeer::unique_id)
-    /// once connected.
+    /// once connected (it may change while connecting; nothing is emitted
+    /// under a refused id).
     #[must_use]
     pub fn client_id(mut self, id: PeerId) -> Self {
         self.client_id = Some(id);

@@ -83,6 +83,11 @@ impl Core {
         claim: IdClaim,
         objection: Option<RefuseReason>,
     ) {
+        if self.roster.get(link).is_some() {
+            // A transport reuses a slot only once its link went down; one
+            // that did not say so loses the old member now, with its events.
+            self.on_down(links, link, DownCause::TimedOut);
+        }
         match self.admit(claim, objection) {
             Ok(id) => {
                 if links.accept(link, id) {
@@ -140,7 +145,7 @@ impl Core {
                 self.refusal = RefuseReason::from_code(code);
             }
             if self.role == Role::Client && !self.retry_with_new_id(links, link) {
-                self.set_status(ConnectionStatus::Disconnected);
+                self.connection_failed();
             }
             return;
         }
@@ -151,7 +156,7 @@ impl Core {
             }
             self.emit(PeerEvent::AuthenticationFailed(member.id));
             if self.role == Role::Client {
-                self.set_status(ConnectionStatus::Disconnected);
+                self.connection_failed();
             }
             return;
         }
@@ -181,6 +186,12 @@ impl Core {
         self.refusal = None;
         self.roster.insert(link, PeerId::SERVER);
         true
+    }
+
+    /// A client's attempt ended without it getting in.
+    fn connection_failed(&mut self) {
+        self.emit(PeerEvent::ConnectionFailed(self.refusal));
+        self.set_status(ConnectionStatus::Disconnected);
     }
 
     /// The server is gone: the others reached through it are gone too.

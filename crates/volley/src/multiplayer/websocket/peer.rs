@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use volley_proto::TransferMode;
 use volley_proto::constants::MAX_PEERS;
 
 use super::{WsClientOptions, WsListener, WsTransport};
@@ -12,11 +11,10 @@ use crate::multiplayer::session::reactor::Reactor;
 use crate::multiplayer::session::transport::{Tokens, Transport, TransportSet};
 use crate::multiplayer::session::{
     AuthError, AuthMessage, ClientState, Core, CoreConfig, CreateError, MultiplayerStats, Role,
-    SessionOptions, serve,
+    SessionOptions, check_config, serve,
 };
 use crate::multiplayer::{
-    ConnectionStatus, DisconnectPeerError, Incoming, MultiplayerPeer, PacketInfo, PeerId,
-    PollError, PutPacketError, Target,
+    ConnectionStatus, DisconnectPeerError, MultiplayerPeer, PeerId, PollError, PutPacketError,
 };
 use crate::websocket::{WsClient, WsServerStats};
 
@@ -65,6 +63,7 @@ impl WebSocketMultiplayerPeer {
         if !(1..=MAX_PEERS).contains(&max_clients) {
             return Err(CreateError::MaxClients(max_clients));
         }
+        check_config(profile, all_channels(profile), &options)?;
         let reactor = Reactor::new()?;
         let mut transport = WsTransport::server(0, listener.open()?, profile);
         transport.register(reactor.registry(), Tokens::new(0))?;
@@ -99,6 +98,7 @@ impl WebSocketMultiplayerPeer {
         options: WsClientOptions,
     ) -> Result<Self, CreateError> {
         let WsClientOptions { config, tls, session } = options;
+        check_config(profile, all_channels(profile), &session)?;
         let now = Instant::now();
         let client = WsClient::dial(url, &config, tls, now)?;
         let deadline = now + config.get_handshake_timeout();
@@ -199,32 +199,7 @@ impl WebSocketMultiplayerPeer {
 }
 
 impl MultiplayerPeer for WebSocketMultiplayerPeer {
-    fn transfer_channel(&self) -> u8 {
-        self.core.transfer_channel
-    }
-
-    /// Any channel is taken; none is carried (the remote reports 0).
-    fn set_transfer_channel(&mut self, channel: u8) {
-        self.core.transfer_channel = channel;
-    }
-
-    fn transfer_mode(&self) -> TransferMode {
-        self.core.transfer_mode
-    }
-
-    /// Any mode is taken; over TCP every packet arrives reliably and in
-    /// order, and the remote reports it as reliable, as Godot does.
-    fn set_transfer_mode(&mut self, mode: TransferMode) {
-        self.core.transfer_mode = mode;
-    }
-
-    fn set_target_peer(&mut self, target: Target) {
-        self.core.target = target;
-    }
-
-    fn is_refusing_new_connections(&self) -> bool {
-        self.core.refuse_new_connections
-    }
+    crate::multiplayer::session::delegate_to_core!();
 
     /// Newcomers are closed after their upgrade with close code 4003.
     fn set_refuse_new_connections(&mut self, refuse: bool) {
@@ -240,10 +215,6 @@ impl MultiplayerPeer for WebSocketMultiplayerPeer {
     /// Whether this peer was created as a server.
     fn is_server(&self) -> bool {
         self.core.role == Role::Server
-    }
-
-    fn connection_status(&self) -> ConnectionStatus {
-        self.core.status
     }
 
     /// True, as Godot's WebSocket peer: a server relays (unless
@@ -265,12 +236,6 @@ impl MultiplayerPeer for WebSocketMultiplayerPeer {
         self.core.put(transports, payload)
     }
 
-    /// The largest message less the framing: 65 536 in Godot 4's framing,
-    /// 65 527 in Godot 3's, by default.
-    fn max_packet_size(&self) -> usize {
-        self.core.max_packet_size
-    }
-
     /// Accepts, upgrades, receives, relays, pings, and sends what is
     /// queued; waits until something reaches the application or `timeout`
     /// passes.
@@ -279,18 +244,6 @@ impl MultiplayerPeer for WebSocketMultiplayerPeer {
         let result = serve(&mut self.core, &mut transports, &mut self.reactor, timeout);
         self.transports = Some(transports);
         result
-    }
-
-    fn next_incoming(&mut self) -> Option<Incoming> {
-        self.core.next_incoming()
-    }
-
-    fn peek_packet(&self) -> Option<PacketInfo> {
-        self.core.peek_packet()
-    }
-
-    fn available_packet_count(&self) -> usize {
-        self.core.available_packet_count()
     }
 
     /// Keeps the buffer for a later packet.

@@ -1,7 +1,7 @@
 //! [`WebSocketMultiplayerPeer`]: a server or client over WebSocket.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use volley_proto::constants::MAX_PEERS;
 
@@ -11,11 +11,9 @@ use crate::multiplayer::session::reactor::Reactor;
 use crate::multiplayer::session::transport::{Tokens, Transport, TransportSet};
 use crate::multiplayer::session::{
     AuthError, AuthMessage, ClientState, Core, CoreConfig, CreateError, MultiplayerStats, Role,
-    SessionOptions, check_config, serve,
+    SessionOptions, check_config,
 };
-use crate::multiplayer::{
-    ConnectionStatus, DisconnectPeerError, MultiplayerPeer, PeerId, PollError, PutPacketError,
-};
+use crate::multiplayer::{ConnectionStatus, MultiplayerPeer, PeerId};
 use crate::websocket::{WsClient, WsServerStats};
 
 /// A [`MultiplayerPeer`] over WebSocket: Godot 4's
@@ -227,57 +225,5 @@ impl MultiplayerPeer for WebSocketMultiplayerPeer {
         }
     }
 
-    /// Queues the packet; it leaves at the next poll, batched with the
-    /// others into few TCP writes. A single target whose outbound queue is
-    /// full is [`PutPacketError::QueueFull`]; a broadcast skips (and
-    /// counts) such peers.
-    fn put_packet(&mut self, payload: &[u8]) -> Result<(), PutPacketError> {
-        let transports = self.transports.as_mut().ok_or(PutPacketError::NotConnected)?;
-        self.core.put(transports, payload)
-    }
-
-    /// Accepts, upgrades, receives, relays, pings, and sends what is
-    /// queued; waits until something reaches the application or `timeout`
-    /// passes.
-    fn poll_timeout(&mut self, timeout: Duration) -> Result<(), PollError> {
-        let mut transports = self.transports.take().ok_or(PollError::Closed)?;
-        let result = serve(&mut self.core, &mut transports, &mut self.reactor, timeout);
-        self.transports = Some(transports);
-        result
-    }
-
-    /// Keeps the buffer for a later packet.
-    fn recycle(&mut self, payload: Vec<u8>) {
-        if let Some(transports) = self.transports.as_mut() {
-            self.core.recycle(transports, payload);
-        }
-    }
-
-    /// Closes one connection: a server's client, or a client's server.
-    ///
-    /// Without `force`, queued packets go first, then a close frame; a
-    /// [`PeerEvent::Disconnected`](crate::multiplayer::PeerEvent::Disconnected)
-    /// follows once the remote answered (or a second passed). With `force`,
-    /// the peer is forgotten at once with no event (its queued packets and
-    /// a close frame still leave); the other clients are told at once.
-    fn disconnect_peer(&mut self, peer: PeerId, force: bool) -> Result<(), DisconnectPeerError> {
-        let transports = self.transports.as_mut().ok_or(DisconnectPeerError::UnknownPeer(peer))?;
-        if self.core.disconnect_peer(transports, peer, force)? {
-            self.close();
-        }
-        Ok(())
-    }
-
-    /// Ends the session: queued packets and a close frame are written to
-    /// every connection as far as the sockets take them, then the sockets
-    /// close. No events; queued incoming packets are discarded.
-    fn close(&mut self) {
-        if let Some(mut transports) = self.transports.take() {
-            self.core.close(&mut transports);
-            // What the kernel does not take now is lost; the remote sees
-            // the connection end.
-            let _ = transports.flush();
-        }
-        self.core.forget_everyone();
-    }
+    crate::multiplayer::session::delegate_to_transports!();
 }

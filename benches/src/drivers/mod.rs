@@ -20,8 +20,10 @@ pub mod laminar;
 pub mod raw_udp;
 pub mod renet;
 pub mod rusty_enet;
+pub mod tungstenite;
 pub mod volley;
 pub mod volley_webrtc;
+pub mod volley_ws;
 
 /// How a message travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,11 +251,13 @@ pub fn all() -> Vec<&'static dyn System> {
     vec![
         &volley::Volley,
         &volley_webrtc::VolleyWebRtc,
+        &volley_ws::VolleyWs,
         #[cfg(feature = "enet-c")]
         &enet_c::EnetC,
         &rusty_enet::RustyEnet,
         &laminar::Laminar,
         &renet::Renet,
         &raw_udp::RawUdp,
+        &tungstenite::Tungstenite,
     ]
 }

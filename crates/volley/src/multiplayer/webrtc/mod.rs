@@ -62,19 +62,12 @@ mod listener;
 mod options;
 pub(crate) mod transport;
 
-use std::time::Duration;
-
-use volley_proto::TransferMode;
-
 use super::framing::WireProfile;
 use super::session::link::Links;
 use super::session::reactor::Reactor;
 use super::session::transport::{Tokens, Transport, TransportSet};
-use super::session::{ClientState, Core, CoreConfig, serve};
-use super::{
-    ConnectionStatus, DisconnectPeerError, Incoming, MultiplayerPeer, PacketInfo, PeerId,
-    PollError, PutPacketError, Target,
-};
+use super::session::{ClientState, Core, CoreConfig};
+use super::{ConnectionStatus, DisconnectPeerError, MultiplayerPeer, PeerId};
 use crate::webrtc::{EndpointStats, IceCandidate, LinkState, SessionDescription, SignalError};
 
 pub use super::session::{MultiplayerStats, Role};
@@ -340,29 +333,7 @@ fn rtc_transport(transports: &mut TransportSet) -> Option<&mut WebRtcTransport> 
 }
 
 impl MultiplayerPeer for WebRtcMultiplayerPeer {
-    fn transfer_channel(&self) -> u8 {
-        self.core.transfer_channel
-    }
-
-    fn set_transfer_channel(&mut self, channel: u8) {
-        self.core.transfer_channel = channel;
-    }
-
-    fn transfer_mode(&self) -> TransferMode {
-        self.core.transfer_mode
-    }
-
-    fn set_transfer_mode(&mut self, mode: TransferMode) {
-        self.core.transfer_mode = mode;
-    }
-
-    fn set_target_peer(&mut self, target: Target) {
-        self.core.target = target;
-    }
-
-    fn is_refusing_new_connections(&self) -> bool {
-        self.core.refuse_new_connections
-    }
+    crate::multiplayer::session::delegate_to_core!();
 
     /// A server then refuses [`add_peer`](WebRtcMultiplayerPeer::add_peer).
     fn set_refuse_new_connections(&mut self, refuse: bool) {
@@ -377,57 +348,10 @@ impl MultiplayerPeer for WebRtcMultiplayerPeer {
         self.core.role == Role::Server
     }
 
-    fn connection_status(&self) -> ConnectionStatus {
-        self.core.status
-    }
-
     /// As in Godot: true for a server and its clients, false in a mesh.
     fn is_server_relay_supported(&self) -> bool {
         self.core.role != Role::Mesh
     }
 
-    fn put_packet(&mut self, payload: &[u8]) -> Result<(), PutPacketError> {
-        let transports = self.transports.as_mut().ok_or(PutPacketError::NotConnected)?;
-        self.core.put(transports, payload)
-    }
-
-    fn max_packet_size(&self) -> usize {
-        self.core.max_packet_size
-    }
-
-    /// Receives, runs the WebRTC timers, and sends what is queued; waits
-    /// until something reaches the application or `timeout` passes.
-    fn poll_timeout(&mut self, timeout: Duration) -> Result<(), PollError> {
-        let transports = self.transports.as_mut().ok_or(PollError::Closed)?;
-        serve(&mut self.core, transports, &mut self.reactor, timeout)
-    }
-
-    fn next_incoming(&mut self) -> Option<Incoming> {
-        self.core.next_incoming()
-    }
-
-    fn peek_packet(&self) -> Option<PacketInfo> {
-        self.core.peek_packet()
-    }
-
-    fn available_packet_count(&self) -> usize {
-        self.core.available_packet_count()
-    }
-
-    fn disconnect_peer(&mut self, peer: PeerId, force: bool) -> Result<(), DisconnectPeerError> {
-        let transports = self.transports.as_mut().ok_or(DisconnectPeerError::UnknownPeer(peer))?;
-        if self.core.disconnect_peer(transports, peer, force)? {
-            self.close();
-        }
-        Ok(())
-    }
-
-    fn close(&mut self) {
-        if let Some(mut transports) = self.transports.take() {
-            self.core.close(&mut transports);
-            // A datagram the socket refuses is lost like any other.
-            let _ = transports.flush();
-        }
-        self.core.forget_everyone();
-    }
+    crate::multiplayer::session::delegate_to_transports!();
 }

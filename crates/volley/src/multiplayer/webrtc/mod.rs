@@ -70,7 +70,7 @@ use super::session::{ClientState, Core, CoreConfig};
 use super::{ConnectionStatus, DisconnectPeerError, MultiplayerPeer, PeerId};
 use crate::webrtc::{EndpointStats, IceCandidate, LinkState, SessionDescription, SignalError};
 
-pub use super::session::{MultiplayerStats, Role};
+pub use super::session::{AuthError, AuthMessage, MultiplayerStats, Role};
 pub use error::{AddPeerError, WebRtcCreateError};
 pub use listener::WebRtcListener;
 pub use options::WebRtcPeerOptions;
@@ -318,6 +318,37 @@ impl WebRtcMultiplayerPeer {
     /// Counters of relayed, refused and dropped packets.
     pub fn stats(&self) -> MultiplayerStats {
         self.core.stats
+    }
+
+    /// The next authentication message a peer sent while authenticating
+    /// (Godot's `auth_callback(id, data)`), with
+    /// [`SessionOptions::authentication`](super::session::SessionOptions::authentication)
+    /// on. Poll first; a poll returns as soon as one arrives.
+    pub fn next_auth_message(&mut self) -> Option<AuthMessage> {
+        self.core.next_auth_message()
+    }
+
+    /// Sends authentication data to a peer that is authenticating (Godot's
+    /// `send_auth`): `[07 00][data]` on the reliable channel.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError`] for a peer that is not authenticating.
+    pub fn send_auth(&mut self, peer: PeerId, data: &[u8]) -> Result<(), AuthError> {
+        let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
+        self.core.send_auth(transports, peer, data)
+    }
+
+    /// Completes this side's authentication of `peer` (Godot's
+    /// `complete_auth`): `[07 00]`; the peer is admitted once it completed
+    /// too.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError`] for a peer that is not authenticating.
+    pub fn complete_auth(&mut self, peer: PeerId) -> Result<(), AuthError> {
+        let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
+        self.core.complete_auth(transports, peer)
     }
 
     /// What the socket dropped (garbage, unknown sources) and the

@@ -123,6 +123,7 @@ pub mod sim;
 mod stats;
 mod throttle;
 mod time;
+mod trace;
 mod unsequenced;
 pub mod wire;
 
@@ -133,3 +134,7 @@ pub use event::{DisconnectReason, Event};
 pub use mode::TransferMode;
 pub use peer::{PeerHandle, PeerState};
 pub use stats::{EndpointStats, PeerStats};
+/// The rate limiter of dropped-input logs, for the `volley` host's socket.
+#[cfg(feature = "tracing")]
+#[doc(hidden)]
+pub use trace::DropCounter;

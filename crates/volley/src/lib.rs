@@ -13,6 +13,7 @@
 mod host;
 pub mod multiplayer;
 pub mod socket;
+mod trace;
 
 pub use host::{Host, HostConfig, HostError, HostHandle};
 pub use volley_proto::{

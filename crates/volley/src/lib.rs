@@ -9,11 +9,16 @@
 //!   networked peer (server, client or mesh, in Godot 3's or Godot 4's
 //!   framing), with an example in [`multiplayer::enet`].
 //! - [`socket`] is the batched UDP socket underneath.
+//! - [`websocket`] is the WebSocket transport (TCP, optionally TLS) that
+//!   browser clients reach a session through.
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz_checks;
 mod host;
 pub mod multiplayer;
 pub mod socket;
 mod trace;
+pub mod websocket;
 
 pub use host::{Host, HostConfig, HostError, HostHandle};
 /// The poll library Volley's sockets run on, for [`Host::register`]: use

@@ -191,6 +191,10 @@ pub(crate) enum LinkFraming {
     /// Godot 3 over ENet: a [`RelayHeader`] in front of every game packet,
     /// [`SystemMessage`]s on ENet channel 0.
     EnetGodot3,
+    /// Godot 3 over WebSocket: `[type u8]` and a [`RelayHeader`] in front of
+    /// every message; system messages are typed messages of their own
+    /// ([`godot3`](crate::multiplayer::websocket::framing::godot3)).
+    WsGodot3,
     /// Godot 4's SceneMultiplayer: the same bytes on every transport.
     Scene,
 }

@@ -38,6 +38,9 @@ pub enum CreateError {
     /// The poll instance that waits on the session's listeners could not
     /// be made, or a listener could not be registered with it.
     Io(io::Error),
+    /// A WebSocket client could not start connecting (a bad URL, a host
+    /// that does not resolve, `wss://` without TLS).
+    Dial(crate::websocket::DialError),
 }
 
 impl fmt::Display for CreateError {
@@ -54,6 +57,7 @@ impl fmt::Display for CreateError {
                 write!(f, "{option} is Godot 4's: it needs the godot4 profile")
             }
             Self::Io(e) => write!(f, "cannot poll the listeners: {e}"),
+            Self::Dial(e) => write!(f, "cannot connect: {e}"),
         }
     }
 }
@@ -63,6 +67,7 @@ impl std::error::Error for CreateError {
         match self {
             Self::Host(e) => Some(e),
             Self::Io(e) => Some(e),
+            Self::Dial(e) => Some(e),
             _ => None,
         }
     }
@@ -71,6 +76,12 @@ impl std::error::Error for CreateError {
 impl From<HostError> for CreateError {
     fn from(e: HostError) -> Self {
         Self::Host(e)
+    }
+}
+
+impl From<crate::websocket::DialError> for CreateError {
+    fn from(e: crate::websocket::DialError) -> Self {
+        Self::Dial(e)
     }
 }
 

@@ -59,7 +59,7 @@ mod error;
 mod inbox;
 pub(crate) mod link;
 mod options;
-mod reactor;
+pub(crate) mod reactor;
 mod receive;
 mod roster;
 mod scene;
@@ -83,7 +83,7 @@ use inbox::Inbox;
 use link::{LinkId, Links};
 pub use options::SessionOptions;
 use roster::{Roster, Stage};
-pub(crate) use server::MAX_POLL_WAIT;
+pub(crate) use server::{MAX_POLL_WAIT, serve};
 pub use server::{ServerSession, ServerSessionBuilder};
 pub use stats::MultiplayerStats;
 

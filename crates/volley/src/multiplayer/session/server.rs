@@ -13,10 +13,12 @@ use super::{
 };
 use crate::multiplayer::enet::{EnetListener, EnetTransport};
 use crate::multiplayer::framing::WireProfile;
+use crate::multiplayer::websocket::{WsListener, WsTransport};
 use crate::multiplayer::{
     ConnectionStatus, DisconnectPeerError, Incoming, MultiplayerPeer, PacketInfo, PeerId,
     PollError, PutPacketError, Target,
 };
+use crate::websocket::WsServerStats;
 
 /// The longest a single poll waits; longer timeouts are cut to this.
 pub(crate) const MAX_POLL_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -28,6 +30,7 @@ const MAX_LISTENERS: u16 = 255;
 #[derive(Debug, Clone)]
 enum Listener {
     Enet(EnetListener),
+    WebSocket(WsListener),
 }
 
 /// Sets up a [`ServerSession`]: the wire profile, the session's limits and
@@ -87,6 +90,14 @@ impl ServerSessionBuilder {
         self
     }
 
+    /// Adds a TCP listener speaking WebSocket (browsers, Godot's
+    /// `WebSocketMultiplayerPeer`), in the session's generation's WebSocket
+    /// framing. Its links are numbered after the listeners added before it.
+    pub fn websocket(mut self, listener: WsListener) -> Self {
+        self.listeners.push(Listener::WebSocket(listener));
+        self
+    }
+
     /// Opens every listener and starts the session.
     pub fn build(self) -> Result<ServerSession, CreateError> {
         if self.listeners.is_empty() {
@@ -105,7 +116,7 @@ impl ServerSessionBuilder {
                 .ok()
                 .filter(|&index| index < MAX_LISTENERS)
                 .ok_or(CreateError::TooManyListeners)?;
-            let mut transport = match listener {
+            let mut transport: Box<dyn Transport> = match listener {
                 Listener::Enet(listener) => Box::new(EnetTransport::listen(
                     index,
                     &listener,
@@ -113,6 +124,9 @@ impl ServerSessionBuilder {
                     self.channels,
                     self.max_clients,
                 )?),
+                Listener::WebSocket(listener) => {
+                    Box::new(WsTransport::server(index, listener.open()?, self.profile))
+                }
             };
             transport.register(reactor.registry(), Tokens::new(index))?;
             addresses.push(transport.local_addr());
@@ -132,10 +146,11 @@ impl ServerSessionBuilder {
     }
 }
 
-/// A server [`MultiplayerPeer`] on several listeners at once — say ENet on
-/// IPv4 and on IPv6, or on two ports — with one id space: clients of every
-/// listener see each other join and leave, broadcasts reach them all, and
-/// client-to-client packets are relayed across listeners.
+/// A server [`MultiplayerPeer`] on several listeners at once — say ENet
+/// (UDP) for desktop clients and WebSocket (TCP) for browsers, or ENet on
+/// IPv4 and on IPv6 — with one id space: clients of every listener see each
+/// other join and leave, broadcasts reach them all, and client-to-client
+/// packets are relayed across listeners (and transports).
 ///
 /// It behaves as [`EnetMultiplayerPeer::create_server`](crate::multiplayer::EnetMultiplayerPeer::create_server)
 /// in everything else; build it with [`ServerSession::builder`]. One poll
@@ -199,6 +214,14 @@ impl ServerSession {
         self.transports.as_ref()?.get(usize::from(link.transport))?.link_stats(link)
     }
 
+    /// The TCP connection counters of listener `index` (accepted, refused
+    /// at accept, failed or timed-out upgrades, peers closed for abuse or
+    /// silence) if it is a WebSocket listener; `None` otherwise.
+    pub fn websocket_stats(&self, index: usize) -> Option<WsServerStats> {
+        let transport = self.transports.as_ref()?.get(index)?;
+        transport.as_any().downcast_ref::<WsTransport>()?.server_stats()
+    }
+
     /// Which listener (its index) client `peer` came through.
     pub fn peer_listener(&self, peer: PeerId) -> Option<usize> {
         self.core.link_of(peer).map(|link| usize::from(link.transport))
@@ -221,19 +244,6 @@ impl ServerSession {
     pub fn complete_auth(&mut self, peer: PeerId) -> Result<(), AuthError> {
         let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
         self.core.complete_auth(transports, peer)
-    }
-
-    /// Pumps every transport once and hands their events to the core.
-    fn pump(&mut self, transports: &mut TransportSet) -> Result<(), PollError> {
-        let now = Instant::now();
-        for index in 0..transports.len() {
-            let Some(transport) = transports.get_mut(index) else { continue };
-            transport.pump(now)?;
-            while let Some(event) = transports.get_mut(index).and_then(|t| t.poll_event()) {
-                self.core.handle(transports, event);
-            }
-        }
-        Ok(())
     }
 }
 
@@ -305,7 +315,7 @@ impl MultiplayerPeer for ServerSession {
     /// listener, and flushes them all. Timeouts above a day wait a day.
     fn poll_timeout(&mut self, timeout: Duration) -> Result<(), PollError> {
         let mut transports = self.transports.take().ok_or(PollError::Closed)?;
-        let result = self.serve(&mut transports, timeout);
+        let result = serve(&mut self.core, &mut transports, &mut self.reactor, timeout);
         self.transports = Some(transports);
         result
     }
@@ -351,29 +361,50 @@ impl MultiplayerPeer for ServerSession {
     }
 }
 
-impl ServerSession {
-    fn serve(&mut self, transports: &mut TransportSet, timeout: Duration) -> Result<(), PollError> {
-        self.core.progress = false;
-        let wait =
-            if self.core.has_incoming() { Duration::ZERO } else { timeout.min(MAX_POLL_WAIT) };
-        let deadline = Instant::now() + wait;
-        loop {
-            self.pump(transports)?;
-            let now = Instant::now();
-            self.core.run_timers(transports, now);
-            if self.core.progress || now >= deadline {
-                break;
-            }
-            // What the events made this side send (acknowledgements, relayed
-            // copies) leaves before the sleep.
-            transports.flush()?;
-            let wake = [transports.next_deadline(), self.core.next_deadline()]
-                .into_iter()
-                .flatten()
-                .fold(deadline, Instant::min);
-            self.reactor.wait(wake.saturating_duration_since(now), transports)?;
+/// Serves a session's transports for its core: the one poll loop every
+/// multi-transport driver runs ([`ServerSession`], the WebSocket peer).
+///
+/// Waits on `reactor` until something reaches the application or `timeout`
+/// passes (at once if items already wait); then handles whatever else
+/// already arrived on any transport, and flushes them all.
+pub(crate) fn serve(
+    core: &mut Core,
+    transports: &mut TransportSet,
+    reactor: &mut Reactor,
+    timeout: Duration,
+) -> Result<(), PollError> {
+    core.progress = false;
+    let wait = if core.has_incoming() { Duration::ZERO } else { timeout.min(MAX_POLL_WAIT) };
+    let deadline = Instant::now() + wait;
+    loop {
+        pump(core, transports)?;
+        let now = Instant::now();
+        core.run_timers(transports, now);
+        if core.progress || now >= deadline {
+            break;
         }
+        // What the events made this side send (acknowledgements, relayed
+        // copies) leaves before the sleep.
         transports.flush()?;
-        Ok(())
+        let wake = [transports.next_deadline(), core.next_deadline()]
+            .into_iter()
+            .flatten()
+            .fold(deadline, Instant::min);
+        reactor.wait(wake.saturating_duration_since(now), transports)?;
     }
+    transports.flush()?;
+    Ok(())
+}
+
+/// Pumps every transport once and hands their events to the core.
+fn pump(core: &mut Core, transports: &mut TransportSet) -> Result<(), PollError> {
+    let now = Instant::now();
+    for index in 0..transports.len() {
+        let Some(transport) = transports.get_mut(index) else { continue };
+        transport.pump(now)?;
+        while let Some(event) = transports.get_mut(index).and_then(|t| t.poll_event()) {
+            core.handle(transports, event);
+        }
+    }
+    Ok(())
 }

@@ -88,6 +88,10 @@ pub(crate) trait Transport: Links + fmt::Debug {
 
     /// Sends what the session queued since the last pump.
     fn flush(&mut self) -> io::Result<()>;
+
+    /// The transport itself, for a driver that reaches for what only its
+    /// kind has (a WebSocket listener's connection counters).
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// The transports of one session, in the order they were added; a link's

@@ -19,10 +19,10 @@ use volley::multiplayer::framing::WireProfile;
 #[command(
     name = "volley-server",
     version,
-    about = "A dedicated server for Godot games: clients join a relay session over ENet (UDP).",
+    about = "A dedicated server for Godot games: clients join a relay session over ENet (UDP) and WebSocket.",
     long_about = "A dedicated server for Godot games. Godot 3 or Godot 4 clients join one \
-                  relay session over ENet (UDP): they see each other join and leave and reach \
-                  each other through the server. It runs no game logic: packets addressed to \
+                  relay session over ENet (UDP) and WebSocket (TCP, for browsers): they see \
+                  each other join and leave and reach each other through the server. It runs no game logic: packets addressed to \
                   the server itself (peer 1) are counted and dropped.\n\n\
                   Signals: SIGINT or SIGTERM shut down cleanly (clients are told, queued data \
                   goes first; a second SIGINT exits at once), SIGUSR1 logs a stats line per \
@@ -38,8 +38,23 @@ pub(crate) struct Args {
 
     /// UDP address to serve ENet on, such as 0.0.0.0:7777, or [::]:7777 for
     /// IPv6 and IPv4 clients alike.
+    #[arg(long, value_name = "ADDR", required_unless_present = "websocket")]
+    pub(crate) enet: Option<SocketAddr>,
+
+    /// TCP address to serve WebSocket on (browsers and Godot's
+    /// WebSocketMultiplayerPeer), such as 0.0.0.0:8080; clients of both
+    /// transports share the one session.
     #[arg(long, value_name = "ADDR")]
-    pub(crate) enet: SocketAddr,
+    pub(crate) websocket: Option<SocketAddr>,
+
+    /// Serve wss:// with this PEM certificate chain (leaf first); needs
+    /// --tls-key.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "websocket"])]
+    pub(crate) tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
 
     /// Most clients at once; newcomers beyond are refused at the handshake.
     #[arg(long, value_name = "N", default_value_t = 32,
@@ -216,7 +231,8 @@ mod tests {
         ))
         .expect("valid");
         assert_eq!(parsed.godot, Generation::Godot4);
-        assert_eq!(parsed.enet, "0.0.0.0:7777".parse().unwrap());
+        assert_eq!(parsed.enet, Some("0.0.0.0:7777".parse().unwrap()));
+        assert_eq!(parsed.websocket, None);
         assert_eq!(parsed.max_clients, 8);
         assert!(parsed.compress && parsed.checksum && !parsed.no_relay);
     }
@@ -227,6 +243,8 @@ mod tests {
             ("volley-server --godot 5 --enet 127.0.0.1:1", "--godot"),
             ("volley-server --godot 3 --enet 127.0.0.1", "--enet"),
             ("volley-server --godot 3", "--enet"),
+            ("volley-server --godot 3 --enet 127.0.0.1:1 --tls-cert c.pem", "--tls-key"),
+            ("volley-server --godot 3 --enet 127.0.0.1:1 --tls-cert c --tls-key k", "--websocket"),
             ("volley-server --enet 127.0.0.1:1", "--godot"),
             ("volley-server --godot 3 --enet 127.0.0.1:1 --max-clients 0", "--max-clients"),
             ("volley-server --godot 3 --enet 127.0.0.1:1 --max-clients 5000", "--max-clients"),

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,10 @@ use tracing::{info, warn};
 use volley::HostError;
 use volley::multiplayer::enet::EnetListener;
 use volley::multiplayer::session::{CreateError, ServerSession, SessionOptions};
+use volley::multiplayer::websocket::WsListener;
 use volley::multiplayer::{Incoming, MultiplayerPeer, PeerEvent, PeerId, PollError};
 use volley::socket::BindError;
+use volley::websocket::tls::server_config_from_pem_files;
 use volley_proto::EndpointConfig;
 
 use crate::cli::{Args, Generation};
@@ -29,11 +32,13 @@ const REFUSAL_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) enum ServerError {
     /// The session could not start (a port in use, say).
     Start {
-        /// The ENet address asked for.
-        enet: SocketAddr,
+        /// The WebSocket (TCP) address asked for.
+        websocket: Option<SocketAddr>,
         /// What went wrong.
         error: CreateError,
     },
+    /// The certificate or key for wss:// could not be loaded.
+    Tls(String),
     /// The signal handlers could not be installed.
     Signals(std::io::Error),
     /// The sockets failed while serving.
@@ -43,21 +48,32 @@ pub(crate) enum ServerError {
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Start { enet, error: CreateError::Host(HostError::Bind(bind)) } => match bind {
-                BindError::AddressInUse(_) => write!(
-                    f,
-                    "cannot listen on UDP {enet}: the port is already in use (another server running?)"
-                ),
-                BindError::AddressNotAvailable(_) => {
-                    write!(f, "cannot listen on UDP {enet}: no such address on this machine")
-                }
-                BindError::PermissionDenied(_) => write!(
-                    f,
-                    "cannot listen on UDP {enet}: permission denied (ports below 1024 need privileges)"
-                ),
-                other => write!(f, "cannot listen on UDP {enet}: {other}"),
-            },
-            Self::Start { enet, error } => write!(f, "cannot start the session on {enet}: {error}"),
+            Self::Start { error: CreateError::Host(HostError::Bind(bind)), .. } => {
+                let (address, why) = match bind {
+                    BindError::AddressInUse(a) => {
+                        (a, "the port is already in use (another server running?)")
+                    }
+                    BindError::AddressNotAvailable(a) => (a, "no such address on this machine"),
+                    BindError::PermissionDenied(a) => {
+                        (a, "permission denied (ports below 1024 need privileges)")
+                    }
+                    other => return write!(f, "cannot listen on UDP: {other}"),
+                };
+                write!(f, "cannot listen on UDP {address}: {why}")
+            }
+            Self::Start { websocket: Some(address), error: CreateError::Io(e), .. } => {
+                let why = match e.kind() {
+                    ErrorKind::AddrInUse => "the port is already in use (another server running?)",
+                    ErrorKind::AddrNotAvailable => "no such address on this machine",
+                    ErrorKind::PermissionDenied => {
+                        "permission denied (ports below 1024 need privileges)"
+                    }
+                    _ => return write!(f, "cannot listen on TCP {address} or poll: {e}"),
+                };
+                write!(f, "cannot listen on TCP {address}: {why}")
+            }
+            Self::Start { error, .. } => write!(f, "cannot start the session: {error}"),
+            Self::Tls(e) => write!(f, "cannot serve wss://: {e}"),
             Self::Signals(e) => write!(f, "cannot install the signal handlers: {e}"),
             Self::Poll(e) => write!(f, "serving failed: {e}"),
         }
@@ -113,13 +129,25 @@ impl Server {
         let channels = args.channels.unwrap_or_else(|| profile.max_user_channel() + 1);
         let mut endpoint = EndpointConfig::default();
         endpoint.checksum(args.checksum).range_coder(args.compress);
-        let session = ServerSession::builder(profile)
+        let mut builder = ServerSession::builder(profile)
             .max_clients(usize::from(args.max_clients))
             .channels(channels)
-            .options(SessionOptions::default().server_relay(!args.no_relay))
-            .enet(EnetListener::new(args.enet).endpoint(endpoint))
+            .options(SessionOptions::default().server_relay(!args.no_relay));
+        if let Some(enet) = args.enet {
+            builder = builder.enet(EnetListener::new(enet).endpoint(endpoint));
+        }
+        if let Some(websocket) = args.websocket {
+            let mut listener = WsListener::new(websocket);
+            if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+                let tls = server_config_from_pem_files(cert, key)
+                    .map_err(|e| ServerError::Tls(e.to_string()))?;
+                listener = listener.tls(tls);
+            }
+            builder = builder.websocket(listener);
+        }
+        let session = builder
             .build()
-            .map_err(|error| ServerError::Start { enet: args.enet, error })?;
+            .map_err(|error| ServerError::Start { websocket: args.websocket, error })?;
         let mut server = Self {
             session,
             clients: BTreeMap::new(),
@@ -131,13 +159,19 @@ impl Server {
         if args.refuse_new_connections {
             server.session.set_refuse_new_connections(true);
         }
-        let enet = server.session.local_addr(0).unwrap_or(args.enet);
+        // Listeners are numbered in the order they were added.
+        let enet = args.enet.and_then(|_| server.session.local_addr(0));
+        let websocket = args
+            .websocket
+            .and_then(|_| server.session.local_addr(usize::from(args.enet.is_some())));
+        let scheme = if args.tls_cert.is_some() { "wss" } else { "ws" };
         info!(
             godot = match args.godot {
                 Generation::Godot3 => 3,
                 Generation::Godot4 => 4,
             },
-            %enet,
+            enet = enet.map(tracing::field::display),
+            websocket = websocket.map(|a| tracing::field::display(format!("{scheme}://{a}/"))),
             max_clients = args.max_clients,
             channels,
             relay = !args.no_relay,

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use volley::multiplayer::enet::{EnetMultiplayerPeer, EnetPeerOptions};
 use volley::multiplayer::framing::WireProfile;
+use volley::multiplayer::websocket::{WebSocketMultiplayerPeer, WsClientOptions};
 use volley::multiplayer::{ConnectionStatus, Incoming, MultiplayerPeer, PeerEvent, PeerId, Target};
+use volley::websocket::tls::client_config_from_ca_pem_file;
 use volley_proto::EndpointConfig;
 
 /// Far more than any step takes; only a hang reaches it.
@@ -71,9 +73,14 @@ impl Server {
 
     /// The ENet address from the "listening" line.
     fn address(&mut self) -> SocketAddr {
+        self.listening("enet=").parse().expect("an address")
+    }
+
+    /// The value of `field` (such as `enet=`) in the "listening" line.
+    fn listening(&mut self, field: &str) -> String {
         let line = self.expect_line(&["listening"]);
-        let value = line.split("enet=").nth(1).and_then(|rest| rest.split_whitespace().next());
-        value.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no address in {line}"))
+        let value = line.split(field).nth(1).and_then(|rest| rest.split_whitespace().next());
+        value.unwrap_or_else(|| panic!("no {field} in {line}")).to_owned()
     }
 
     fn signal(&self, name: &str) {
@@ -118,9 +125,9 @@ fn client(
 
 /// Polls `clients` until `done` holds, collecting what each receives.
 fn poll_until(
-    clients: &mut [&mut EnetMultiplayerPeer],
+    clients: &mut [&mut dyn MultiplayerPeer],
     received: &mut [Vec<Incoming>],
-    mut done: impl FnMut(&[&mut EnetMultiplayerPeer], &[Vec<Incoming>]) -> bool,
+    mut done: impl FnMut(&[&mut dyn MultiplayerPeer], &[Vec<Incoming>]) -> bool,
 ) {
     let end = Instant::now() + PATIENCE;
     while !done(clients, received) {
@@ -148,7 +155,7 @@ fn relay_session(godot: &str, profile: WireProfile, extra: &[&str], options: Ene
     let mut a = client(address, profile, options.clone());
     let mut b = client(address, profile, options);
     let mut received = [Vec::new(), Vec::new()];
-    poll_until(&mut [&mut a, &mut b], &mut received, |c, r| {
+    poll_until(&mut [&mut a as &mut dyn MultiplayerPeer, &mut b], &mut received, |c, r| {
         c.iter().all(|c| c.connection_status() == ConnectionStatus::Connected)
             && joined(&r[0], c[1].unique_id())
             && joined(&r[1], c[0].unique_id())
@@ -160,7 +167,7 @@ fn relay_session(godot: &str, profile: WireProfile, extra: &[&str], options: Ene
     // A to B, relayed by the server.
     a.set_target_peer(Target::Peer(b_id));
     a.put_packet(b"hello through the server").expect("queued");
-    poll_until(&mut [&mut a, &mut b], &mut received, |_, r| {
+    poll_until(&mut [&mut a as &mut dyn MultiplayerPeer, &mut b], &mut received, |_, r| {
         r[1].iter().any(|i| matches!(i, Incoming::Packet(p) if p.from == a_id && p.payload == b"hello through the server"))
     });
 
@@ -172,7 +179,7 @@ fn relay_session(godot: &str, profile: WireProfile, extra: &[&str], options: Ene
 
     // SIGTERM: both clients are told, the server exits cleanly.
     server.signal("TERM");
-    poll_until(&mut [&mut a, &mut b], &mut received, |c, _| {
+    poll_until(&mut [&mut a as &mut dyn MultiplayerPeer, &mut b], &mut received, |c, _| {
         c.iter().all(|c| c.connection_status() == ConnectionStatus::Disconnected)
     });
     assert_eq!(server.wait(), 0, "{}", server.seen.join("\n"));
@@ -209,13 +216,74 @@ fn a_full_server_refuses_and_says_so() {
     let mut first = client(address, WireProfile::Relay, EnetPeerOptions::default());
     let mut second = client(address, WireProfile::Relay, EnetPeerOptions::default());
     let mut received = [Vec::new(), Vec::new()];
-    poll_until(&mut [&mut first, &mut second], &mut received, |c, r| {
-        c[0].connection_status() == ConnectionStatus::Connected
-            && r[1].iter().any(|i| matches!(i, Incoming::Event(PeerEvent::ConnectionFailed(_))))
-    });
+    poll_until(
+        &mut [&mut first as &mut dyn MultiplayerPeer, &mut second],
+        &mut received,
+        |c, r| {
+            c[0].connection_status() == ConnectionStatus::Connected
+                && r[1].iter().any(|i| matches!(i, Incoming::Event(PeerEvent::ConnectionFailed(_))))
+        },
+    );
     server.expect_line(&["refused connections", "full=true"]);
     server.signal("INT");
     assert_eq!(server.wait(), 0);
+}
+
+/// An ENet client and a WebSocket client (as a browser would be) in one
+/// session: they see each other and talk through the server.
+fn mixed_session(godot: &str, profile: WireProfile, tls: bool) {
+    let tls_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../volley/tests/data/tls");
+    let (cert, key) = (format!("{tls_dir}/server.pem"), format!("{tls_dir}/server.key"));
+    let mut args = vec!["--godot", godot, "--enet", "127.0.0.1:0", "--websocket", "127.0.0.1:0"];
+    if tls {
+        args.extend(["--tls-cert", &cert, "--tls-key", &key]);
+    }
+    let mut server = Server::start(&args);
+    let enet_address = server.address();
+    let url = server.listening("websocket=");
+    assert!(url.starts_with(if tls { "wss://" } else { "ws://" }), "{url}");
+    // The test certificate is for "localhost".
+    let url = url.replace("127.0.0.1", "localhost");
+    let mut options = WsClientOptions::default();
+    if tls {
+        let ca = client_config_from_ca_pem_file(format!("{tls_dir}/ca.pem")).expect("test CA");
+        options = options.tls(ca);
+    }
+    let mut web = WebSocketMultiplayerPeer::create_client(&url, profile, options).expect("dials");
+    let mut desktop = client(enet_address, profile, EnetPeerOptions::default());
+    let mut received = [Vec::new(), Vec::new()];
+    poll_until(&mut [&mut web as &mut dyn MultiplayerPeer, &mut desktop], &mut received, |c, r| {
+        joined(&r[0], c[1].unique_id()) && joined(&r[1], c[0].unique_id())
+    });
+    let (web_id, desktop_id) = (web.unique_id(), desktop.unique_id());
+    web.set_target_peer(Target::Peer(desktop_id));
+    web.put_packet(b"from the browser").expect("queued");
+    desktop.set_target_peer(Target::Broadcast);
+    desktop.put_packet(b"from the desktop").expect("queued");
+    poll_until(&mut [&mut web as &mut dyn MultiplayerPeer, &mut desktop], &mut received, |_, r| {
+        let got = |inbox: &[Incoming], from, bytes: &[u8]| {
+            inbox
+                .iter()
+                .any(|i| matches!(i, Incoming::Packet(p) if p.from == from && p.payload == bytes))
+        };
+        got(&r[1], web_id, b"from the browser") && got(&r[0], desktop_id, b"from the desktop")
+    });
+    server.signal("TERM");
+    poll_until(&mut [&mut web as &mut dyn MultiplayerPeer, &mut desktop], &mut received, |c, _| {
+        c.iter().all(|c| c.connection_status() == ConnectionStatus::Disconnected)
+    });
+    assert_eq!(server.wait(), 0);
+    server.expect_line(&["stopped", "told=2"]);
+}
+
+#[test]
+fn godot3_websocket_and_enet_clients_share_a_session() {
+    mixed_session("3", WireProfile::Relay, false);
+}
+
+#[test]
+fn godot4_websocket_over_tls_and_enet_clients_share_a_session() {
+    mixed_session("4", WireProfile::Godot4, true);
 }
 
 #[test]
@@ -254,6 +322,22 @@ fn a_port_in_use_is_refused_with_a_clear_message() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!("cannot listen on UDP {address}: the port is already in use")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_websocket_port_in_use_is_refused_with_a_clear_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let address = taken.local_addr().expect("bound").to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_volley-server"))
+        .args(["--godot", "3", "--enet", "127.0.0.1:0", "--websocket", &address])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on TCP {address}: the port is already in use")),
         "{stderr}"
     );
 }

@@ -36,7 +36,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "3|4")]
     pub(crate) godot: Generation,
 
-    /// UDP address to serve ENet on, such as 0.0.0.0:7777, or [::]:7777 for
+    /// UDP address to serve ENet on, such as `0.0.0.0:7777`, or `[::]:7777` for
     /// IPv6 and IPv4 clients alike.
     #[arg(long, value_name = "ADDR", required_unless_present = "websocket")]
     pub(crate) enet: Option<SocketAddr>,

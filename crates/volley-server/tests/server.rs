@@ -299,47 +299,34 @@ fn bad_flags_are_refused_with_a_clear_message() {
         ),
         (&["--config", "/nonexistent/volley.conf"][..], "cannot read the config file"),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_volley-server"))
-            .args(args)
-            .env_remove("VOLLEY_LOG")
-            .output()
-            .expect("runs");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        refused(args, 2, says);
     }
+}
+
+/// Runs the server with `args`; checks that it exits with `code` and says
+/// `says` on standard error.
+fn refused(args: &[&str], code: i32, says: &str) {
+    let output = Command::new(env!("CARGO_BIN_EXE_volley-server"))
+        .args(args)
+        .env_remove("VOLLEY_LOG")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+    assert!(stderr.contains(says), "{args:?}: {stderr}");
 }
 
 #[test]
 fn a_port_in_use_is_refused_with_a_clear_message() {
-    let taken = UdpSocket::bind("127.0.0.1:0").expect("a port");
-    let address = taken.local_addr().expect("bound").to_string();
-    let output = Command::new(env!("CARGO_BIN_EXE_volley-server"))
-        .args(["--godot", "4", "--enet", &address])
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(&format!("cannot listen on UDP {address}: the port is already in use")),
-        "{stderr}"
-    );
-}
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("a port");
+    let udp = udp.local_addr().expect("bound").to_string();
+    let says = format!("cannot listen on UDP {udp}: the port is already in use");
+    refused(&["--godot", "4", "--enet", &udp], 1, &says);
 
-#[test]
-fn a_websocket_port_in_use_is_refused_with_a_clear_message() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-    let address = taken.local_addr().expect("bound").to_string();
-    let output = Command::new(env!("CARGO_BIN_EXE_volley-server"))
-        .args(["--godot", "3", "--enet", "127.0.0.1:0", "--websocket", &address])
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(&format!("cannot listen on TCP {address}: the port is already in use")),
-        "{stderr}"
-    );
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let tcp = tcp.local_addr().expect("bound").to_string();
+    let says = format!("cannot listen on TCP {tcp}: the port is already in use");
+    refused(&["--godot", "3", "--enet", "127.0.0.1:0", "--websocket", &tcp], 1, &says);
 }
 
 #[test]

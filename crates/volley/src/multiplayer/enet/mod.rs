@@ -80,16 +80,16 @@ use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
+use volley_proto::PeerStats;
 use volley_proto::constants::MAX_PEERS;
-use volley_proto::{PeerStats, TransferMode};
 
 use super::framing::{RefuseReason, WireProfile};
 use super::session::link::Links;
 use super::session::transport::Transport;
 use super::session::{AuthError, AuthMessage, ClientState, Core, CoreConfig, MAX_POLL_WAIT};
 use super::{
-    ConnectionStatus, DisconnectPeerError, Incoming, MultiplayerPeer, PacketInfo, PeerId,
-    PollError, PutPacketError, Target, generate_unique_id,
+    ConnectionStatus, DisconnectPeerError, MultiplayerPeer, PeerId, PollError, PutPacketError,
+    generate_unique_id,
 };
 use crate::HostError;
 
@@ -138,8 +138,7 @@ impl EnetMultiplayerPeer {
         if !(1..=MAX_PEERS).contains(&max_clients) {
             return Err(CreateError::MaxClients(max_clients));
         }
-        super::session::check_channels(profile, channels)?;
-        super::session::check_options(profile, &options.session)?;
+        super::session::check_config(profile, channels, &options.session)?;
         let listener = EnetListener::new(bind).endpoint(options.endpoint.clone());
         let transport = EnetTransport::listen(0, &listener, profile, channels, max_clients)?;
         let config = core_config(Role::Server, profile, channels, max_clients, &transport, options);
@@ -168,8 +167,7 @@ impl EnetMultiplayerPeer {
         profile: WireProfile,
         options: EnetPeerOptions,
     ) -> Result<Self, CreateError> {
-        super::session::check_channels(profile, channels)?;
-        super::session::check_options(profile, &options.session)?;
+        super::session::check_config(profile, channels, &options.session)?;
         let bind = if server.is_ipv6() {
             SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))
         } else {
@@ -212,8 +210,7 @@ impl EnetMultiplayerPeer {
         profile: WireProfile,
         options: EnetPeerOptions,
     ) -> Result<Self, CreateError> {
-        super::session::check_channels(profile, channels)?;
-        super::session::check_options(profile, &options.session)?;
+        super::session::check_config(profile, channels, &options.session)?;
         let endpoint = options.endpoint.clone();
         let transport = EnetTransport::open(0, bind, bind.is_ipv6(), endpoint, profile, channels)?;
         let config = core_config(Role::Mesh, profile, channels, 0, &transport, options);
@@ -341,29 +338,7 @@ fn core_config(
 }
 
 impl MultiplayerPeer for EnetMultiplayerPeer {
-    fn transfer_channel(&self) -> u8 {
-        self.core.transfer_channel
-    }
-
-    fn set_transfer_channel(&mut self, channel: u8) {
-        self.core.transfer_channel = channel;
-    }
-
-    fn transfer_mode(&self) -> TransferMode {
-        self.core.transfer_mode
-    }
-
-    fn set_transfer_mode(&mut self, mode: TransferMode) {
-        self.core.transfer_mode = mode;
-    }
-
-    fn set_target_peer(&mut self, target: Target) {
-        self.core.target = target;
-    }
-
-    fn is_refusing_new_connections(&self) -> bool {
-        self.core.refuse_new_connections
-    }
+    super::session::delegate_to_core!();
 
     /// Newcomers are refused at the handshake with
     /// [`RefuseReason::RefusingConnections`], so they learn at once.
@@ -388,10 +363,6 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
         self.core.role == Role::Server
     }
 
-    fn connection_status(&self) -> ConnectionStatus {
-        self.core.status
-    }
-
     /// True for a server that relays ([`EnetPeerOptions::server_relay`],
     /// on by default) and for clients; false for mesh peers.
     fn is_server_relay_supported(&self) -> bool {
@@ -414,10 +385,6 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
         self.core.put(transport, payload)
     }
 
-    fn max_packet_size(&self) -> usize {
-        self.core.max_packet_size
-    }
-
     /// Receives, relays, runs timers, and sends what is queued.
     ///
     /// Waits until something reaches the application (a packet, a peer
@@ -437,7 +404,9 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
             let until = core.next_deadline().map_or(deadline, |at| at.min(deadline));
             let remaining = until.saturating_duration_since(now);
             if let Some(event) = transport.host_mut().service(remaining).map_err(poll_error)? {
-                transport.take_event(event);
+                if let Some(event) = transport.translate(event) {
+                    core.handle(transport, event);
+                }
                 while let Some(event) = transport.poll_event() {
                     core.handle(transport, event);
                 }
@@ -447,18 +416,6 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
             }
         }
         transport.host().flush().map_err(poll_error)
-    }
-
-    fn next_incoming(&mut self) -> Option<Incoming> {
-        self.core.next_incoming()
-    }
-
-    fn peek_packet(&self) -> Option<PacketInfo> {
-        self.core.peek_packet()
-    }
-
-    fn available_packet_count(&self) -> usize {
-        self.core.available_packet_count()
     }
 
     /// Hands the buffer to the engine, which reuses it for a later packet.

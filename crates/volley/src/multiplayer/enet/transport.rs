@@ -48,7 +48,8 @@ pub(crate) struct EnetTransport {
     enet_channels: usize,
     max_frame_size: usize,
     slots: Vec<Option<Slot>>,
-    /// Events translated and not yet taken.
+    /// Events translated and not yet taken: those of a pump, and links
+    /// found vanished ahead of the event that revealed them.
     queue: VecDeque<LinkEvent>,
     /// A client's server, dialled again when it refuses an id.
     server: Option<SocketAddr>,
@@ -125,54 +126,60 @@ impl EnetTransport {
         self.server = Some(server);
     }
 
-    /// Translates an engine event into link events, queued.
-    pub(crate) fn take_event(&mut self, event: Event) {
+    /// Translates an engine event into its link event. Events of links
+    /// that vanished, reported first, go to the queue, and then this one
+    /// with them: `None` means "take them from the queue" (or nothing
+    /// concerns a link).
+    pub(crate) fn translate(&mut self, event: Event) -> Option<LinkEvent> {
         match event {
             Event::ConnectRequest { peer, data, channel_count, .. } => {
+                let queued = self.queue.len();
                 self.forget_vanished();
                 let link = self.occupy(peer);
                 let reserved = usize::from(self.profile.reserved_channels());
                 let objection = (channel_count < reserved).then_some(RefuseReason::TooFewChannels);
                 let claim = IdClaim::Offered(data);
-                self.queue.push_back(LinkEvent::JoinRequest { link, claim, objection });
+                let request = LinkEvent::JoinRequest { link, claim, objection };
+                if self.queue.len() == queued {
+                    return Some(request);
+                }
+                self.queue.push_back(request);
+                None
             }
             Event::Connected { peer, .. } => {
-                if let Some(link) = self.link_of(peer) {
-                    if let Some(Some(slot)) = self.slots.get_mut(slot_index(link)) {
-                        slot.joining = false;
-                    }
-                    self.queue.push_back(LinkEvent::Up { link, assigned_id: None });
+                let link = self.link_of(peer)?;
+                if let Some(Some(slot)) = self.slots.get_mut(slot_index(link)) {
+                    slot.joining = false;
                 }
+                Some(LinkEvent::Up { link, assigned_id: None })
             }
             Event::Disconnected { peer, reason, data } => {
-                if let Some(link) = self.link_of(peer) {
-                    self.free(link);
-                    let cause = match reason {
-                        DisconnectReason::Refused => DownCause::Refused(data),
-                        DisconnectReason::Remote => DownCause::Remote(data),
-                        DisconnectReason::Local => DownCause::Local,
-                        _ => DownCause::TimedOut,
-                    };
-                    self.queue.push_back(LinkEvent::Down { link, cause });
-                }
+                let link = self.link_of(peer)?;
+                self.free(link);
+                let cause = match reason {
+                    DisconnectReason::Refused => DownCause::Refused(data),
+                    DisconnectReason::Remote => DownCause::Remote(data),
+                    DisconnectReason::Local => DownCause::Local,
+                    _ => DownCause::TimedOut,
+                };
+                Some(LinkEvent::Down { link, cause })
             }
             Event::Received { peer, channel, mode, payload } => {
                 let Some(link) = self.link_of(peer) else {
                     self.host.recycle(payload);
-                    return;
+                    return None;
                 };
                 let lane = match self.profile.channel_kind(channel) {
                     Ok(ChannelKind::System) => Lane::System,
                     Ok(ChannelKind::User(channel)) => Lane::User { channel, mode },
                     Err(_) => {
                         self.host.recycle(payload);
-                        self.queue.push_back(LinkEvent::Malformed { link });
-                        return;
+                        return Some(LinkEvent::Malformed { link });
                     }
                 };
-                self.queue.push_back(LinkEvent::Received { link, lane, payload });
+                Some(LinkEvent::Received { link, lane, payload })
             }
-            _ => {}
+            _ => None,
         }
     }
 
@@ -334,8 +341,10 @@ impl Transport for EnetTransport {
     fn on_ready(&mut self, _readiness: &Readiness) {}
 
     fn pump(&mut self, _now: Instant) -> io::Result<()> {
-        if let Some(event) = self.host.service(Duration::ZERO).map_err(io_error)? {
-            self.take_event(event);
+        if let Some(event) = self.host.service(Duration::ZERO).map_err(io_error)?
+            && let Some(event) = self.translate(event)
+        {
+            self.queue.push_back(event);
         }
         Ok(())
     }
@@ -346,7 +355,9 @@ impl Transport for EnetTransport {
                 return Some(event);
             }
             let event = self.host.next_event()?;
-            self.take_event(event);
+            if let Some(event) = self.translate(event) {
+                return Some(event);
+            }
         }
     }
 

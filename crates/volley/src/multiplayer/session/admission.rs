@@ -83,6 +83,11 @@ impl Core {
         claim: IdClaim,
         objection: Option<RefuseReason>,
     ) {
+        if self.roster.get(link).is_some() {
+            // A transport reuses a slot only once its link went down; one
+            // that did not say so loses the old member now, with its events.
+            self.on_down(links, link, DownCause::TimedOut);
+        }
         match self.admit(claim, objection) {
             Ok(id) => {
                 if links.accept(link, id) {

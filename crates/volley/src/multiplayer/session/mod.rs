@@ -92,22 +92,71 @@ use super::{
     ConnectionStatus, DisconnectPeerError, Incoming, PacketInfo, PeerEvent, PeerId, Target,
 };
 
-/// Checks a user channel count against what `profile` carries.
-pub(crate) fn check_channels(profile: WireProfile, channels: u8) -> Result<(), CreateError> {
-    let max = profile.max_user_channel() + 1;
-    if (1..=max).contains(&channels) {
-        Ok(())
-    } else {
-        Err(CreateError::Channels { channels, max })
-    }
-}
+/// The [`MultiplayerPeer`](crate::multiplayer::MultiplayerPeer) methods a
+/// peer over the session core answers from its `core: Core` field alone —
+/// transfer settings, target, status, size limit, inbox — for expanding
+/// inside its `impl MultiplayerPeer`.
+macro_rules! delegate_to_core {
+    () => {
+        fn transfer_channel(&self) -> u8 {
+            self.core.transfer_channel
+        }
 
-/// Checks that the options fit `profile`: SceneMultiplayer's RAW packets
-/// and authentication exist only in Godot 4.
-pub(crate) fn check_options(
+        fn set_transfer_channel(&mut self, channel: u8) {
+            self.core.transfer_channel = channel;
+        }
+
+        fn transfer_mode(&self) -> $crate::TransferMode {
+            self.core.transfer_mode
+        }
+
+        fn set_transfer_mode(&mut self, mode: $crate::TransferMode) {
+            self.core.transfer_mode = mode;
+        }
+
+        fn set_target_peer(&mut self, target: $crate::multiplayer::Target) {
+            self.core.target = target;
+        }
+
+        fn is_refusing_new_connections(&self) -> bool {
+            self.core.refuse_new_connections
+        }
+
+        fn connection_status(&self) -> $crate::multiplayer::ConnectionStatus {
+            self.core.status
+        }
+
+        fn max_packet_size(&self) -> usize {
+            self.core.max_packet_size
+        }
+
+        fn next_incoming(&mut self) -> Option<$crate::multiplayer::Incoming> {
+            self.core.next_incoming()
+        }
+
+        fn peek_packet(&self) -> Option<$crate::multiplayer::PacketInfo> {
+            self.core.peek_packet()
+        }
+
+        fn available_packet_count(&self) -> usize {
+            self.core.available_packet_count()
+        }
+    };
+}
+pub(crate) use delegate_to_core;
+
+/// Checks a session's settings against `profile`: the user channel count
+/// it carries, and SceneMultiplayer's RAW packets and authentication, which
+/// exist only in Godot 4.
+pub(crate) fn check_config(
     profile: WireProfile,
+    channels: u8,
     options: &SessionOptions,
 ) -> Result<(), CreateError> {
+    let max = profile.max_user_channel() + 1;
+    if !(1..=max).contains(&channels) {
+        return Err(CreateError::Channels { channels, max });
+    }
     if profile == WireProfile::Relay {
         if options.raw_packets {
             return Err(CreateError::Godot4Only("raw_packets"));

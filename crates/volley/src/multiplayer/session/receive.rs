@@ -16,10 +16,16 @@ impl Core {
         lane: Lane,
         payload: Vec<u8>,
     ) {
-        let Some(member) = self.roster.get(link).filter(|m| m.stage != Stage::Joining) else {
+        let Some(member) = self.roster.get(link) else {
             links.recycle(link.transport, payload);
             return;
         };
+        if !member.admitted && member.stage != Stage::Authenticating {
+            // Not in yet, or turned away before it got in.
+            self.stats.dropped_pending += 1;
+            links.recycle(link.transport, payload);
+            return;
+        }
         match self.profile {
             WireProfile::Relay => self.on_godot3(links, member, lane, payload),
             WireProfile::Godot4 => self.on_scene(links, member, lane, payload),

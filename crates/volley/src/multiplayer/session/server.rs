@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use volley_proto::PeerStats;
 use volley_proto::constants::MAX_PEERS;
-use volley_proto::{PeerStats, TransferMode};
 
 use super::reactor::Reactor;
 use super::transport::{Tokens, Transport, TransportSet};
@@ -15,8 +15,7 @@ use crate::multiplayer::enet::{EnetListener, EnetTransport};
 use crate::multiplayer::framing::WireProfile;
 use crate::multiplayer::websocket::{WsListener, WsTransport};
 use crate::multiplayer::{
-    ConnectionStatus, DisconnectPeerError, Incoming, MultiplayerPeer, PacketInfo, PeerId,
-    PollError, PutPacketError, Target,
+    ConnectionStatus, DisconnectPeerError, MultiplayerPeer, PeerId, PollError, PutPacketError,
 };
 use crate::websocket::WsServerStats;
 
@@ -106,8 +105,7 @@ impl ServerSessionBuilder {
         if !(1..=MAX_PEERS).contains(&self.max_clients) {
             return Err(CreateError::MaxClients(self.max_clients));
         }
-        super::check_channels(self.profile, self.channels)?;
-        super::check_options(self.profile, &self.options)?;
+        super::check_config(self.profile, self.channels, &self.options)?;
         let reactor = Reactor::new()?;
         let mut transports = TransportSet::default();
         let mut addresses = Vec::with_capacity(self.listeners.len());
@@ -248,29 +246,7 @@ impl ServerSession {
 }
 
 impl MultiplayerPeer for ServerSession {
-    fn transfer_channel(&self) -> u8 {
-        self.core.transfer_channel
-    }
-
-    fn set_transfer_channel(&mut self, channel: u8) {
-        self.core.transfer_channel = channel;
-    }
-
-    fn transfer_mode(&self) -> TransferMode {
-        self.core.transfer_mode
-    }
-
-    fn set_transfer_mode(&mut self, mode: TransferMode) {
-        self.core.transfer_mode = mode;
-    }
-
-    fn set_target_peer(&mut self, target: Target) {
-        self.core.target = target;
-    }
-
-    fn is_refusing_new_connections(&self) -> bool {
-        self.core.refuse_new_connections
-    }
+    super::delegate_to_core!();
 
     /// Newcomers on every listener are refused at their handshake.
     fn set_refuse_new_connections(&mut self, refuse: bool) {
@@ -287,10 +263,6 @@ impl MultiplayerPeer for ServerSession {
         true
     }
 
-    fn connection_status(&self) -> ConnectionStatus {
-        self.core.status
-    }
-
     /// Whether clients reach each other through this server: the relay
     /// option ([`SessionOptions::server_relay`]).
     fn is_server_relay_supported(&self) -> bool {
@@ -304,10 +276,6 @@ impl MultiplayerPeer for ServerSession {
         self.core.put(transports, payload)
     }
 
-    fn max_packet_size(&self) -> usize {
-        self.core.max_packet_size
-    }
-
     /// Serves every listener: receives, relays, runs timers, sends.
     ///
     /// Waits on one poll until something reaches the application or
@@ -318,18 +286,6 @@ impl MultiplayerPeer for ServerSession {
         let result = serve(&mut self.core, &mut transports, &mut self.reactor, timeout);
         self.transports = Some(transports);
         result
-    }
-
-    fn next_incoming(&mut self) -> Option<Incoming> {
-        self.core.next_incoming()
-    }
-
-    fn peek_packet(&self) -> Option<PacketInfo> {
-        self.core.peek_packet()
-    }
-
-    fn available_packet_count(&self) -> usize {
-        self.core.available_packet_count()
     }
 
     /// Hands the buffer back to a listener's pool for a later packet.

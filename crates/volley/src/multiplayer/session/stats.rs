@@ -25,8 +25,9 @@ pub struct MultiplayerStats {
     /// packet (Godot 4), or announcements sent by anyone but a server.
     /// Never a reason to disconnect, as in Godot.
     pub dropped_malformed: u64,
-    /// Packets from a peer still authenticating that were not
-    /// authentication (Godot 4 accepts only `07 00 …` from a pending peer).
+    /// Packets from a peer not in the session: still authenticating (Godot
+    /// 4 accepts only `07 00 …` from a pending peer), or turned away
+    /// before it got in.
     pub dropped_pending: u64,
     /// Packets that were not `send_bytes` packets, received with
     /// [`SessionOptions::raw_packets`](super::SessionOptions::raw_packets)

@@ -474,3 +474,141 @@ fn godot4_authentication_admits_when_both_sides_completed_and_times_out_otherwis
     assert_eq!(drain(&mut core), [event(PeerEvent::AuthenticationFailed(id(0x5C)))]);
     assert_eq!(links.sent, [], "never announced");
 }
+
+// ------------------------------------------------------------ robustness
+
+/// Random bytes with a bias towards what the framings read: SYS prefixes,
+/// Godot 3 headers with known ids, short packets.
+fn random_packet(rng: &mut impl rand::Rng, ids: &[u32]) -> Vec<u8> {
+    let len = rng.random_range(0..12);
+    let mut bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+    let id = ids[rng.random_range(0..ids.len())];
+    match rng.random_range(0..6) {
+        0 => {
+            let sub = rng.random_range(0..5);
+            let peer: i32 = if rng.random() { id as i32 } else { -(id as i32) };
+            bytes.splice(0..0, [7, sub].into_iter().chain(peer.to_le_bytes()));
+        }
+        1 => bytes.splice(0..0, [7, 0]).for_each(drop),
+        2 => {
+            let target: i32 = rng.random_range(-3..3) * id as i32;
+            bytes.splice(0..0, id.to_le_bytes().into_iter().chain(target.to_le_bytes()));
+        }
+        3 => bytes.splice(0..0, [rng.random_range(0..2), 0, 0, 0]).for_each(drop),
+        _ => {}
+    }
+    bytes
+}
+
+/// Thousands of random link events, sends and calls into cores of every
+/// role and option: nothing panics, every peer's events pair up, and the
+/// application never sees a packet from a peer before that peer's
+/// `Connected` (or after it left).
+#[test]
+fn random_input_never_panics_or_breaks_event_order() {
+    use rand::{Rng, SeedableRng};
+    let ids = [1, 2, 0x2B, 0x5C, 0x77];
+    for seed in 0..48_u64 {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+        let profile = if seed % 2 == 0 { WireProfile::Relay } else { WireProfile::Godot4 };
+        let role = [Role::Server, Role::Client, Role::Mesh][(seed / 2 % 3) as usize];
+        let godot4 = profile == WireProfile::Godot4;
+        let options = SessionOptions::default()
+            .server_relay(seed % 5 != 0)
+            .raw_packets(godot4 && seed % 3 == 0)
+            .authentication(godot4 && seed % 4 == 1)
+            .id_seed(seed);
+        let framings = [if godot4 { LinkFraming::Scene } else { LinkFraming::EnetGodot3 }; 2];
+        let mut links = Recorder { redial_to: Some(link(0, 7)), ..Recorder::with(&framings) };
+        let mut core = Core::new(config(role, profile, options), id(0x2B));
+        core.status = ConnectionStatus::Connected;
+        if role == Role::Client {
+            core.status = ConnectionStatus::Connecting;
+            core.add_dialled(link(0, 0), PeerId::SERVER);
+            core.client = Some(ClientState::new(2));
+        }
+        let mut now = std::time::Instant::now();
+        let mut present: std::collections::HashSet<PeerId> = std::collections::HashSet::new();
+        for _ in 0..4000 {
+            let at = link(rng.random_range(0..2), rng.random_range(0..4));
+            let id_raw = ids[rng.random_range(0..ids.len())];
+            match rng.random_range(0..12) {
+                0 => {
+                    let claim = match rng.random_range(0..3) {
+                        0 => IdClaim::Offered(id_raw),
+                        1 => IdClaim::Assign,
+                        _ => IdClaim::Chosen(id(id_raw)),
+                    };
+                    let event = LinkEvent::JoinRequest { link: at, claim, objection: None };
+                    core.handle(&mut links, event);
+                }
+                1 => core.handle(&mut links, LinkEvent::Up { link: at, assigned_id: None }),
+                2 => {
+                    let cause = [DownCause::Remote(0), DownCause::TimedOut, DownCause::Local]
+                        [rng.random_range(0..3)];
+                    core.handle(&mut links, LinkEvent::Down { link: at, cause });
+                }
+                3..=7 => {
+                    let lane = if rng.random_range(0..4) == 0 {
+                        Lane::System
+                    } else {
+                        lane(rng.random_range(0..3), TransferMode::Reliable)
+                    };
+                    let payload = random_packet(&mut rng, &ids);
+                    core.handle(&mut links, LinkEvent::Received { link: at, lane, payload });
+                }
+                8 => {
+                    core.target = match rng.random_range(0..3) {
+                        0 => Target::Broadcast,
+                        1 => Target::Peer(id(id_raw)),
+                        _ => Target::AllExcept(id(id_raw)),
+                    };
+                    core.transfer_channel = rng.random_range(0..4);
+                    let _ = core.put(&mut links, &random_packet(&mut rng, &ids));
+                }
+                9 => {
+                    let force = rng.random();
+                    match core.disconnect_peer(&mut links, id(id_raw), force) {
+                        // A forced disconnect is silent.
+                        Ok(close) if force => {
+                            present.remove(&id(id_raw));
+                            if close {
+                                core.close(&mut links);
+                                present.clear();
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                10 => {
+                    let _ = core.send_auth(&mut links, id(id_raw), b"x");
+                    let _ = core.complete_auth(&mut links, id(id_raw));
+                    while let Some(message) = core.next_auth_message() {
+                        core.recycle(&mut links, message.data);
+                    }
+                }
+                _ => {
+                    now += std::time::Duration::from_secs(1);
+                    core.run_timers(&mut links, now);
+                }
+            }
+            links.sent.clear();
+            links.recycled.clear();
+            while let Some(item) = core.next_incoming() {
+                match item {
+                    Incoming::Event(PeerEvent::Connected(peer)) => {
+                        assert!(present.insert(peer), "seed {seed}: {peer} connected twice");
+                    }
+                    Incoming::Event(PeerEvent::Disconnected(peer)) => {
+                        assert!(present.remove(&peer), "seed {seed}: {peer} left unseen");
+                    }
+                    Incoming::Packet(packet) => {
+                        assert!(present.contains(&packet.from), "seed {seed}: {}", packet.from);
+                        core.recycle(&mut links, packet.payload);
+                    }
+                    Incoming::Event(_) => {}
+                }
+            }
+        }
+    }
+}

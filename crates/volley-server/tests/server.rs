@@ -148,7 +148,10 @@ fn joined(inbox: &[Incoming], id: PeerId) -> bool {
 /// Two clients join, see each other, and one sends to the other through
 /// the server; stats on demand; a clean stop that tells both.
 fn relay_session(godot: &str, profile: WireProfile, extra: &[&str], options: EnetPeerOptions) {
-    let mut args = vec!["--godot", godot, "--enet", "127.0.0.1:0", "--shutdown-grace", "5"];
+    // The relay's decisions too, at trace level.
+    let log = "info,volley_proto::connection=debug,volley::relay=trace";
+    let mut args =
+        vec!["--godot", godot, "--enet", "127.0.0.1:0", "--shutdown-grace", "5", "--log", log];
     args.extend_from_slice(extra);
     let mut server = Server::start(&args);
     let address = server.address();
@@ -170,6 +173,9 @@ fn relay_session(godot: &str, profile: WireProfile, extra: &[&str], options: Ene
     poll_until(&mut [&mut a as &mut dyn MultiplayerPeer, &mut b], &mut received, |_, r| {
         r[1].iter().any(|i| matches!(i, Incoming::Packet(p) if p.from == a_id && p.payload == b"hello through the server"))
     });
+
+    let decision = if profile == WireProfile::Relay { "relay decision" } else { "relay request" };
+    server.expect_line(&["volley::relay", decision, &format!("from={a_id}")]);
 
     // A stats line per client on SIGUSR1, and one for the session.
     server.signal("USR1");

@@ -8,7 +8,11 @@
 //! spell at once, later ones summarised at most once a second (target
 //! `volley_proto::drops`, source `volley::socket`).
 //!
-//! With the feature off the macro expands to nothing and [`SocketDropLog`]
+//! A server session logs each relay decision at trace level (target
+//! `volley::relay`): the sender, and the relay verdict (Godot 3) or the
+//! target (Godot 4).
+//!
+//! With the feature off the macros expand to nothing and [`SocketDropLog`]
 //! is an empty type with empty methods.
 
 use std::time::Instant;
@@ -30,6 +34,24 @@ macro_rules! host {
 }
 
 pub(crate) use host;
+
+/// A relay decision of a server session, at trace level (nothing without
+/// the feature).
+#[cfg(feature = "tracing")]
+macro_rules! relay {
+    ($($arg:tt)+) => {
+        ::tracing::trace!(target: "volley::relay", $($arg)+)
+    };
+}
+
+/// A relay decision of a server session, at trace level (nothing without
+/// the feature).
+#[cfg(not(feature = "tracing"))]
+macro_rules! relay {
+    ($($arg:tt)+) => {};
+}
+
+pub(crate) use relay;
 
 /// The names of the socket's drop counts.
 #[cfg(feature = "tracing")]

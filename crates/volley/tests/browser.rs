@@ -34,7 +34,7 @@ struct Browser {
 }
 
 impl Browser {
-    fn open(url: &str) -> Self {
+    fn open(url: &str, extra: &[&str]) -> Self {
         // A profile of its own: Chromium hands a URL to an instance already
         // running on the same profile and exits.
         static OPENED: AtomicUsize = AtomicUsize::new(0);
@@ -57,6 +57,7 @@ impl Browser {
                 "--enable-logging=stderr",
                 "--v=0",
             ])
+            .args(extra)
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg(url)
             .stdout(Stdio::null())
@@ -133,17 +134,24 @@ impl Scene {
     /// The session test page, speaking `profile`'s framing.
     fn new(profile: WireProfile, seed: u64) -> Self {
         let framing = if profile == WireProfile::Relay { "godot3" } else { "godot4" };
-        Self::with_page(profile, seed, |ws| page(ws, framing))
+        let listener = WsListener::new("127.0.0.1:0".parse().expect("address"));
+        Self::with_page(profile, seed, listener, &[], |ws| page(ws, framing))
     }
 
     /// A session, its ENet client connected, and a browser showing the page
     /// `page` names for the session's WebSocket address.
-    fn with_page(profile: WireProfile, seed: u64, page: impl FnOnce(SocketAddr) -> String) -> Self {
+    fn with_page(
+        profile: WireProfile,
+        seed: u64,
+        listener: WsListener,
+        browser_flags: &[&str],
+        page: impl FnOnce(SocketAddr) -> String,
+    ) -> Self {
         let session = ServerSession::builder(profile)
             .max_clients(8)
             .options(SessionOptions::default().id_seed(seed))
             .enet(EnetListener::new("127.0.0.1:0".parse().expect("address")))
-            .websocket(WsListener::new("127.0.0.1:0".parse().expect("address")))
+            .websocket(listener)
             .build()
             .expect("session");
         let enet_address = session.local_addr(0).expect("enet");
@@ -158,7 +166,7 @@ impl Scene {
             server.step();
             enet.step();
         }
-        let browser = Browser::open(&page(ws_address));
+        let browser = Browser::open(&page(ws_address), browser_flags);
         Self { server, enet, browser, profile }
     }
 
@@ -459,7 +467,8 @@ fn a_browser_and_an_enet_client_share_a_godot4_session() {
 /// says hello; an ENet client in the room reads it.
 #[test]
 fn the_chat_page_talks_to_enet_clients() {
-    let mut scene = Scene::with_page(WireProfile::Relay, 900, |ws| {
+    let listener = WsListener::new("127.0.0.1:0".parse().expect("address"));
+    let mut scene = Scene::with_page(WireProfile::Relay, 900, listener, &[], |ws| {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/chat.html");
         format!("file://{}?ws=ws://{ws}/&name=web&say=hello", path.display())
     });
@@ -467,4 +476,34 @@ fn the_chat_page_talks_to_enet_clients() {
     let b = scene.browser_id().expect("joined");
     assert_eq!(scene.enet.packet(b"web: hello").map(|p| p.from), Some(b));
     assert_eq!(scene.server.packet(b"web: hello").map(|p| p.from), Some(b));
+}
+
+/// `wss://`, as a page served over https needs: the browser joins a Godot 4
+/// session through TLS (Chromium told to accept the test certificate).
+#[cfg(feature = "tls")]
+#[test]
+fn a_browser_joins_over_wss() {
+    use volley::websocket::tls;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tls/");
+    let server_tls =
+        tls::server_config_from_pem_files(format!("{dir}server.pem"), format!("{dir}server.key"))
+            .expect("server TLS");
+    let listener = WsListener::new("127.0.0.1:0".parse().expect("address")).tls(server_tls);
+    let flags = ["--ignore-certificate-errors"];
+    let mut scene = Scene::with_page(WireProfile::Godot4, 1000, listener, &flags, |ws| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/session.html");
+        format!("file://{}?ws=wss://localhost:{}/&framing=godot4", path.display(), ws.port())
+    });
+    let e = scene.enet.peer.unique_id();
+    scene.run_until("the browser joins over TLS", |s| {
+        s.browser_id().is_some_and(|b| s.enet.saw(PeerEvent::Connected(b)))
+    });
+    let b = scene.browser_id().expect("joined");
+    let mut logged = vec![i32::from(b).to_le_bytes().to_vec(), scene_sys(1, i32::from(e), &[])];
+    scene.enet.send(Target::Peer(b), &raw(b"over TLS"));
+    scene.run_until("relayed", |s| s.server.peer.stats().packets_relayed > 0);
+    logged.push(scene_sys(3, i32::from(e), &raw(b"over TLS")));
+    let report = scene.report(b, &mut logged);
+    assert_eq!(report.errors, Vec::<String>::new());
+    assert_eq!(report.log, logged.iter().map(|m| hex(m)).collect::<Vec<_>>());
 }

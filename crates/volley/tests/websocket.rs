@@ -1,12 +1,16 @@
 //! The WebSocket transport on real TCP sockets (127.0.0.1 only), bounded in
 //! time: messages both ways, limits, bad input, timers, TLS.
 
+#[path = "support/raw_ws.rs"]
+mod raw_ws;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
+use raw_ws::{read_to_end, upgrade};
 use tungstenite::Message;
 use tungstenite::protocol::frame::coding::CloseCode;
 use volley::websocket::{
@@ -119,7 +123,7 @@ impl Net {
     /// runs (see [`upgraded_socket`]).
     fn upgrade_raw(&mut self) -> TcpStream {
         let address = self.server.local_addr();
-        let peer = thread::spawn(move || upgraded_socket(address));
+        let peer = thread::spawn(move || upgrade(address));
         assert!(self.run_until(|_| peer.is_finished()));
         peer.join().expect("upgrade")
     }
@@ -213,39 +217,6 @@ fn raw_client(address: SocketAddr) -> tungstenite::WebSocket<TcpStream> {
     stream.set_read_timeout(Some(LIMIT)).expect("timeout");
     let (ws, _) = tungstenite::client(format!("ws://{address}/raw"), stream).expect("upgrade");
     ws
-}
-
-/// Upgrades a plain socket by hand (a valid request, reading the response)
-/// and returns the socket, so a test can then write anything.
-fn upgraded_socket(address: SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    stream.set_read_timeout(Some(LIMIT)).expect("timeout");
-    write!(
-        stream,
-        "GET / HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .expect("request");
-    let mut response = Vec::new();
-    let mut byte = [0u8];
-    while !response.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).expect("response");
-        response.push(byte[0]);
-    }
-    assert!(response.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&response));
-    stream
-}
-
-/// Reads until the peer closes; returns everything read.
-fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
-    let mut all = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return all,
-            Ok(n) => all.extend_from_slice(&buf[..n]),
-        }
-    }
 }
 
 #[test]
@@ -409,7 +380,7 @@ fn garbage_after_the_upgrade_closes_that_peer_with_a_protocol_error() {
         cases
             .iter()
             .map(|bytes| {
-                let mut stream = upgraded_socket(address);
+                let mut stream = upgrade(address);
                 stream.write_all(bytes).expect("write");
                 read_to_end(&mut stream)
             })
@@ -688,4 +659,42 @@ fn tls_configuration_errors_are_typed() {
         tls::server_config_from_pem_files("/nonexistent.pem", "/nonexistent.key"),
         Err(TlsConfigError::Pem(_))
     ));
+}
+
+#[test]
+fn handshake_headers_travel_both_ways() {
+    let config = WsConfig::default().handshake_headers([("X-Server", "volley")]);
+    let mut net = Net::new(config);
+    let address = net.server.local_addr();
+    let peer = thread::spawn(move || {
+        let stream = TcpStream::connect(address).expect("connect");
+        let (_, response) =
+            tungstenite::client(format!("ws://{address}/"), stream).expect("upgrade");
+        response.headers().get("x-server").map(|v| v.as_bytes().to_vec())
+    });
+    assert!(net.run_until(|_| peer.is_finished()));
+    assert_eq!(peer.join().expect("peer").as_deref(), Some(&b"volley"[..]));
+    // A client's headers go in its request.
+    let listener = std::net::TcpListener::bind(local()).expect("bind");
+    let url = format!("ws://{}/", listener.local_addr().expect("address"));
+    let config = WsConfig::default().handshake_headers([("X-Game", "chess")]);
+    let mut client = WsClient::dial(&url, &config, None, Instant::now()).expect("dial");
+    let (mut accepted, _) = listener.accept().expect("accept");
+    accepted.set_read_timeout(Some(LIMIT)).expect("timeout");
+    let end = Instant::now() + LIMIT;
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.ends_with(b"\r\n\r\n") {
+        assert!(Instant::now() < end);
+        client.on_ready(Instant::now());
+        accepted.set_nonblocking(true).expect("nonblocking");
+        if let Ok(n) = accepted.read(&mut buf) {
+            request.extend_from_slice(&buf[..n]);
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    let request = String::from_utf8_lossy(&request).to_lowercase();
+    assert!(request.contains("x-game: chess"), "{request}");
+    let bad = WsConfig::default().handshake_headers([("Bad Name", "x")]);
+    assert!(WsClient::dial(&url, &bad, None, Instant::now()).is_err());
 }

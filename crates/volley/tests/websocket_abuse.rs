@@ -5,6 +5,8 @@
 
 #[path = "websocket_abuse/live.rs"]
 mod live;
+#[path = "support/raw_ws.rs"]
+mod raw_ws;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,29 +14,10 @@ use std::thread;
 use std::time::Duration;
 
 use live::{LIMIT, Live};
+use raw_ws::{read_to_end, upgrade};
 use volley::multiplayer::MultiplayerPeer;
 use volley::multiplayer::framing::WireProfile;
 use volley::websocket::WsConfig;
-
-/// Upgrades a plain socket by hand and returns it.
-fn upgrade(address: SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    stream.set_read_timeout(Some(LIMIT)).expect("timeout");
-    write!(
-        stream,
-        "GET / HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .expect("request");
-    let mut response = Vec::new();
-    let mut byte = [0u8];
-    while !response.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).expect("response");
-        response.push(byte[0]);
-    }
-    assert!(response.starts_with(b"HTTP/1.1 101"));
-    stream
-}
 
 /// A masked binary frame (mask 0: the bytes as they are) holding `payload`.
 fn frame(payload: &[u8]) -> Vec<u8> {
@@ -53,18 +36,6 @@ fn frame(payload: &[u8]) -> Vec<u8> {
     bytes.extend_from_slice(&[0, 0, 0, 0]);
     bytes.extend_from_slice(payload);
     bytes
-}
-
-/// Reads until the peer closes; returns everything read.
-fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
-    let mut all = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return all,
-            Ok(n) => all.extend_from_slice(&buf[..n]),
-        }
-    }
 }
 
 /// The first close frame's code in what a server sent, if any.

@@ -415,6 +415,46 @@ fn a_server_that_never_sends_an_id_times_the_client_out() {
         assert_eq!(status(&client), ConnectionStatus::Disconnected, "{profile}");
         assert!(started.elapsed() >= Duration::from_millis(300));
         assert_eq!(client.refusal(), None);
-        assert!(client.next_incoming().is_none(), "never connected: no events");
+        assert_eq!(
+            client.next_incoming(),
+            Some(Incoming::Event(PeerEvent::ConnectionFailed(None))),
+            "never connected: only the failure"
+        );
+        assert_eq!(client.next_incoming(), None);
+    }
+}
+
+/// `wss://`: the same session over TLS, with the committed test CA.
+#[cfg(feature = "tls")]
+#[test]
+fn a_session_over_wss() {
+    use volley::websocket::tls;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tls/");
+    let server_tls =
+        tls::server_config_from_pem_files(format!("{dir}server.pem"), format!("{dir}server.key"))
+            .expect("server TLS");
+    let client_tls = tls::client_config_from_ca_pem_file(format!("{dir}ca.pem")).expect("CA");
+    for profile in PROFILES {
+        let listener = WsListener::new(local()).tls(server_tls.clone());
+        let server = WebSocketMultiplayerPeer::create_server(
+            listener,
+            8,
+            profile,
+            SessionOptions::default(),
+        )
+        .expect("server");
+        let url = format!("wss://localhost:{}/", server.local_addr().expect("listening").port());
+        let mut world = World { nodes: vec![Node::new(server)] };
+        for _ in 0..2 {
+            let options = WsClientOptions::default().tls(client_tls.clone());
+            world.add(
+                WebSocketMultiplayerPeer::create_client(&url, profile, options).expect("client"),
+            );
+        }
+        assert!(world.run_until(World::everyone_in), "{profile}");
+        let ids: Vec<PeerId> = world.nodes.iter().map(Node::id).collect();
+        world.nodes[1].send(Target::Peer(ids[2]), b"over TLS");
+        world.fence(1, &[0, 2]);
+        assert_eq!(world.receivers(b"over TLS"), set(&[2]));
     }
 }

@@ -104,6 +104,8 @@ impl WsClient {
                 .map_err(|e| DialError::InvalidUrl(e.to_string()))?;
             request.headers_mut().insert("Sec-WebSocket-Protocol", offer);
         }
+        super::upgrade::add_headers(request.headers_mut(), &config.handshake_headers)
+            .map_err(|()| DialError::InvalidUrl("an invalid handshake header".into()))?;
         let mode = uri_mode(request.uri()).map_err(|e| DialError::InvalidUrl(e.to_string()))?;
         let host = request.uri().host().ok_or_else(|| DialError::InvalidUrl("no host".into()))?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();

@@ -36,6 +36,7 @@ pub struct WsConfig {
     pub(crate) read_buffer_size: usize,
     pub(crate) write_batch_size: usize,
     pub(crate) subprotocols: Arc<[String]>,
+    pub(crate) handshake_headers: Arc<[(String, String)]>,
 }
 
 impl Default for WsConfig {
@@ -52,6 +53,7 @@ impl Default for WsConfig {
             read_buffer_size: 16 * 1024,
             write_batch_size: 32 * 1024,
             subprotocols: Arc::new([]),
+            handshake_headers: Arc::new([]),
         }
     }
 }
@@ -156,6 +158,25 @@ impl WsConfig {
     pub fn subprotocols<S: Into<String>>(mut self, protocols: impl IntoIterator<Item = S>) -> Self {
         self.subprotocols = protocols.into_iter().map(Into::into).collect();
         self
+    }
+
+    /// Extra HTTP headers sent in the upgrade, as Godot's
+    /// `handshake_headers`: a client adds them to its request, a server to
+    /// its response. Names and values must be valid HTTP; an invalid one
+    /// fails the upgrade. Default none.
+    #[must_use]
+    pub fn handshake_headers<N: Into<String>, V: Into<String>>(
+        mut self,
+        headers: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
+        self.handshake_headers =
+            headers.into_iter().map(|(name, value)| (name.into(), value.into())).collect();
+        self
+    }
+
+    /// See [`handshake_headers`](Self::handshake_headers).
+    pub fn get_handshake_headers(&self) -> &[(String, String)] {
+        &self.handshake_headers
     }
 
     /// See [`subprotocols`](Self::subprotocols).

@@ -117,7 +117,7 @@ impl WsConnection {
         config: &WsConfig,
         now: Instant,
     ) -> Self {
-        let upgrade = Upgrade::new(config.subprotocols.clone());
+        let upgrade = Upgrade::new(config.subprotocols.clone(), config.handshake_headers.clone());
         let path = upgrade.path();
         let mid = ServerHandshake::start(stream, upgrade, Some(config.socket_config()));
         let mut connection = Self::new(Phase::ServerHandshake(mid), peer_addr, config, now);

@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use tungstenite::handshake::server::{Callback, ErrorResponse, Request, Response};
-use tungstenite::http::{HeaderValue, StatusCode};
+use tungstenite::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 /// The header naming subprotocols, in requests and responses.
 const PROTOCOL_HEADER: &str = "Sec-WebSocket-Protocol";
@@ -13,12 +13,15 @@ const PROTOCOL_HEADER: &str = "Sec-WebSocket-Protocol";
 #[derive(Debug)]
 pub(crate) struct Upgrade {
     supported: Arc<[String]>,
+    headers: Arc<[(String, String)]>,
     path: Arc<OnceLock<String>>,
 }
 
 impl Upgrade {
-    pub(crate) fn new(supported: Arc<[String]>) -> Self {
-        Self { supported, path: Arc::default() }
+    /// Chooses among `supported` subprotocols and adds `headers` to the
+    /// response.
+    pub(crate) fn new(supported: Arc<[String]>, headers: Arc<[(String, String)]>) -> Self {
+        Self { supported, headers, path: Arc::default() }
     }
 
     /// Where the request's path lands once the request is read.
@@ -34,6 +37,7 @@ impl Callback for Upgrade {
         mut response: Response,
     ) -> Result<Response, ErrorResponse> {
         let _ = self.path.set(request.uri().path().to_owned());
+        add_headers(response.headers_mut(), &self.headers).map_err(|()| bad_request())?;
         match choose_subprotocol(&self.supported, request) {
             Ok(None) => Ok(response),
             Ok(Some(chosen)) => {
@@ -44,6 +48,16 @@ impl Callback for Upgrade {
             Err(()) => Err(bad_request()),
         }
     }
+}
+
+/// Adds `headers` to `map`; `Err` if a name or value is not valid HTTP.
+pub(crate) fn add_headers(map: &mut HeaderMap, headers: &[(String, String)]) -> Result<(), ()> {
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| ())?;
+        let value = HeaderValue::from_str(value).map_err(|_| ())?;
+        map.append(name, value);
+    }
+    Ok(())
 }
 
 /// Godot's rule: with no list, the client must offer nothing; with one,
@@ -72,7 +86,7 @@ fn choose_subprotocol<'a>(
 }
 
 fn bad_request() -> ErrorResponse {
-    let mut response = ErrorResponse::new(Some("unsupported WebSocket subprotocol".to_owned()));
+    let mut response = ErrorResponse::new(Some("bad WebSocket upgrade".to_owned()));
     *response.status_mut() = StatusCode::BAD_REQUEST;
     response
 }
@@ -112,7 +126,8 @@ mod tests {
 
     #[test]
     fn the_callback_records_the_path_and_answers() {
-        let upgrade = Upgrade::new(list(&["godot"]).into());
+        let headers: Arc<[(String, String)]> = Arc::new([("X-Server".into(), "volley".into())]);
+        let upgrade = Upgrade::new(list(&["godot"]).into(), headers);
         let path = upgrade.path();
         let answered = upgrade.on_request(&request(&["godot"]), Response::new(()));
         assert_eq!(path.get().map(String::as_str), Some("/game"));
@@ -121,8 +136,8 @@ mod tests {
             response.headers().get(PROTOCOL_HEADER).map(|v| v.as_bytes()),
             Some(&b"godot"[..])
         );
-        let refused =
-            Upgrade::new(Arc::new([])).on_request(&request(&["godot"]), Response::new(()));
+        let refused = Upgrade::new(Arc::new([]), Arc::new([]))
+            .on_request(&request(&["godot"]), Response::new(()));
         assert_eq!(refused.expect_err("refused").status(), StatusCode::BAD_REQUEST);
     }
 }

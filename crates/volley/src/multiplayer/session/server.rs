@@ -14,9 +14,7 @@ use super::{
 use crate::multiplayer::enet::{EnetListener, EnetTransport};
 use crate::multiplayer::framing::WireProfile;
 use crate::multiplayer::websocket::{WsListener, WsTransport};
-use crate::multiplayer::{
-    ConnectionStatus, DisconnectPeerError, MultiplayerPeer, PeerId, PollError, PutPacketError,
-};
+use crate::multiplayer::{ConnectionStatus, MultiplayerPeer, PeerId, PollError};
 use crate::websocket::WsServerStats;
 
 /// The longest a single poll waits; longer timeouts are cut to this.
@@ -269,52 +267,7 @@ impl MultiplayerPeer for ServerSession {
         self.core.relay
     }
 
-    /// Queues the packet on every link the target covers, whatever its
-    /// listener; it leaves at the next poll.
-    fn put_packet(&mut self, payload: &[u8]) -> Result<(), PutPacketError> {
-        let transports = self.transports.as_mut().ok_or(PutPacketError::NotConnected)?;
-        self.core.put(transports, payload)
-    }
-
-    /// Serves every listener: receives, relays, runs timers, sends.
-    ///
-    /// Waits on one poll until something reaches the application or
-    /// `timeout` passes; then handles whatever else already arrived on any
-    /// listener, and flushes them all. Timeouts above a day wait a day.
-    fn poll_timeout(&mut self, timeout: Duration) -> Result<(), PollError> {
-        let mut transports = self.transports.take().ok_or(PollError::Closed)?;
-        let result = serve(&mut self.core, &mut transports, &mut self.reactor, timeout);
-        self.transports = Some(transports);
-        result
-    }
-
-    /// Hands the buffer back to a listener's pool for a later packet.
-    fn recycle(&mut self, payload: Vec<u8>) {
-        if let Some(transports) = self.transports.as_mut() {
-            self.core.recycle(transports, payload);
-        }
-    }
-
-    /// As [`EnetMultiplayerPeer::disconnect_peer`](crate::multiplayer::EnetMultiplayerPeer)
-    /// on a server, whatever listener the client came through.
-    fn disconnect_peer(&mut self, peer: PeerId, force: bool) -> Result<(), DisconnectPeerError> {
-        let transports = self.transports.as_mut().ok_or(DisconnectPeerError::UnknownPeer(peer))?;
-        self.core.disconnect_peer(transports, peer, force).map(drop)
-    }
-
-    /// Sends what was put before, then drops every client of every listener
-    /// at once, as
-    /// [`EnetMultiplayerPeer::close`](crate::multiplayer::EnetMultiplayerPeer)
-    /// does, and closes the listeners.
-    fn close(&mut self) {
-        if let Some(mut transports) = self.transports.take() {
-            self.core.close(&mut transports);
-            // A datagram the socket refuses is lost like any other; the
-            // remote times out.
-            let _ = transports.flush();
-        }
-        self.core.forget_everyone();
-    }
+    super::delegate_to_transports!();
 }
 
 /// Serves a session's transports for its core: the one poll loop every

@@ -1,9 +1,8 @@
 //! [`WebSocketMultiplayerPeer`]: a server or client over WebSocket.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use volley_proto::TransferMode;
 use volley_proto::constants::MAX_PEERS;
 
 use super::{WsClientOptions, WsListener, WsTransport};
@@ -12,12 +11,9 @@ use crate::multiplayer::session::reactor::Reactor;
 use crate::multiplayer::session::transport::{Tokens, Transport, TransportSet};
 use crate::multiplayer::session::{
     AuthError, AuthMessage, ClientState, Core, CoreConfig, CreateError, MultiplayerStats, Role,
-    SessionOptions, serve,
+    SessionOptions, check_config,
 };
-use crate::multiplayer::{
-    ConnectionStatus, DisconnectPeerError, Incoming, MultiplayerPeer, PacketInfo, PeerId,
-    PollError, PutPacketError, Target,
-};
+use crate::multiplayer::{ConnectionStatus, MultiplayerPeer, PeerId};
 use crate::websocket::{WsClient, WsServerStats};
 
 /// A [`MultiplayerPeer`] over WebSocket: Godot 4's
@@ -65,6 +61,7 @@ impl WebSocketMultiplayerPeer {
         if !(1..=MAX_PEERS).contains(&max_clients) {
             return Err(CreateError::MaxClients(max_clients));
         }
+        check_config(profile, all_channels(profile), &options)?;
         let reactor = Reactor::new()?;
         let mut transport = WsTransport::server(0, listener.open()?, profile);
         transport.register(reactor.registry(), Tokens::new(0))?;
@@ -99,6 +96,7 @@ impl WebSocketMultiplayerPeer {
         options: WsClientOptions,
     ) -> Result<Self, CreateError> {
         let WsClientOptions { config, tls, session } = options;
+        check_config(profile, all_channels(profile), &session)?;
         let now = Instant::now();
         let client = WsClient::dial(url, &config, tls, now)?;
         let deadline = now + config.get_handshake_timeout();
@@ -199,32 +197,7 @@ impl WebSocketMultiplayerPeer {
 }
 
 impl MultiplayerPeer for WebSocketMultiplayerPeer {
-    fn transfer_channel(&self) -> u8 {
-        self.core.transfer_channel
-    }
-
-    /// Any channel is taken; none is carried (the remote reports 0).
-    fn set_transfer_channel(&mut self, channel: u8) {
-        self.core.transfer_channel = channel;
-    }
-
-    fn transfer_mode(&self) -> TransferMode {
-        self.core.transfer_mode
-    }
-
-    /// Any mode is taken; over TCP every packet arrives reliably and in
-    /// order, and the remote reports it as reliable, as Godot does.
-    fn set_transfer_mode(&mut self, mode: TransferMode) {
-        self.core.transfer_mode = mode;
-    }
-
-    fn set_target_peer(&mut self, target: Target) {
-        self.core.target = target;
-    }
-
-    fn is_refusing_new_connections(&self) -> bool {
-        self.core.refuse_new_connections
-    }
+    crate::multiplayer::session::delegate_to_core!();
 
     /// Newcomers are closed after their upgrade with close code 4003.
     fn set_refuse_new_connections(&mut self, refuse: bool) {
@@ -242,10 +215,6 @@ impl MultiplayerPeer for WebSocketMultiplayerPeer {
         self.core.role == Role::Server
     }
 
-    fn connection_status(&self) -> ConnectionStatus {
-        self.core.status
-    }
-
     /// True, as Godot's WebSocket peer: a server relays (unless
     /// [`SessionOptions::server_relay`] is off), and clients reach each
     /// other through it.
@@ -256,75 +225,5 @@ impl MultiplayerPeer for WebSocketMultiplayerPeer {
         }
     }
 
-    /// Queues the packet; it leaves at the next poll, batched with the
-    /// others into few TCP writes. A single target whose outbound queue is
-    /// full is [`PutPacketError::QueueFull`]; a broadcast skips (and
-    /// counts) such peers.
-    fn put_packet(&mut self, payload: &[u8]) -> Result<(), PutPacketError> {
-        let transports = self.transports.as_mut().ok_or(PutPacketError::NotConnected)?;
-        self.core.put(transports, payload)
-    }
-
-    /// The largest message less the framing: 65 536 in Godot 4's framing,
-    /// 65 527 in Godot 3's, by default.
-    fn max_packet_size(&self) -> usize {
-        self.core.max_packet_size
-    }
-
-    /// Accepts, upgrades, receives, relays, pings, and sends what is
-    /// queued; waits until something reaches the application or `timeout`
-    /// passes.
-    fn poll_timeout(&mut self, timeout: Duration) -> Result<(), PollError> {
-        let mut transports = self.transports.take().ok_or(PollError::Closed)?;
-        let result = serve(&mut self.core, &mut transports, &mut self.reactor, timeout);
-        self.transports = Some(transports);
-        result
-    }
-
-    fn next_incoming(&mut self) -> Option<Incoming> {
-        self.core.next_incoming()
-    }
-
-    fn peek_packet(&self) -> Option<PacketInfo> {
-        self.core.peek_packet()
-    }
-
-    fn available_packet_count(&self) -> usize {
-        self.core.available_packet_count()
-    }
-
-    /// Keeps the buffer for a later packet.
-    fn recycle(&mut self, payload: Vec<u8>) {
-        if let Some(transports) = self.transports.as_mut() {
-            self.core.recycle(transports, payload);
-        }
-    }
-
-    /// Closes one connection: a server's client, or a client's server.
-    ///
-    /// Without `force`, queued packets go first, then a close frame; a
-    /// [`PeerEvent::Disconnected`](crate::multiplayer::PeerEvent::Disconnected)
-    /// follows once the remote answered (or a second passed). With `force`,
-    /// the peer is forgotten at once with no event (its queued packets and
-    /// a close frame still leave); the other clients are told at once.
-    fn disconnect_peer(&mut self, peer: PeerId, force: bool) -> Result<(), DisconnectPeerError> {
-        let transports = self.transports.as_mut().ok_or(DisconnectPeerError::UnknownPeer(peer))?;
-        if self.core.disconnect_peer(transports, peer, force)? {
-            self.close();
-        }
-        Ok(())
-    }
-
-    /// Ends the session: queued packets and a close frame are written to
-    /// every connection as far as the sockets take them, then the sockets
-    /// close. No events; queued incoming packets are discarded.
-    fn close(&mut self) {
-        if let Some(mut transports) = self.transports.take() {
-            self.core.close(&mut transports);
-            // What the kernel does not take now is lost; the remote sees
-            // the connection end.
-            let _ = transports.flush();
-        }
-        self.core.forget_everyone();
-    }
+    crate::multiplayer::session::delegate_to_transports!();
 }

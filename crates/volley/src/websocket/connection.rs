@@ -35,7 +35,6 @@ type ClientMid = MidHandshake<ClientHandshake<Stream>>;
 /// What happens on a WebSocket connection, in order: `Opened` once the
 /// upgrade is done, messages, then `Closed` once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum WsEvent {
     /// The upgrade is done: messages may flow.
     Opened,

@@ -8,7 +8,9 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::consts::{SIGINT, SIGTERM};
+#[cfg(unix)]
+use signal_hook::consts::{SIGUSR1, SIGUSR2};
 use signal_hook::flag;
 
 /// What arrived since the loop last looked.
@@ -22,7 +24,8 @@ pub(crate) struct Signals {
 impl Signals {
     /// Installs the handlers: SIGINT and SIGTERM ask for a clean shutdown
     /// (a second one exits at once), SIGUSR1 for a stats line per client,
-    /// SIGUSR2 toggles refusing new connections.
+    /// SIGUSR2 toggles refusing new connections (these two only on Unix;
+    /// elsewhere `--stats-interval` gives the stats).
     pub(crate) fn install() -> io::Result<Self> {
         let terminate = Arc::new(AtomicBool::new(false));
         for (signal, status) in [(SIGINT, 130), (SIGTERM, 143)] {
@@ -32,9 +35,12 @@ impl Signals {
             flag::register(signal, Arc::clone(&terminate))?;
         }
         let stats = Arc::new(AtomicBool::new(false));
-        flag::register(SIGUSR1, Arc::clone(&stats))?;
         let toggle_refusing = Arc::new(AtomicBool::new(false));
-        flag::register(SIGUSR2, Arc::clone(&toggle_refusing))?;
+        #[cfg(unix)]
+        {
+            flag::register(SIGUSR1, Arc::clone(&stats))?;
+            flag::register(SIGUSR2, Arc::clone(&toggle_refusing))?;
+        }
         Ok(Self { terminate, stats, toggle_refusing })
     }
 

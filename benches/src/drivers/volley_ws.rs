@@ -6,8 +6,8 @@
 //! `poll_event`, and what a service queued leaves with one `flush` (frames
 //! batched into few writes). Over TCP every message is reliable and
 //! ordered; there is no unreliable delivery. A stream is fed whenever
-//! fewer than [`LOW_MARK`] bytes are unconfirmed by the receiver, topping
-//! up to [`HIGH_MARK`], well inside the connection's outbound cap.
+//! fewer than `LOW_MARK` bytes are unconfirmed by the receiver, topping
+//! up to `HIGH_MARK`, well inside the connection's outbound cap.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

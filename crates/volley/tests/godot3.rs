@@ -35,6 +35,8 @@ const RAW: u8 = 4;
 struct Godot {
     child: Child,
     log: PathBuf,
+    /// Its working directory, where Godot writes its own logs (`logs/`).
+    scratch: PathBuf,
 }
 
 impl Godot {
@@ -42,20 +44,25 @@ impl Godot {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static STARTED: AtomicUsize = AtomicUsize::new(0);
         let count = STARTED.fetch_add(1, Ordering::Relaxed);
-        let log =
-            std::env::temp_dir().join(format!("volley-godot3-{}-{count}.log", std::process::id()));
+        let unique = format!("volley-godot3-{}-{count}", std::process::id());
+        let log = std::env::temp_dir().join(format!("{unique}.log"));
         let output = std::fs::File::create(&log).expect("log file");
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/godot3");
+        // Godot writes logs into its working directory: a scratch one, so
+        // the repository stays clean.
+        let scratch = std::env::temp_dir().join(unique);
+        std::fs::create_dir_all(&scratch).expect("scratch directory");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/godot3").join(script);
         let child = Command::new("godot3-server")
-            .args(["--no-window", "-s", script])
-            .current_dir(&dir)
+            .args(["--no-window", "-s"])
+            .arg(&script)
+            .current_dir(&scratch)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(output.try_clone().expect("log file"))
             .stderr(output)
             .stdin(Stdio::null())
             .spawn()
             .expect("godot3-server runs (apt-get install -y godot3-server)");
-        Self { child, log }
+        Self { child, log, scratch }
     }
 
     fn output(&self) -> String {
@@ -72,6 +79,7 @@ impl Drop for Godot {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
 

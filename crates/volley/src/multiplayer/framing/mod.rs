@@ -210,6 +210,7 @@ pub enum ChannelKind {
 
 /// A channel number outside what the profile or ENet can carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ChannelError {
     /// The user channel is above the highest one available. Use a lower
     /// channel, or connect with more ENet channels.

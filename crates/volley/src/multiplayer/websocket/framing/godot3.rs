@@ -167,6 +167,7 @@ fn header(kind: u8, from: u32, to: i32) -> [u8; HEADER_LEN] {
 /// Why a message is not a valid Godot 3 WebSocket message; drop it (a
 /// server closes the sender: only a broken or hostile peer sends one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Godot3Error {
     /// Shorter than the 9-byte header.
     TooShort {

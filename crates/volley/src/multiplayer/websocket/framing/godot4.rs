@@ -44,6 +44,7 @@ pub fn decode_id_message(message: &[u8]) -> Result<PeerId, IdMessageError> {
 
 /// Why a first message is not a valid Godot 4 id message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IdMessageError {
     /// Not 4 bytes long.
     WrongLength {

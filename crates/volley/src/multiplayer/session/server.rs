@@ -238,23 +238,20 @@ impl ServerSession {
     /// at accept, failed or timed-out upgrades, peers closed for abuse or
     /// silence) if it is a WebSocket listener; `None` otherwise.
     pub fn websocket_stats(&self, index: usize) -> Option<WsServerStats> {
-        let transport = self.transports.as_ref()?.get(index)?;
-        transport.as_any().downcast_ref::<WsTransport>()?.server_stats()
+        self.transports.as_ref()?.get_as::<WsTransport>(index)?.server_stats()
     }
 
     /// The address of listener `index`'s signalling path, if it is a
     /// WebRTC listener with one: where browsers open their WebSocket.
     pub fn webrtc_signalling_addr(&self, index: usize) -> Option<SocketAddr> {
-        let transport = self.transports.as_ref()?.get(index)?;
-        transport.as_any().downcast_ref::<WebRtcTransport>()?.signalling_addr()
+        self.transports.as_ref()?.get_as::<WebRtcTransport>(index)?.signalling_addr()
     }
 
     /// What listener `index` dropped and refused, if it is a WebRTC
     /// listener: garbage datagrams, negotiations over the cap or out of
     /// time, and the signalling messages it refused.
     pub fn webrtc_stats(&self, index: usize) -> Option<(EndpointStats, u64)> {
-        let transport = self.transports.as_ref()?.get(index)?;
-        let webrtc = transport.as_any().downcast_ref::<WebRtcTransport>()?;
+        let webrtc = self.transports.as_ref()?.get_as::<WebRtcTransport>(index)?;
         Some((webrtc.endpoint().stats(), webrtc.signalling_refused()))
     }
 

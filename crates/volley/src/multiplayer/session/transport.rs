@@ -57,8 +57,10 @@ impl Tokens {
 /// One transport of a session: a set of links of one kind, and the I/O
 /// under them. The [`Links`] methods act on its links; these drive it.
 ///
-/// `Any` lets a driver reach its own transport's kind-specific methods
-/// (WebRTC signalling, say) inside a [`TransportSet`].
+/// `Any` lets a driver reach what only its transport's kind has (WebRTC
+/// signalling, a WebSocket listener's connection counters) inside a
+/// [`TransportSet`], with [`TransportSet::get_as`] and
+/// [`TransportSet::get_mut_as`].
 pub(crate) trait Transport: Links + fmt::Debug + Any {
     /// The largest packet one of its links carries, framing included.
     fn max_frame_size(&self) -> usize;
@@ -92,10 +94,6 @@ pub(crate) trait Transport: Links + fmt::Debug + Any {
 
     /// Sends what the session queued since the last pump.
     fn flush(&mut self) -> io::Result<()>;
-
-    /// The transport itself, for a driver that reaches for what only its
-    /// kind has (a WebSocket listener's connection counters).
-    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// The transports of one session, in the order they were added; a link's

@@ -543,8 +543,4 @@ impl Transport for WebRtcTransport {
         }
         Ok(())
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }

@@ -191,8 +191,7 @@ impl WebSocketMultiplayerPeer {
     /// refused at accept, failed or timed-out upgrades, peers closed for
     /// abuse or silence. `None` on a client or once closed.
     pub fn websocket_stats(&self) -> Option<WsServerStats> {
-        let transport = self.transports.as_ref()?.get(0)?;
-        transport.as_any().downcast_ref::<WsTransport>()?.server_stats()
+        self.transports.as_ref()?.get_as::<WsTransport>(0)?.server_stats()
     }
 }
 

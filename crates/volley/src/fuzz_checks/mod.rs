@@ -7,9 +7,13 @@
 //! so `cargo test` exercises every target's body even where the fuzzer
 //! cannot run.
 
+mod relay_framing;
+mod scene_packet;
 mod signal_json;
 mod ws_framing;
 
+pub use relay_framing::relay_framing;
+pub use scene_packet::scene_packet;
 pub use signal_json::signal_json;
 pub use ws_framing::ws_framing;
 
@@ -26,6 +30,16 @@ mod tests {
             count += 1;
         }
         assert!(count > 0, "empty corpus for {target}");
+    }
+
+    #[test]
+    fn relay_framing_corpus() {
+        replay("relay_framing", super::relay_framing);
+    }
+
+    #[test]
+    fn scene_packet_corpus() {
+        replay("scene_packet", super::scene_packet);
     }
 
     #[test]

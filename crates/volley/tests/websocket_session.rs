@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use volley::TransferMode;
 use volley::multiplayer::enet::{EnetListener, EnetMultiplayerPeer, EnetPeerOptions};
 use volley::multiplayer::framing::{RefuseReason, WireProfile};
-use volley::multiplayer::session::{ServerSession, SessionOptions};
+use volley::multiplayer::session::{AuthError, ServerSession, SessionOptions};
 use volley::multiplayer::websocket::{WebSocketMultiplayerPeer, WsClientOptions, WsListener};
 use volley::multiplayer::{
-    ConnectionStatus, Incoming, MultiplayerPeer, Packet, PeerEvent, PeerId, Target,
+    AuthMessage, ConnectionStatus, Incoming, MultiplayerPeer, Packet, PeerEvent, PeerId, Target,
 };
 use volley::websocket::WsConfig;
 
@@ -457,4 +457,79 @@ fn a_session_over_wss() {
         world.fence(1, &[0, 2]);
         assert_eq!(world.receivers(b"over TLS"), set(&[2]));
     }
+}
+
+/// Polls both until `done` holds, collecting what each yielded.
+fn drive_auth(
+    server: &mut ServerSession,
+    client: &mut WebSocketMultiplayerPeer,
+    logs: &mut [Vec<Incoming>; 2],
+    mut done: impl FnMut(&mut ServerSession, &mut WebSocketMultiplayerPeer, &[Vec<Incoming>; 2]) -> bool,
+) -> bool {
+    let end = Instant::now() + LIMIT;
+    while Instant::now() < end {
+        server.poll_timeout(Duration::from_millis(1)).expect("server poll");
+        logs[0].extend(std::iter::from_fn(|| server.next_incoming()));
+        client.poll_timeout(Duration::from_millis(1)).expect("client poll");
+        logs[1].extend(std::iter::from_fn(|| client.next_incoming()));
+        if done(server, client, logs) {
+            return true;
+        }
+    }
+    false
+}
+
+/// SceneMultiplayer's authentication between a session and a WebSocket
+/// client: both exchange data, both complete, and only then connect; the
+/// calls are typed errors once the peer is admitted or closed.
+#[test]
+fn a_websocket_client_authenticates_with_a_session() {
+    let auth = SessionOptions::default().authentication(true).id_seed(70);
+    let mut server = ServerSession::builder(WireProfile::Godot4)
+        .options(auth)
+        .websocket(WsListener::new(local()))
+        .build()
+        .expect("session");
+    let url = format!("ws://{}/", server.local_addr(0).expect("websocket listener"));
+    let options =
+        WsClientOptions::default().session(SessionOptions::default().authentication(true));
+    let mut client = WebSocketMultiplayerPeer::create_client(&url, WireProfile::Godot4, options)
+        .expect("client");
+    let mut logs = [Vec::new(), Vec::new()];
+    let pending =
+        |log: &[Incoming], id| log.contains(&Incoming::Event(PeerEvent::Authenticating(id)));
+    assert!(drive_auth(&mut server, &mut client, &mut logs, |_, c, logs| {
+        c.unique_id() != PeerId::SERVER
+            && pending(&logs[0], c.unique_id())
+            && pending(&logs[1], PeerId::SERVER)
+    }));
+    let id = client.unique_id();
+    assert_eq!(client.connection_status(), ConnectionStatus::Connecting);
+
+    client.send_auth(PeerId::SERVER, b"password").expect("pending");
+    let mut message = None;
+    assert!(drive_auth(&mut server, &mut client, &mut logs, |s, _, _| {
+        message = s.next_auth_message();
+        message.is_some()
+    }));
+    assert_eq!(message, Some(AuthMessage { from: id, data: b"password".to_vec() }));
+    server.send_auth(id, b"welcome").expect("pending");
+    assert!(drive_auth(&mut server, &mut client, &mut logs, |_, c, _| {
+        message = c.next_auth_message();
+        message.is_some()
+    }));
+    assert_eq!(message, Some(AuthMessage { from: PeerId::SERVER, data: b"welcome".to_vec() }));
+
+    server.complete_auth(id).expect("pending");
+    assert_eq!(server.send_auth(id, b"late"), Err(AuthError::Completed(id)));
+    client.complete_auth(PeerId::SERVER).expect("pending");
+    assert!(drive_auth(&mut server, &mut client, &mut logs, |_, c, logs| {
+        logs[0].contains(&Incoming::Event(PeerEvent::Connected(id)))
+            && c.connection_status() == ConnectionStatus::Connected
+    }));
+    assert_eq!(client.complete_auth(PeerId::SERVER), Err(AuthError::NotPending(PeerId::SERVER)));
+    client.close();
+    assert_eq!(client.send_auth(PeerId::SERVER, b"x"), Err(AuthError::NotPending(PeerId::SERVER)));
+    server.close();
+    assert_eq!(server.complete_auth(id), Err(AuthError::NotPending(id)));
 }

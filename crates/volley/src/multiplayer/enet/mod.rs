@@ -86,7 +86,7 @@ use volley_proto::constants::MAX_PEERS;
 use super::framing::{RefuseReason, WireProfile};
 use super::session::link::Links;
 use super::session::transport::Transport;
-use super::session::{AuthError, AuthMessage, ClientState, Core, CoreConfig, MAX_POLL_WAIT};
+use super::session::{ClientState, Core, CoreConfig, MAX_POLL_WAIT};
 use super::{
     ConnectionStatus, DisconnectPeerError, MultiplayerPeer, PeerId, PollError, PutPacketError,
     generate_unique_id,
@@ -285,28 +285,7 @@ impl EnetMultiplayerPeer {
         self.core.stats
     }
 
-    /// The next authentication message a peer sent while authenticating
-    /// (Godot's `auth_callback(id, data)`), with
-    /// [`EnetPeerOptions::authentication`] on. Poll first; a poll returns as
-    /// soon as one arrives.
-    pub fn next_auth_message(&mut self) -> Option<AuthMessage> {
-        self.core.next_auth_message()
-    }
-
-    /// Sends authentication data to a peer that is authenticating (Godot's
-    /// `send_auth`): `[07 00][data]`, reliable, channel 0.
-    pub fn send_auth(&mut self, peer: PeerId, data: &[u8]) -> Result<(), AuthError> {
-        let transport = self.transport.as_mut().ok_or(AuthError::NotPending(peer))?;
-        self.core.send_auth(transport, peer, data)
-    }
-
-    /// Completes this side's authentication of `peer` (Godot's
-    /// `complete_auth`): `[07 00]`. The peer is admitted — `Connected`,
-    /// announced, relayed — once it completed too.
-    pub fn complete_auth(&mut self, peer: PeerId) -> Result<(), AuthError> {
-        let transport = self.transport.as_mut().ok_or(AuthError::NotPending(peer))?;
-        self.core.complete_auth(transport, peer)
-    }
+    super::session::auth_methods!(transport);
 
     /// Why the last connection this peer dialled was refused, if the remote
     /// gave a reason Volley knows: on a client, why it is

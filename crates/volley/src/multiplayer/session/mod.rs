@@ -229,6 +229,67 @@ macro_rules! delegate_to_transports {
 }
 pub(crate) use delegate_to_transports;
 
+/// Godot 4's authentication calls (`auth_callback`, `send_auth`,
+/// `complete_auth`) of a driver that holds its `core` and, in the field
+/// named, an `Option` of what carries its links (`None` once closed), for
+/// expanding inside its inherent `impl`.
+macro_rules! auth_methods {
+    ($links:ident) => {
+        /// The next authentication message a peer sent while authenticating
+        /// (Godot's `auth_callback(id, data)`), with authentication on
+        /// ([`SessionOptions::authentication`](crate::multiplayer::session::SessionOptions::authentication)).
+        /// Poll first; a poll returns as soon as one arrives.
+        pub fn next_auth_message(&mut self) -> Option<$crate::multiplayer::AuthMessage> {
+            self.core.next_auth_message()
+        }
+
+        /// Sends authentication data to a peer that is authenticating
+        /// (Godot's `send_auth`): `[07 00][data]`, reliable, on channel 0.
+        ///
+        /// # Errors
+        ///
+        /// [`AuthError`](crate::multiplayer::session::AuthError) when
+        /// authentication is off, the peer is not authenticating (or this
+        /// side already completed), `data` is empty, or its link did not
+        /// take the message.
+        pub fn send_auth(
+            &mut self,
+            peer: $crate::multiplayer::PeerId,
+            data: &[u8],
+        ) -> Result<(), $crate::multiplayer::session::AuthError> {
+            let links = self
+                .$links
+                .as_mut()
+                .ok_or($crate::multiplayer::session::AuthError::NotPending(peer))?;
+            self.core.send_auth(links, peer, data)
+        }
+
+        /// Completes this side's authentication of `peer` (Godot's
+        /// `complete_auth`): `[07 00]`. The peer is admitted — connected,
+        /// announced, relayed to — once it completed too; one that does not
+        /// within the
+        /// [`auth_timeout`](crate::multiplayer::session::SessionOptions::auth_timeout)
+        /// is disconnected with
+        /// [`RefuseReason::AuthenticationFailed`](crate::multiplayer::framing::RefuseReason::AuthenticationFailed).
+        ///
+        /// # Errors
+        ///
+        /// [`AuthError`](crate::multiplayer::session::AuthError) as for
+        /// `send_auth`.
+        pub fn complete_auth(
+            &mut self,
+            peer: $crate::multiplayer::PeerId,
+        ) -> Result<(), $crate::multiplayer::session::AuthError> {
+            let links = self
+                .$links
+                .as_mut()
+                .ok_or($crate::multiplayer::session::AuthError::NotPending(peer))?;
+            self.core.complete_auth(links, peer)
+        }
+    };
+}
+pub(crate) use auth_methods;
+
 /// Checks a session's settings against `profile`: the user channel count
 /// it carries, and SceneMultiplayer's RAW packets and authentication, which
 /// exist only in Godot 4.

@@ -8,9 +8,7 @@ use volley_proto::constants::MAX_PEERS;
 
 use super::reactor::Reactor;
 use super::transport::{Tokens, Transport, TransportSet};
-use super::{
-    AuthError, AuthMessage, Core, CoreConfig, CreateError, MultiplayerStats, Role, SessionOptions,
-};
+use super::{Core, CoreConfig, CreateError, MultiplayerStats, Role, SessionOptions};
 use crate::multiplayer::enet::{EnetListener, EnetTransport};
 use crate::multiplayer::framing::WireProfile;
 use crate::multiplayer::webrtc::WebRtcListener;
@@ -260,24 +258,7 @@ impl ServerSession {
         self.core.link_of(peer).map(|link| usize::from(link.transport))
     }
 
-    /// The next authentication message a client sent while authenticating,
-    /// with [`SessionOptions::authentication`] on; see
-    /// [`EnetMultiplayerPeer::next_auth_message`](crate::multiplayer::EnetMultiplayerPeer::next_auth_message).
-    pub fn next_auth_message(&mut self) -> Option<AuthMessage> {
-        self.core.next_auth_message()
-    }
-
-    /// Sends authentication data to a client that is authenticating.
-    pub fn send_auth(&mut self, peer: PeerId, data: &[u8]) -> Result<(), AuthError> {
-        let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
-        self.core.send_auth(transports, peer, data)
-    }
-
-    /// Completes the server's side of a client's authentication.
-    pub fn complete_auth(&mut self, peer: PeerId) -> Result<(), AuthError> {
-        let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
-        self.core.complete_auth(transports, peer)
-    }
+    super::auth_methods!(transports);
 }
 
 impl MultiplayerPeer for ServerSession {

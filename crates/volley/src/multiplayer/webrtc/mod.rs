@@ -320,36 +320,7 @@ impl WebRtcMultiplayerPeer {
         self.core.stats
     }
 
-    /// The next authentication message a peer sent while authenticating
-    /// (Godot's `auth_callback(id, data)`), with
-    /// [`SessionOptions::authentication`](super::session::SessionOptions::authentication)
-    /// on. Poll first; a poll returns as soon as one arrives.
-    pub fn next_auth_message(&mut self) -> Option<AuthMessage> {
-        self.core.next_auth_message()
-    }
-
-    /// Sends authentication data to a peer that is authenticating (Godot's
-    /// `send_auth`): `[07 00][data]` on the reliable channel.
-    ///
-    /// # Errors
-    ///
-    /// [`AuthError`] for a peer that is not authenticating.
-    pub fn send_auth(&mut self, peer: PeerId, data: &[u8]) -> Result<(), AuthError> {
-        let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
-        self.core.send_auth(transports, peer, data)
-    }
-
-    /// Completes this side's authentication of `peer` (Godot's
-    /// `complete_auth`): `[07 00]`; the peer is admitted once it completed
-    /// too.
-    ///
-    /// # Errors
-    ///
-    /// [`AuthError`] for a peer that is not authenticating.
-    pub fn complete_auth(&mut self, peer: PeerId) -> Result<(), AuthError> {
-        let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
-        self.core.complete_auth(transports, peer)
-    }
+    crate::multiplayer::session::auth_methods!(transports);
 
     /// What the socket dropped (garbage, unknown sources) and the
     /// negotiations refused or timed out.

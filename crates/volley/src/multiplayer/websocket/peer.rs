@@ -10,8 +10,8 @@ use crate::multiplayer::framing::{RefuseReason, WireProfile};
 use crate::multiplayer::session::reactor::Reactor;
 use crate::multiplayer::session::transport::{Tokens, Transport, TransportSet};
 use crate::multiplayer::session::{
-    AuthError, AuthMessage, ClientState, Core, CoreConfig, CreateError, MultiplayerStats, Role,
-    SessionOptions, check_config,
+    ClientState, Core, CoreConfig, CreateError, MultiplayerStats, Role, SessionOptions,
+    check_config,
 };
 use crate::multiplayer::{ConnectionStatus, MultiplayerPeer, PeerId};
 use crate::websocket::{WsClient, WsServerStats};
@@ -158,28 +158,7 @@ impl WebSocketMultiplayerPeer {
         self.core.stats
     }
 
-    /// The next authentication message a peer sent while authenticating
-    /// (Godot's `auth_callback(id, data)`), with
-    /// [`SessionOptions::authentication`] on (Godot 4's framing). Poll
-    /// first; a poll returns as soon as one arrives.
-    pub fn next_auth_message(&mut self) -> Option<AuthMessage> {
-        self.core.next_auth_message()
-    }
-
-    /// Sends authentication data to a peer that is authenticating (Godot's
-    /// `send_auth`): `[07 00][data]`.
-    pub fn send_auth(&mut self, peer: PeerId, data: &[u8]) -> Result<(), AuthError> {
-        let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
-        self.core.send_auth(transports, peer, data)
-    }
-
-    /// Completes this side's authentication of `peer` (Godot's
-    /// `complete_auth`): `[07 00]`. The peer is admitted once it completed
-    /// too; one that does not in time is closed with code 4006.
-    pub fn complete_auth(&mut self, peer: PeerId) -> Result<(), AuthError> {
-        let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
-        self.core.complete_auth(transports, peer)
-    }
+    crate::multiplayer::session::auth_methods!(transports);
 
     /// Why the server turned this client away, if it said (a Volley
     /// server does, in its close code); `None` otherwise.

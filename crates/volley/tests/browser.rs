@@ -10,12 +10,14 @@
 //! `cargo test -p volley --features browser-tests --test browser`.
 #![cfg(feature = "browser-tests")]
 
+#[path = "browser/chromium.rs"]
+mod chromium;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use chromium::Chromium;
 use volley::multiplayer::enet::{EnetListener, EnetMultiplayerPeer, EnetPeerOptions};
 use volley::multiplayer::framing::WireProfile;
 use volley::multiplayer::session::{ServerSession, SessionOptions};
@@ -25,62 +27,6 @@ use volley::multiplayer::{
 };
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// Headless Chromium showing one page; killed when dropped.
-struct Browser {
-    child: Child,
-    profile: PathBuf,
-    log: PathBuf,
-}
-
-impl Browser {
-    fn open(url: &str, extra: &[&str]) -> Self {
-        // A profile of its own: Chromium hands a URL to an instance already
-        // running on the same profile and exits.
-        static OPENED: AtomicUsize = AtomicUsize::new(0);
-        let count = OPENED.fetch_add(1, Ordering::Relaxed);
-        let unique = format!("volley-browser-{}-{count}", std::process::id());
-        let profile = std::env::temp_dir().join(&unique);
-        let log = std::env::temp_dir().join(format!("{unique}.log"));
-        let _ = std::fs::remove_dir_all(&profile);
-        let stderr = std::fs::File::create(&log).expect("browser log");
-        let child = Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--enable-logging=stderr",
-                "--v=0",
-            ])
-            .args(extra)
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(url)
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("chromium runs (apt-get install -y chromium)");
-        Self { child, profile, log }
-    }
-
-    /// What the browser printed, for a failing test's message.
-    fn console(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
 
 fn page(ws: SocketAddr, framing: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/session.html");
@@ -126,7 +72,7 @@ impl<P: MultiplayerPeer> Node<P> {
 struct Scene {
     server: Node<ServerSession>,
     enet: Node<EnetMultiplayerPeer>,
-    browser: Browser,
+    browser: Chromium,
     profile: WireProfile,
 }
 
@@ -166,7 +112,7 @@ impl Scene {
             server.step();
             enet.step();
         }
-        let browser = Browser::open(&page(ws_address), browser_flags);
+        let browser = Chromium::open(&page(ws_address), browser_flags);
         Self { server, enet, browser, profile }
     }
 

@@ -28,7 +28,7 @@ fn chromium_opens_godots_channels_to_an_rtc_link() {
     let local = socket.local_addr();
     let mut poll = Poll::new().expect("poll");
     poll.registry().register(&mut socket, Token(0), Interest::READABLE).expect("register");
-    let _browser = chromium::Chromium::open(&format!("http://{http_addr}/"));
+    let browser = chromium::Chromium::open(&format!("http://{http_addr}/"), &[]);
 
     let config = LinkConfig { ice_lite: true, ..LinkConfig::default() };
     let mut link: Option<RtcLink> = None;
@@ -37,7 +37,11 @@ fn chromium_opens_godots_channels_to_an_rtc_link() {
     let mut events = Events::with_capacity(8);
     let end = Instant::now() + Duration::from_secs(60);
     while result.is_none() {
-        assert!(Instant::now() < end, "no result from the page in time");
+        assert!(
+            Instant::now() < end,
+            "no result from the page in time; browser said:\n{}",
+            browser.console()
+        );
         while let Ok(request) = requests.try_recv() {
             let reply = match request.path.as_str() {
                 "/offer" => {
@@ -147,8 +151,8 @@ fn a_browser_joins_a_session_over_webrtc_next_to_an_enet_client() {
     .expect("enet client");
     let page = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/browser/webrtc_session.html");
-    let _browser =
-        chromium::Chromium::open(&format!("file://{}?ws=ws://{signalling}/", page.display()));
+    let browser =
+        chromium::Chromium::open(&format!("file://{}?ws=ws://{signalling}/", page.display()), &[]);
 
     let (mut at_server, mut at_client) = (Vec::<Incoming>::new(), Vec::<Incoming>::new());
     fn step(
@@ -166,7 +170,11 @@ fn a_browser_joins_a_session_over_webrtc_next_to_an_enet_client() {
     let enet_id = client.unique_id();
     // Everyone in: the server saw the browser join, the client heard of it.
     let browser_id = loop {
-        assert!(Instant::now() < end, "the browser did not join");
+        assert!(
+            Instant::now() < end,
+            "the browser did not join; browser said:\n{}",
+            browser.console()
+        );
         step(&mut server, &mut client, &mut at_server, &mut at_client);
         let joined = at_server.iter().find_map(|i| match i {
             Incoming::Event(PeerEvent::Connected(id)) if *id != enet_id => Some(*id),
@@ -206,7 +214,11 @@ fn a_browser_joins_a_session_over_webrtc_next_to_an_enet_client() {
             .collect()
     };
     while !packets(&at_server).iter().any(is_report) {
-        assert!(Instant::now() < end, "no report from the browser");
+        assert!(
+            Instant::now() < end,
+            "no report from the browser; browser said:\n{}",
+            browser.console()
+        );
         step(&mut server, &mut client, &mut at_server, &mut at_client);
     }
     let server_packets = packets(&at_server);

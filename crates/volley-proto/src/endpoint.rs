@@ -28,7 +28,8 @@ use crate::pool::BufferPool;
 use crate::reliable::{TimeoutCheck, TimeoutMs};
 use crate::stats::{EndpointStats, PeerStats};
 use crate::throttle::PacketThrottle;
-use crate::time::{Clock, duration_ms, time_difference, time_less};
+use crate::time::{Clock, duration_ms, time_difference, time_less, unwrap_time};
+use crate::timer::{TimerQueue, peer_deadline};
 use crate::wire::{
     Command, CommandBody, CommandHeader, Commands, ConnectParams, Datagram, DatagramWriter, Header,
     MAX_HEADER_LEN, ThrottleParams,
@@ -162,6 +163,12 @@ pub struct Endpoint {
     peers: Vec<Peer>,
     events: VecDeque<Event>,
     ready: VecDeque<u16>,
+    /// Every live peer's next deadline.
+    timers: TimerQueue,
+    /// Slots due in the current `handle_timeout` (reused).
+    due: Vec<u16>,
+    /// Slots not `Disconnected`.
+    live_peers: usize,
     direct: VecDeque<Direct>,
     pool: BufferPool,
     host_waiting: usize,
@@ -203,6 +210,9 @@ impl Endpoint {
         let peers = (0..config.peer_limit).map(|i| Peer::new(i as u16)).collect();
         Ok(Self {
             peers,
+            timers: TimerQueue::new(config.peer_limit),
+            due: Vec::new(),
+            live_peers: 0,
             events: VecDeque::new(),
             ready: VecDeque::new(),
             direct: VecDeque::new(),
@@ -268,6 +278,18 @@ impl Endpoint {
     fn free_slot(&mut self, index: usize) {
         let released = self.peers[index].reset(&mut self.pool);
         self.host_waiting -= released;
+        self.timers.cancel(index as u16);
+        self.live_peers -= 1;
+    }
+
+    /// Queues the peer at `index`'s next deadline after something that may
+    /// have moved it earlier (see [`TimerQueue`]); `now` is the call's time.
+    fn reschedule(&mut self, index: usize, now: Instant) {
+        let Some(clock) = self.clock else { return };
+        let now_ms = clock.ms(now);
+        let deadline = peer_deadline(&self.peers[index], now_ms);
+        let at = deadline.map(|t| unwrap_time(t, now_ms, clock.ms_unwrapped(now)));
+        self.timers.schedule(index as u16, at);
     }
 
     /// Ends the connection at `index`: the application is told why, then the slot is freed.
@@ -307,6 +329,9 @@ impl Endpoint {
         let timeouts = Self::timeouts_ms(&self.config.timeouts);
         let ping = duration_ms(self.config.ping_interval);
         let floor = self.config.throttle_floor;
+        self.live_peers += 1;
+        // Due at once: the first timeout handling works out its real deadline.
+        self.timers.schedule(index as u16, Some(0));
         let peer = &mut self.peers[index];
         peer.address = address;
         peer.timeouts = timeouts;
@@ -595,6 +620,9 @@ impl Endpoint {
         }
         let index = self.peer_index(peer)?;
         self.peers[index].ping_interval = duration_ms(interval);
+        if let Some(now) = self.last_now {
+            self.reschedule(index, now);
+        }
         Ok(())
     }
 
@@ -720,6 +748,9 @@ impl Endpoint {
         let body = decompressed.map_or_else(|| datagram.body(), |len| &scratch[..len]);
         self.process_datagram(now_ms, from, &datagram, slot, body, bytes.len());
         self.decompress_buf = scratch;
+        if let Some(index) = slot {
+            self.reschedule(index, now);
+        }
     }
 
     /// The live slot a datagram is addressed to, if its address and session
@@ -1225,39 +1256,56 @@ impl Endpoint {
         {
             self.bandwidth_throttle(now_ms);
         }
-        let loss_interval = duration_ms(PACKET_LOSS_INTERVAL);
-        for index in 0..self.peers.len() {
-            let p = &mut self.peers[index];
-            match p.state {
-                PeerState::Disconnected => continue,
-                PeerState::AwaitingAccept => {
-                    if !time_less(now_ms, p.state_deadline) {
-                        // The application saw a ConnectRequest: tell it the request lapsed.
-                        self.end_peer(index, DisconnectReason::Timeout, 0);
-                    }
-                    continue;
-                }
-                _ => {}
+        // Only the peers whose deadline came: taken first, then handled and
+        // rescheduled, so a deadline still due (a ping waiting to go out)
+        // waits for the next call instead of coming straight back.
+        let Some(clock) = self.clock else { return };
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
+        due.extend(std::iter::from_fn(|| self.timers.pop_due(clock.ms_unwrapped(now))));
+        for &index in &due {
+            let index = usize::from(index);
+            self.peer_timeout(index, now_ms);
+            if self.peers[index].state != PeerState::Disconnected {
+                self.reschedule(index, now);
             }
-            if p.sender.next_timeout != 0 && !time_less(now_ms, p.sender.next_timeout) {
-                match p.sender.check_timeouts(now_ms, p.timeouts) {
-                    TimeoutCheck::Dead => {
-                        self.notify_timeout(index);
-                        continue;
-                    }
-                    TimeoutCheck::Resend(0) => {}
-                    TimeoutCheck::Resend(n) => {
-                        p.count_lost(n);
-                        self.mark_ready(index);
-                    }
-                }
-            }
-            let p = &mut self.peers[index];
-            if p.state == PeerState::Connected && p.sender.is_idle() && p.ping_due(now_ms) {
-                self.mark_ready(index);
-            }
-            self.peers[index].update_packet_loss(now_ms, loss_interval);
         }
+        self.due = due;
+    }
+
+    /// What came due for the peer at `index`: accept deadline, resends or
+    /// death, keep-alive ping, the loss statistic.
+    fn peer_timeout(&mut self, index: usize, now_ms: u32) {
+        let p = &mut self.peers[index];
+        match p.state {
+            PeerState::Disconnected => return,
+            PeerState::AwaitingAccept => {
+                if !time_less(now_ms, p.state_deadline) {
+                    // The application saw a ConnectRequest: tell it the request lapsed.
+                    self.end_peer(index, DisconnectReason::Timeout, 0);
+                }
+                return;
+            }
+            _ => {}
+        }
+        if p.sender.next_timeout != 0 && !time_less(now_ms, p.sender.next_timeout) {
+            match p.sender.check_timeouts(now_ms, p.timeouts) {
+                TimeoutCheck::Dead => {
+                    self.notify_timeout(index);
+                    return;
+                }
+                TimeoutCheck::Resend(0) => {}
+                TimeoutCheck::Resend(n) => {
+                    p.count_lost(n);
+                    self.mark_ready(index);
+                }
+            }
+        }
+        let p = &mut self.peers[index];
+        if p.state == PeerState::Connected && p.sender.is_idle() && p.ping_due(now_ms) {
+            self.mark_ready(index);
+        }
+        self.peers[index].update_packet_loss(now_ms, duration_ms(PACKET_LOSS_INTERVAL));
     }
 
     fn notify_timeout(&mut self, index: usize) {
@@ -1430,6 +1478,9 @@ impl Endpoint {
                 let data = p.disconnect_data;
                 self.disconnect_index(index, data);
             }
+            if self.peers[index].state != PeerState::Disconnected {
+                self.reschedule(index, now);
+            }
             return Some(Transmit { destination, range });
         }
         None
@@ -1442,36 +1493,18 @@ impl Endpoint {
         if !self.ready.is_empty() || !self.direct.is_empty() {
             return Some(now);
         }
-        let now_ms = clock.ms(now);
-        let mut earliest: Option<u32> = None;
-        let mut consider = |t: u32| {
-            earliest = Some(match earliest {
-                Some(e) if time_less(e, t) => e,
-                _ => t,
+        // The peers' earliest deadline from the timer queue: no peer is visited.
+        let peers = self.timers.next().map(|ms| clock.instant_unwrapped(ms));
+        let bandwidth = (self.live_peers > 0
+            && (self.recalculate_bandwidth || self.config.outgoing_bandwidth != 0))
+            .then(|| {
+                let epoch = self.bandwidth_epoch;
+                clock.instant(now, epoch.wrapping_add(duration_ms(BANDWIDTH_THROTTLE_INTERVAL)))
             });
-        };
-        let mut any_connected = false;
-        for p in self.peers.iter().filter(|p| p.state != PeerState::Disconnected) {
-            if p.state == PeerState::AwaitingAccept {
-                consider(p.state_deadline);
-                continue;
-            }
-            if p.sender.next_timeout != 0 {
-                consider(p.sender.next_timeout);
-            }
-            if p.state == PeerState::Connected && p.sender.is_idle() {
-                consider(if p.last_receive_time == 0 {
-                    now_ms
-                } else {
-                    p.last_receive_time.wrapping_add(p.ping_interval)
-                });
-            }
-            any_connected |= p.is_connected();
+        match (peers, bandwidth) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        if any_connected && (self.recalculate_bandwidth || self.config.outgoing_bandwidth != 0) {
-            consider(self.bandwidth_epoch.wrapping_add(duration_ms(BANDWIDTH_THROTTLE_INTERVAL)));
-        }
-        earliest.map(|ms| clock.instant(now, ms))
     }
 
     /// The next event, if any.

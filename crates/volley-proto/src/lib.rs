@@ -34,6 +34,7 @@ pub mod sim;
 mod stats;
 mod throttle;
 mod time;
+mod timer;
 mod unsequenced;
 pub mod wire;
 

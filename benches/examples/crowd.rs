@@ -10,6 +10,9 @@
 //! valgrind --tool=callgrind --toggle-collect='*Crowd*serve*' \
 //!     target/release/examples/crowd 1000 330
 //! ```
+//!
+//! A third argument `lend` has the server take its messages through
+//! `volley_proto::Lend` (lent from the datagrams) instead of as copies.
 
 use volley_bench::crowd::{Crowd, Load};
 
@@ -17,7 +20,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let clients = args.next().map_or(Ok(1000), |a| a.parse())?;
     let rounds = args.next().map_or(Ok(330), |a| a.parse())?;
-    let mut crowd = Crowd::connected(Load::game(clients))?;
+    let lend = args.next().is_some_and(|a| a == "lend");
+    let mut crowd = Crowd::connected(Load { lend, ..Load::game(clients) })?;
     // One tick period of warm-up, then the measured rounds.
     crowd.run(33)?;
     let (before, time) = (crowd.delivered(), crowd.server_time());

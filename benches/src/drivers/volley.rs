@@ -1,12 +1,13 @@
 //! Volley through its host, [`volley::Host`], on real sockets.
 //!
-//! Driven as its documentation says: `service(timeout)` returns the first
-//! event (`Duration::ZERO` never waits, a timeout sleeps in epoll), the rest
-//! of what that service brought is taken with `next_event` (no I/O, so
-//! replies share datagrams with their acknowledgements), payload buffers go
-//! back with `recycle`. A stream is fed the way ENet's is: a batch
-//! whenever the bytes queued or in flight to the peer fall below a low mark,
-//! so queues stay short and the socket never starves.
+//! Driven as its documentation says for a server loop: `service_batch(timeout)`
+//! reads everything waiting under one lock (`Duration::ZERO` never waits, a
+//! timeout sleeps in epoll) and lends each event's payload out of the receive
+//! buffer, so nothing is copied or recycled; what the events cause leaves
+//! with their acknowledgements at the next service or flush. A stream is fed
+//! the way ENet's is: a batch whenever the bytes queued or in flight to the
+//! peer fall below a low mark, so queues stay short and the socket never
+//! starves.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -85,10 +86,8 @@ fn peer_id(peer: PeerHandle) -> PeerId {
     usize::from(peer.index())
 }
 
-/// Services `host` once (waiting as `wait` says for the first event), then
-/// takes the events that brought with `next_event`, which does no I/O, so
-/// that the replies they cause leave with their acknowledgements; each goes
-/// to `on` with its peer handle.
+/// Services `host` once with `service_batch` (waiting as `wait` says for
+/// the first event), handing each event to `on` with its peer handle.
 fn service(
     host: &mut Host,
     wait: Wait,
@@ -98,19 +97,15 @@ fn service(
         Wait::Poll => Duration::ZERO,
         Wait::Block(limit) => limit,
     };
-    let mut next = host.service(timeout).map_err(DriverError::library)?;
-    while let Some(event) = next {
-        match event {
-            Event::Connected { peer, .. } => on(peer, Incoming::Connected(peer_id(peer))),
-            Event::Disconnected { peer, .. } => on(peer, Incoming::Disconnected(peer_id(peer))),
-            Event::Received { peer, payload, .. } => {
-                on(peer, Incoming::Message { peer: peer_id(peer), bytes: &payload });
-                host.recycle(payload);
-            }
-            _ => {}
+    host.service_batch(timeout, |event, _| match event {
+        Event::Connected { peer, .. } => on(peer, Incoming::Connected(peer_id(peer))),
+        Event::Disconnected { peer, .. } => on(peer, Incoming::Disconnected(peer_id(peer))),
+        Event::Received { peer, payload, .. } => {
+            on(peer, Incoming::Message { peer: peer_id(peer), bytes: payload });
         }
-        next = host.next_event();
-    }
+        _ => {}
+    })
+    .map_err(DriverError::library)?;
     Ok(())
 }
 

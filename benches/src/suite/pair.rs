@@ -111,13 +111,16 @@ pub(crate) fn spawn_server<'scope, 'env>(
     namespace: Option<&'env LossyNamespace>,
 ) -> Result<(SocketAddr, ScopedJoinHandle<'scope, Result<(), String>>), String> {
     let (ready, address) = mpsc::channel();
-    let handle = scope.spawn(move || {
-        let result = serve(system, setup, role, wait, shared, namespace, &ready);
-        if let Err(e) = &result {
-            let _ = ready.send(Err(e.clone()));
-        }
-        result
-    });
+    // Named, so that a profiler can pick the server's samples out.
+    let spawned =
+        std::thread::Builder::new().name("server".into()).spawn_scoped(scope, move || {
+            let result = serve(system, setup, role, wait, shared, namespace, &ready);
+            if let Err(e) = &result {
+                let _ = ready.send(Err(e.clone()));
+            }
+            result
+        });
+    let handle = spawned.map_err(|e| format!("server thread: {e}"))?;
     match address.recv_timeout(Duration::from_secs(10)) {
         Ok(Ok(address)) => Ok((address, handle)),
         Ok(Err(e)) => Err(e),

@@ -59,11 +59,22 @@ pub(crate) struct Delivery<'a> {
     /// The same, all peers together.
     pub(crate) host_waiting: &'a mut usize,
     pub(crate) max_host_waiting: usize,
-    /// Packets ready for the application, in delivery order.
-    pub(crate) out: &'a mut VecDeque<(TransferMode, Vec<u8>)>,
+    /// Packets ready for the application, in delivery order; `None` is the
+    /// received command's own data, delivered at once and not copied
+    /// (only with `lend`).
+    pub(crate) out: &'a mut VecDeque<(TransferMode, Option<Vec<u8>>)>,
+    /// The caller can lend the command's data out of its datagram: a packet
+    /// delivered the moment it arrives is not copied.
+    pub(crate) lend: bool,
 }
 
 impl Delivery<'_> {
+    /// `data`, delivered as it arrived: lent when the caller can, else copied.
+    fn deliver_now(&mut self, mode: TransferMode, data: &[u8]) {
+        let payload = if self.lend { None } else { Some(self.pool.copy_of(data)) };
+        self.out.push_back((mode, payload));
+    }
+
     fn reserve(&mut self, bytes: usize) -> Result<(), Violation> {
         if *self.waiting + bytes > self.max_waiting
             || *self.host_waiting + bytes > self.max_host_waiting
@@ -171,7 +182,7 @@ impl IncomingChannel {
         if key == self.reliable_ext + 1 {
             // In order: deliver at once, then whatever it unblocks.
             d.reserve(data.len())?;
-            d.out.push_back((TransferMode::Reliable, d.pool.copy_of(data)));
+            d.deliver_now(TransferMode::Reliable, data);
             self.advance_reliable(1, d);
         } else {
             d.reserve(data.len() + ENTRY_COST)?;
@@ -275,7 +286,7 @@ impl IncomingChannel {
             d.reserve(data.len())?;
             self.unreliable_seq = u;
             self.drop_superseded(d);
-            d.out.push_back((TransferMode::UnreliableOrdered, d.pool.copy_of(data)));
+            d.deliver_now(TransferMode::UnreliableOrdered, data);
         } else {
             d.reserve(data.len() + ENTRY_COST)?;
             let pending = Pending::Whole(d.pool.copy_of(data));
@@ -312,7 +323,7 @@ impl IncomingChannel {
             }
             let (span, pending) = entry.remove();
             let packet = pending.into_packet(d);
-            d.out.push_back((TransferMode::Reliable, packet));
+            d.out.push_back((TransferMode::Reliable, Some(packet)));
             self.reliable_seq = self.reliable_seq.wrapping_add(span as u16);
             self.reliable_ext += u64::from(span);
             delivered_any = true;
@@ -345,7 +356,7 @@ impl IncomingChannel {
                 let s = self.unreliable.remove(i);
                 self.unreliable_seq = s.unreliable;
                 let packet = s.pending.into_packet(d);
-                d.out.push_back((TransferMode::UnreliableOrdered, packet));
+                d.out.push_back((TransferMode::UnreliableOrdered, Some(packet)));
             } else {
                 // An incomplete reassembly does not block later complete ones.
                 i += 1;
@@ -430,7 +441,7 @@ mod tests {
         pool: BufferPool,
         waiting: usize,
         host_waiting: usize,
-        out: VecDeque<(TransferMode, Vec<u8>)>,
+        out: VecDeque<(TransferMode, Option<Vec<u8>>)>,
     }
 
     impl Harness {
@@ -450,10 +461,11 @@ mod tests {
                 host_waiting: &mut self.host_waiting,
                 max_host_waiting: 1 << 30,
                 out: &mut self.out,
+                lend: false,
             }
         }
         fn delivered(&mut self) -> Vec<Vec<u8>> {
-            self.out.drain(..).map(|(_, p)| p).collect()
+            self.out.drain(..).map(|(_, p)| p.unwrap_or_default()).collect()
         }
     }
 

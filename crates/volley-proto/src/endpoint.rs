@@ -22,6 +22,7 @@ use crate::constants::{
 };
 use crate::error::{ConfigError, ConnectError, PeerError, SendError};
 use crate::event::{DisconnectReason, Event};
+use crate::lend::{Lend, LendSource, Payload};
 use crate::outgoing::OutKind;
 use crate::peer::{FillContext, Peer, PeerHandle, PeerState, PendingAck};
 use crate::pool::BufferPool;
@@ -161,7 +162,9 @@ pub struct Endpoint {
     clock: Option<Clock>,
     last_now: Option<Instant>,
     peers: Vec<Peer>,
-    events: VecDeque<Event>,
+    events: VecDeque<Event<Payload>>,
+    /// The datagram being handled inside a [`Lend`], if any.
+    lend_source: Option<LendSource>,
     ready: VecDeque<u16>,
     /// Every live peer's next deadline.
     timers: TimerQueue,
@@ -176,7 +179,7 @@ pub struct Endpoint {
     bandwidth_epoch: u32,
     recalculate_bandwidth: bool,
     stats: EndpointStats,
-    delivered: VecDeque<(TransferMode, Vec<u8>)>,
+    delivered: VecDeque<(TransferMode, Option<Vec<u8>>)>,
     /// Reused peer-index lists of the bandwidth throttle.
     scratch: (Vec<usize>, Vec<usize>),
     compressor: Option<Box<dyn Compressor>>,
@@ -214,6 +217,7 @@ impl Endpoint {
             due: Vec::new(),
             live_peers: 0,
             events: VecDeque::new(),
+            lend_source: None,
             ready: VecDeque::new(),
             direct: VecDeque::new(),
             pool: BufferPool::new(4096, 64 * 1024),
@@ -947,7 +951,10 @@ impl Endpoint {
             }
             p.waiting += data.len();
             self.host_waiting += data.len();
-            let payload = self.pool.copy_of(data);
+            let payload = self
+                .lend_source
+                .and_then(|source| source.payload(data))
+                .unwrap_or_else(|| Payload::Owned(self.pool.copy_of(data)));
             let handle = p.handle();
             self.events.push_back(Event::Received {
                 peer: handle,
@@ -957,6 +964,8 @@ impl Endpoint {
             });
             return Flow::Continue;
         }
+        let data = command.body.payload().unwrap_or_default();
+        let lent = self.lend_source.and_then(|source| source.payload(data));
         let incoming = &mut p.in_channels[usize::from(channel)];
         let mut d = Delivery {
             pool: &mut self.pool,
@@ -965,6 +974,7 @@ impl Endpoint {
             host_waiting: &mut self.host_waiting,
             max_host_waiting: self.config.max_host_waiting_data,
             out: &mut self.delivered,
+            lend: lent.is_some(),
         };
         let seq = command.header.reliable_sequence_number;
         let result = match command.body {
@@ -979,7 +989,13 @@ impl Endpoint {
             _ => Ok(()),
         };
         let handle = p.handle();
+        let mut lent = lent;
         for (mode, payload) in self.delivered.drain(..) {
+            // `None` is this command's data, delivered as it arrived (once).
+            let payload = match payload {
+                Some(buffer) => Payload::Owned(buffer),
+                None => lent.take().unwrap_or_else(|| Payload::Owned(self.pool.copy_of(data))),
+            };
             self.events.push_back(Event::Received { peer: handle, channel, mode, payload });
         }
         match result {
@@ -1508,7 +1524,43 @@ impl Endpoint {
     }
 
     /// The next event, if any.
+    ///
+    /// Events whose payload a live [`Lend`] still borrows are its to hand
+    /// out; they are never seen here (a `Lend` copies what it did not hand
+    /// out when it ends).
     pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some(Event::Received { payload: Payload::Lent { .. }, .. }) = self.events.front() {
+            return None;
+        }
+        let event = self.take_event()?;
+        Some(event.map_payload(|payload| match payload {
+            Payload::Owned(buffer) => buffer,
+            Payload::Lent { .. } => Vec::new(),
+        }))
+    }
+
+    /// Opens a [`Lend`]: a receive scope whose events borrow their payloads
+    /// from the datagrams given to it instead of copying them.
+    pub fn lend<'d>(&mut self) -> Lend<'_, 'd> {
+        Lend::new(self)
+    }
+
+    /// [`Self::handle_datagram`] inside a [`Lend`], which keeps `bytes`
+    /// borrowed as `source`.
+    pub(crate) fn handle_datagram_lending(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+        source: LendSource,
+    ) {
+        self.lend_source = Some(source);
+        self.handle_datagram(now, from, bytes);
+        self.lend_source = None;
+    }
+
+    /// Takes the next event as queued; its payload no longer counts as waiting.
+    pub(crate) fn take_event(&mut self) -> Option<Event<Payload>> {
         let event = self.events.pop_front()?;
         if let Event::Received { peer, payload, .. } = &event {
             self.host_waiting -= payload.len();
@@ -1519,6 +1571,24 @@ impl Endpoint {
             }
         }
         Some(event)
+    }
+
+    /// Copies every queued payload still lent into an owned buffer;
+    /// `datagram` gives the bytes a lent range refers to (a range it cannot
+    /// give becomes an empty payload).
+    pub(crate) fn own_lent_payloads<'d>(
+        &mut self,
+        datagram: impl Fn(u8, Range<usize>) -> Option<&'d [u8]>,
+    ) {
+        for event in &mut self.events {
+            if let Event::Received { payload, .. } = event
+                && let Payload::Lent { datagram: index, start, len } = *payload
+            {
+                let range = start as usize..start as usize + len as usize;
+                let bytes = datagram(index, range).unwrap_or_default();
+                *payload = Payload::Owned(self.pool.copy_of(bytes));
+            }
+        }
     }
 }
 

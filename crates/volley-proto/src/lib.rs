@@ -23,6 +23,7 @@ mod event;
 mod fragment;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_checks;
+mod lend;
 mod mode;
 mod outgoing;
 mod peer;
@@ -41,7 +42,8 @@ pub mod wire;
 pub use config::{EndpointConfig, Timeouts};
 pub use endpoint::{Endpoint, TRANSMIT_BUFFER_SIZE, Transmit};
 pub use error::{ConfigError, ConnectError, PeerError, SendError};
-pub use event::{DisconnectReason, Event};
+pub use event::{DisconnectReason, Event, LentEvent};
+pub use lend::{Lend, MAX_LENT_DATAGRAMS, Outbox};
 pub use mode::TransferMode;
 pub use peer::{PeerHandle, PeerState};
 pub use stats::{EndpointStats, PeerStats};

@@ -22,6 +22,8 @@ use volley_proto::{
 
 use crate::socket::{BindError, HostSocket, RecvBatch, SendBatch, SocketConfig};
 
+mod batch;
+
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
 
@@ -542,25 +544,32 @@ impl Host {
                 }
                 return Ok(None);
             }
-            let wait = wake_at.saturating_duration_since(now);
-            self.sleeper()?;
-            self.handle.sleeping.store(true, Ordering::SeqCst);
-            if self.handle.wake_pending.load(Ordering::SeqCst) {
-                // Queued after the pump: send it before sleeping.
-                self.handle.sleeping.store(false, Ordering::SeqCst);
-                continue;
+            if self.sleep(wake_at.saturating_duration_since(now))? {
+                skip_receive = false;
             }
-            let polled = match &mut self.sleeper {
-                Some(sleeper) => sleeper.poll.poll(&mut sleeper.events, Some(wait)),
-                None => Ok(()),
-            };
+        }
+    }
+
+    /// Sleeps in the poll instance for up to `wait`, until the socket turns
+    /// readable (or writable) or another thread queues something. Returns
+    /// false without sleeping when something was queued since the last pump.
+    fn sleep(&mut self, wait: Duration) -> Result<bool, HostError> {
+        self.sleeper()?;
+        self.handle.sleeping.store(true, Ordering::SeqCst);
+        if self.handle.wake_pending.load(Ordering::SeqCst) {
+            // Queued after the pump: send it before sleeping.
             self.handle.sleeping.store(false, Ordering::SeqCst);
-            skip_receive = false;
-            match polled {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
+            return Ok(false);
+        }
+        let polled = match &mut self.sleeper {
+            Some(sleeper) => sleeper.poll.poll(&mut sleeper.events, Some(wait)),
+            None => Ok(()),
+        };
+        self.handle.sleeping.store(false, Ordering::SeqCst);
+        match polled {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -435,6 +435,11 @@ pub struct Host {
 struct Sleeper {
     poll: Poll,
     events: Events,
+    /// The socket is registered for writability too: only while datagrams
+    /// wait for room. Loopback and most links turn a socket writable again
+    /// after nearly every send, so an edge-triggered writable interest kept
+    /// all the time wakes the sleep (and a pointless receive) once per send.
+    writable: bool,
 }
 
 impl fmt::Debug for Host {
@@ -481,13 +486,13 @@ impl Host {
             Some(sleeper) => sleeper,
             None => {
                 let poll = Poll::new()?;
-                let interest = Interest::READABLE | Interest::WRITABLE;
+                let interest = Interest::READABLE;
                 poll.registry().register(&mut self.handle.core.lock().socket, SOCKET, interest)?;
                 let waker = Waker::new(poll.registry(), WAKER)?;
                 // Set before `sleeping` can be: a sender that sees `sleeping`
                 // finds the waker.
                 let _ = self.handle.waker.set(waker);
-                Sleeper { poll, events: Events::with_capacity(16) }
+                Sleeper { poll, events: Events::with_capacity(16), writable: false }
             }
         };
         Ok(self.sleeper.insert(sleeper))
@@ -523,7 +528,7 @@ impl Host {
         loop {
             self.handle.wake_pending.store(false, Ordering::SeqCst);
             let now = Instant::now();
-            let wake_at = {
+            let (wake_at, drained) = {
                 let mut core = self.handle.core.lock();
                 let drained = match core.pump(now, skip_receive)? {
                     Pumped::Event(event) => return Ok(Some(event)),
@@ -531,10 +536,11 @@ impl Host {
                 };
                 // With the socket full, the writable event wakes us; do not
                 // spin on an engine that is ready to send.
-                match core.endpoint.poll_timeout() {
+                let wake_at = match core.endpoint.poll_timeout() {
                     Some(t) if t > now || drained => t.min(deadline),
                     _ => deadline,
-                }
+                };
+                (wake_at, drained)
             };
             if now >= deadline {
                 if skip_receive {
@@ -544,17 +550,27 @@ impl Host {
                 }
                 return Ok(None);
             }
-            if self.sleep(wake_at.saturating_duration_since(now))? {
+            if self.sleep(wake_at.saturating_duration_since(now), !drained)? {
                 skip_receive = false;
             }
         }
     }
 
     /// Sleeps in the poll instance for up to `wait`, until the socket turns
-    /// readable (or writable) or another thread queues something. Returns
-    /// false without sleeping when something was queued since the last pump.
-    fn sleep(&mut self, wait: Duration) -> Result<bool, HostError> {
+    /// readable (or, with `writable`, writable: datagrams wait for room) or
+    /// another thread queues something. Returns false without sleeping when
+    /// something was queued since the last pump.
+    fn sleep(&mut self, wait: Duration, writable: bool) -> Result<bool, HostError> {
         self.sleeper()?;
+        if let Some(sleeper) = &mut self.sleeper
+            && sleeper.writable != writable
+        {
+            let interest =
+                if writable { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            let registry = sleeper.poll.registry();
+            registry.reregister(&mut self.handle.core.lock().socket, SOCKET, interest)?;
+            sleeper.writable = writable;
+        }
         self.handle.sleeping.store(true, Ordering::SeqCst);
         if self.handle.wake_pending.load(Ordering::SeqCst) {
             // Queued after the pump: send it before sleeping.

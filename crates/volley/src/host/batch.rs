@@ -130,7 +130,7 @@ impl Host {
         loop {
             self.handle.wake_pending.store(false, Ordering::SeqCst);
             let now = Instant::now();
-            let wake_at = {
+            let (wake_at, drained) = {
                 let mut core = self.handle.core.lock();
                 core.flush(now);
                 let events = core.receive_lent(now, skip_receive, &mut on_event)?;
@@ -139,10 +139,11 @@ impl Host {
                 }
                 // Nothing for the caller: what the timers queued goes now.
                 let drained = core.flush(now);
-                match core.endpoint.poll_timeout() {
+                let wake_at = match core.endpoint.poll_timeout() {
                     Some(t) if t > now || drained => t.min(deadline),
                     _ => deadline,
-                }
+                };
+                (wake_at, drained)
             };
             if now >= deadline {
                 if skip_receive {
@@ -151,7 +152,7 @@ impl Host {
                 }
                 return Ok(0);
             }
-            if self.sleep(wake_at.saturating_duration_since(now))? {
+            if self.sleep(wake_at.saturating_duration_since(now), !drained)? {
                 skip_receive = false;
             }
         }

@@ -156,15 +156,57 @@ fn client_address(i: usize) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::new(127, 0, 0, host), port))
 }
 
+/// What the server endpoint holds per peer (see [`idle_peer_memory`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerMemory {
+    /// Heap bytes per peer slot of a server made for that many peers,
+    /// before anyone connects.
+    pub per_slot: usize,
+    /// Heap bytes each connected, idle peer adds to its slot.
+    pub per_idle_peer: usize,
+}
+
+/// Heap memory of a server endpoint per peer, as `heap_in_use` (bytes of
+/// live allocations) sees it: made for `peers` slots, then with `peers`
+/// clients connected and idle for a second (keep-alive pings exchanged),
+/// the clients and the harness dropped.
+pub fn idle_peer_memory(
+    peers: usize,
+    heap_in_use: impl Fn() -> usize,
+) -> Result<PeerMemory, CrowdError> {
+    let peers = peers.max(1);
+    let empty = heap_in_use();
+    let server = server_endpoint(peers)?;
+    let made = heap_in_use();
+    let load = Load { clients: peers, burst: 0, len: STAMP_LEN, tick_rounds: 1000, lend: false };
+    let mut crowd = Crowd::with_server(server, load)?;
+    crowd.run(1000)?;
+    let server = crowd.into_server();
+    let idle = heap_in_use();
+    drop(server);
+    Ok(PeerMemory {
+        per_slot: made.saturating_sub(empty) / peers,
+        per_idle_peer: idle.saturating_sub(made) / peers,
+    })
+}
+
+/// A server endpoint with `peers` slots that lets them all connect at once
+/// from one address.
+fn server_endpoint(peers: usize) -> Result<Endpoint, CrowdError> {
+    let mut config = EndpointConfig::default();
+    config.peer_limit(peers).channel_limit(1).max_half_open(peers, peers);
+    Endpoint::with_seed(config, 2).map_err(|e| CrowdError::Unexpected(e.to_string()))
+}
+
 impl Crowd {
     /// A server with one slot per client, and every client connected.
     pub fn connected(load: Load) -> Result<Self, CrowdError> {
+        Self::with_server(server_endpoint(load.clients.max(1))?, load)
+    }
+
+    /// The clients of `load` connected to `server` (one slot per client).
+    fn with_server(server: Endpoint, load: Load) -> Result<Self, CrowdError> {
         let clients = load.clients.max(1);
-        let mut config = EndpointConfig::default();
-        // Every client comes from one address: let them all be half-open at once.
-        config.peer_limit(clients).channel_limit(1).max_half_open(clients, clients);
-        let server =
-            Endpoint::with_seed(config, 2).map_err(|e| CrowdError::Unexpected(e.to_string()))?;
         let server_address = SocketAddr::from((Ipv4Addr::LOCALHOST, 7000));
         let now = Instant::now();
         let mut members = Vec::with_capacity(clients);
@@ -224,6 +266,11 @@ impl Crowd {
         }
         crowd.server_time = Duration::ZERO;
         Ok(crowd)
+    }
+
+    /// The server endpoint alone; the clients and buffers are dropped.
+    fn into_server(self) -> Endpoint {
+        self.server
     }
 
     /// Runs `rounds` rounds of traffic.

@@ -19,10 +19,12 @@ use enet_sys::{
     _ENetEventType_ENET_EVENT_TYPE_DISCONNECT as EVENT_DISCONNECT,
     _ENetEventType_ENET_EVENT_TYPE_RECEIVE as EVENT_RECEIVE,
     _ENetPacketFlag_ENET_PACKET_FLAG_RELIABLE as FLAG_RELIABLE,
-    _ENetPacketFlag_ENET_PACKET_FLAG_UNSEQUENCED as FLAG_UNSEQUENCED, ENetAddress, ENetEvent,
+    _ENetPacketFlag_ENET_PACKET_FLAG_UNSEQUENCED as FLAG_UNSEQUENCED,
+    _ENetSocketOption_ENET_SOCKOPT_RCVBUF, ENetAddress, ENetEvent,
     ENetHost, ENetList, ENetPeer, enet_crc32, enet_host_compress_with_range_coder,
     enet_host_connect, enet_host_create, enet_host_destroy, enet_host_flush, enet_host_service,
     enet_initialize, enet_packet_create, enet_packet_destroy, enet_peer_disconnect, enet_peer_send,
+    enet_socket_set_option,
 };
 use volley_proto::TransferMode;
 
@@ -165,6 +167,23 @@ impl EnetHost {
     pub fn local_addr(&self) -> SocketAddrV4 {
         // SAFETY: the host is live; `address` is plain data ENet sets at creation.
         from_enet(unsafe { self.host.as_ref() }.address)
+    }
+
+    /// Asks the kernel for a receive buffer of `bytes` on the host's socket
+    /// (`enet_socket_set_option(ENET_SOCKOPT_RCVBUF)`; ENet's own is 256 KiB).
+    #[allow(unsafe_code)]
+    pub fn set_receive_buffer(&mut self, bytes: usize) -> Result<(), EnetError> {
+        let bytes = i32::try_from(bytes).unwrap_or(i32::MAX);
+        // SAFETY: the host is live and its socket open for its lifetime;
+        // the call only passes the option to setsockopt.
+        let result = unsafe {
+            enet_socket_set_option(
+                self.host.as_ref().socket,
+                _ENetSocketOption_ENET_SOCKOPT_RCVBUF,
+                bytes,
+            )
+        };
+        if result == 0 { Ok(()) } else { Err(EnetError::Create) }
     }
 
     /// Turns CRC-32 checksums on or off (`host->checksum = enet_crc32`);

@@ -42,8 +42,11 @@ impl super::System for EnetC {
 
     fn server(&self, setup: ServerSetup) -> Result<Box<dyn Server>, DriverError> {
         let bind = v4(setup.bind)?;
-        let host =
+        let mut host =
             EnetHost::new(Some(bind), setup.peers.max(1), 1).map_err(DriverError::library)?;
+        if setup.receive_buffer != super::SOCKET_BUFFER {
+            host.set_receive_buffer(setup.receive_buffer).map_err(DriverError::library)?;
+        }
         Ok(Box::new(EnetServer { host }))
     }
 

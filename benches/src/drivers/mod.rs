@@ -77,6 +77,8 @@ pub enum Feature {
     UnreliableSize(usize),
     /// Unreliable sequenced delivery (late messages dropped).
     Sequenced,
+    /// A server holding this many clients at once.
+    Clients(usize),
 }
 
 /// Why a driver call failed.
@@ -126,6 +128,17 @@ pub struct ServerSetup {
     pub bind: SocketAddr,
     /// How many clients it must hold at once.
     pub peers: usize,
+    /// Kernel receive buffer to ask for on the server's socket, in bytes
+    /// ([`SOCKET_BUFFER`] unless a scenario needs one tick's input to fit);
+    /// libraries that open their socket themselves keep their own.
+    pub receive_buffer: usize,
+}
+
+impl ServerSetup {
+    /// A server for `peers` clients on `bind`, with [`SOCKET_BUFFER`].
+    pub fn new(bind: SocketAddr, peers: usize) -> Self {
+        Self { bind, peers, receive_buffer: SOCKET_BUFFER }
+    }
 }
 
 /// A compared library: makes servers and clients.
@@ -200,13 +213,14 @@ pub trait Client {
 
 /// Kernel send and receive buffer asked for each socket a driver opens
 /// itself: what ENet C and Volley ask for.
-pub(crate) const SOCKET_BUFFER: usize = 256 * 1024;
+pub const SOCKET_BUFFER: usize = 256 * 1024;
 
-/// A UDP socket bound to `address` with [`SOCKET_BUFFER`] each way.
-pub(crate) fn bind_udp(address: SocketAddr) -> Result<UdpSocket, DriverError> {
+/// A UDP socket bound to `address` with [`SOCKET_BUFFER`] to send and
+/// `receive_buffer` bytes to receive.
+pub(crate) fn bind_udp(address: SocketAddr, receive_buffer: usize) -> Result<UdpSocket, DriverError> {
     let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_send_buffer_size(SOCKET_BUFFER)?;
-    socket.set_recv_buffer_size(SOCKET_BUFFER)?;
+    socket.set_recv_buffer_size(receive_buffer)?;
     socket.bind(&address.into())?;
     Ok(socket.into())
 }

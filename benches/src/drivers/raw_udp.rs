@@ -119,7 +119,7 @@ impl super::System for RawUdp {
 
     fn server(&self, setup: ServerSetup) -> Result<Box<dyn Server>, DriverError> {
         Ok(Box::new(RawServer {
-            socket: Mode::new(bind(setup.bind)?),
+            socket: Mode::new(bind(setup.bind, setup.receive_buffer)?),
             peers: HashMap::new(),
             addresses: Vec::new(),
             outgoing: Vec::new(),
@@ -128,7 +128,7 @@ impl super::System for RawUdp {
     }
 
     fn client(&self, server: SocketAddr) -> Result<Box<dyn Client>, DriverError> {
-        let socket = Mode::new(bind(super::any_port_for(server))?);
+        let socket = Mode::new(bind(super::any_port_for(server), SOCKET_BUFFER)?);
         socket.socket.send_to(&[], server)?;
         Ok(Box::new(RawClient {
             socket,

@@ -16,7 +16,7 @@ use rusty_enet::{Event, Host, HostSettings, Packet, PeerID};
 
 use super::{
     Client, Delivery, DriverError, Feature, Incoming, PeerId, Server, ServerSetup, Wait,
-    any_port_for, bind_udp, wait_readable,
+    SOCKET_BUFFER, any_port_for, bind_udp, wait_readable,
 };
 
 /// Unconfirmed bytes below which the client is fed again.
@@ -42,12 +42,12 @@ impl super::System for RustyEnet {
     }
 
     fn server(&self, setup: ServerSetup) -> Result<Box<dyn Server>, DriverError> {
-        let host = host(bind_udp(setup.bind)?, setup.peers)?;
+        let host = host(bind_udp(setup.bind, setup.receive_buffer)?, setup.peers)?;
         Ok(Box::new(RustyServer { host }))
     }
 
     fn client(&self, server: SocketAddr) -> Result<Box<dyn Client>, DriverError> {
-        let mut host = host(bind_udp(any_port_for(server))?, 1)?;
+        let mut host = host(bind_udp(any_port_for(server), SOCKET_BUFFER)?, 1)?;
         let peer = host.connect(server, 1, 0).map_err(DriverError::library)?.id();
         Ok(Box::new(RustyClient { host, peer }))
     }

@@ -12,6 +12,7 @@
 
 pub mod cpu;
 mod cpu_only;
+pub mod memory;
 pub mod netns;
 mod pair;
 pub mod report;
@@ -25,7 +26,7 @@ use std::time::Instant;
 use crate::drivers::{self, Delivery, Feature, System};
 use netns::LossyNamespace;
 use report::{Cell, Machine, Report, Row, Unit};
-use scenarios::Scale;
+use scenarios::{CrowdLoad, Scale, ServerLoop};
 
 /// Share of datagrams the loss scenario drops, in percent.
 const LOSS_PERCENT: u8 = 5;
@@ -54,6 +55,9 @@ enum Kind {
     Sequenced,
     PingPong { blocking: bool },
     Peers(usize),
+    Tick(usize),
+    Scale(usize),
+    Memory,
     Connects,
     Engine,
     Loss(usize),
@@ -93,6 +97,32 @@ pub fn scenarios(quick: bool) -> Vec<Scenario> {
             kind: Kind::Peers(peers),
         });
     }
+    for peers in scale.peers {
+        list.push(Scenario {
+            name: format!("tick-{peers}"),
+            description: format!(
+                "the same {peers} clients to a game-style server: a zero-timeout poll per 60 Hz tick, everything taken, one 64 B unreliable answer per client heard, flush, sleep: server CPU per message and p99 tick time"
+            ),
+            kind: Kind::Tick(peers),
+        });
+    }
+    for &peers in scale.scale {
+        list.push(Scenario {
+            name: format!("scale-{peers}"),
+            description: format!(
+                "{peers} clients, each 5 × 64 B reliable per tick at 20 Hz, to the 60 Hz tick server: server CPU per message (flat from 200 to 4,095 peers means nothing per peer per call)"
+            ),
+            kind: Kind::Scale(peers),
+        });
+    }
+    list.push(Scenario {
+        name: "memory".into(),
+        description: format!(
+            "heap per peer of a server endpoint with {} slots: per slot, and added per connected idle peer",
+            scale.memory_peers
+        ),
+        kind: Kind::Memory,
+    });
     list.push(Scenario {
         name: "connect".into(),
         description: format!(
@@ -152,6 +182,19 @@ fn row_specs(kind: Kind) -> Vec<(String, Unit)> {
         Kind::Peers(peers) => vec![
             (format!("{peers} peers: server CPU"), Unit::NanosPerMessage),
             (format!("{peers} peers: server received"), Unit::MessagesPerSecond),
+        ],
+        Kind::Tick(peers) => vec![
+            (format!("tick, {peers} peers: server CPU"), Unit::NanosPerMessage),
+            (format!("tick, {peers} peers: p99 tick"), Unit::Micros),
+            (format!("tick, {peers} peers: server received"), Unit::MessagesPerSecond),
+        ],
+        Kind::Scale(peers) => vec![
+            (format!("scale, {peers} peers: server CPU"), Unit::NanosPerMessage),
+            (format!("scale, {peers} peers: server received"), Unit::MessagesPerSecond),
+        ],
+        Kind::Memory => vec![
+            ("memory per peer slot".into(), Unit::Bytes),
+            ("memory per idle connected peer".into(), Unit::Bytes),
         ],
         Kind::Connects => vec![("connection setup".into(), Unit::ConnectsPerSecond)],
         Kind::Engine => vec![
@@ -221,12 +264,40 @@ fn measure(
                 Err(e) => failed(e),
             }
         }
-        Kind::Peers(peers) => match scenarios::many_peers(system, peers, duration) {
-            Ok(cost) => {
-                vec![Cell::Value(cost.cpu_per_message.as_secs_f64() * 1e9), Cell::Value(cost.rate)]
+        Kind::Peers(peers) | Kind::Tick(peers) | Kind::Scale(peers) => {
+            if let Some(why) = system.lacks(Feature::Clients(peers)) {
+                return not_applicable(why);
             }
-            Err(e) => failed(e),
-        },
+            let (load, server_loop) = match kind {
+                Kind::Peers(_) => (CrowdLoad::GAME, ServerLoop::Blocking),
+                Kind::Tick(_) => (CrowdLoad::GAME, ServerLoop::Tick),
+                _ => (CrowdLoad::SCALE, ServerLoop::Tick),
+            };
+            match scenarios::crowd(system, peers, load, server_loop, duration) {
+                Ok(cost) => {
+                    let cpu = Cell::Value(cost.cpu_per_message.as_secs_f64() * 1e9);
+                    let rate = Cell::Value(cost.rate);
+                    if let Kind::Tick(_) = kind {
+                        vec![cpu, Cell::Value(cost.tick_p99.as_secs_f64() * 1e6), rate]
+                    } else {
+                        vec![cpu, rate]
+                    }
+                }
+                Err(e) => failed(e),
+            }
+        }
+        Kind::Memory => {
+            if system.name() != drivers::volley::Volley.name() {
+                return not_applicable("allocates inside its host, not measured apart");
+            }
+            match crate::crowd::idle_peer_memory(scale.memory_peers, memory::heap_in_use) {
+                Ok(memory) => vec![
+                    Cell::Value(memory.per_slot as f64),
+                    Cell::Value(memory.per_idle_peer as f64),
+                ],
+                Err(e) => failed(e.to_string()),
+            }
+        }
         Kind::Connects => {
             if let Some(why) = system.lacks(Feature::Handshake) {
                 return not_applicable(why);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::cpu::thread_cpu_time;
 use super::netns::LossyNamespace;
-use crate::drivers::{Delivery, Incoming, PeerId, ServerSetup, System, Wait};
+use crate::drivers::{Delivery, Incoming, PeerId, Server, ServerSetup, System, Wait};
 
 /// Bytes at the head of each message carrying its sequence number (per client).
 pub(crate) const STAMP_LEN: usize = 8;
@@ -39,7 +39,20 @@ pub(crate) enum Role {
     Sequenced,
     /// Sends every message back to its sender, reliably.
     Echo,
+    /// A game server: once per `period` it polls (never waiting), takes
+    /// everything that arrived (counted, order checked with `in_order`),
+    /// answers every client it heard from with one 64-byte unreliable
+    /// state message, flushes, and sleeps until the next tick.
+    Tick {
+        /// Check each client's order.
+        in_order: bool,
+        /// Time between two ticks.
+        period: Duration,
+    },
 }
+
+/// The state message a [`Role::Tick`] server sends each client it heard from.
+const STATE: [u8; 64] = [0x5E; 64];
 
 /// CPU window phases, driven by the client half (0: none asked for).
 const WINDOW_START: u8 = 1;
@@ -61,6 +74,8 @@ pub(crate) struct Shared {
     window: AtomicU8,
     window_cpu_nanos: AtomicU64,
     window_messages: AtomicU64,
+    /// The 99th percentile of a tick's duration in the window (tick servers).
+    window_tick_p99_nanos: AtomicU64,
 }
 
 impl Shared {
@@ -72,6 +87,12 @@ impl Shared {
     /// Asks the server to start measuring its CPU time at its next loop.
     pub(crate) fn open_window(&self) {
         self.window.store(WINDOW_START, Ordering::Release);
+    }
+
+    /// The 99th percentile of a tick's duration over the last closed window
+    /// (zero unless the server ran ticks).
+    pub(crate) fn tick_p99(&self) -> Duration {
+        Duration::from_nanos(self.window_tick_p99_nanos.load(Ordering::Acquire))
     }
 
     /// Closes the window; returns the server's CPU time and the messages it
@@ -128,6 +149,122 @@ pub(crate) fn spawn_server<'scope, 'env>(
     }
 }
 
+/// What the server counted, and the echoes it owes.
+struct Tally {
+    role: Role,
+    next_stamp: Vec<u64>,
+    delivered: u64,
+    misordered: u64,
+    connects: u64,
+    echoes: Vec<(PeerId, Vec<u8>)>,
+    spare: Vec<Vec<u8>>,
+}
+
+impl Tally {
+    fn new(role: Role) -> Self {
+        Self {
+            role,
+            next_stamp: Vec::new(),
+            delivered: 0,
+            misordered: 0,
+            connects: 0,
+            echoes: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// The next stamp expected from `peer`.
+    fn next_stamp(&mut self, peer: PeerId) -> &mut u64 {
+        if self.next_stamp.len() <= peer {
+            self.next_stamp.resize(peer + 1, 0);
+        }
+        &mut self.next_stamp[peer]
+    }
+
+    fn take(&mut self, incoming: Incoming<'_>) {
+        match incoming {
+            Incoming::Connected(peer) => {
+                *self.next_stamp(peer) = 0;
+                self.connects += 1;
+            }
+            Incoming::Message { peer, bytes } => {
+                self.delivered += 1;
+                match self.role {
+                    Role::Count { in_order: true } | Role::Tick { in_order: true, .. } => {
+                        let got = read_stamp(bytes).unwrap_or(u64::MAX);
+                        let next = self.next_stamp(peer);
+                        let wrong = got != *next;
+                        *next = got.wrapping_add(1);
+                        self.misordered += u64::from(wrong);
+                    }
+                    Role::Sequenced => {
+                        let got = read_stamp(bytes).unwrap_or(0);
+                        let next = self.next_stamp(peer);
+                        if got < *next {
+                            self.misordered += 1;
+                        } else {
+                            *next = got.wrapping_add(1);
+                        }
+                    }
+                    Role::Echo => {
+                        let mut copy = self.spare.pop().unwrap_or_default();
+                        copy.clear();
+                        copy.extend_from_slice(bytes);
+                        self.echoes.push((peer, copy));
+                    }
+                    Role::Count { in_order: false } | Role::Tick { in_order: false, .. } => {}
+                }
+            }
+            Incoming::Disconnected(_) => {}
+        }
+    }
+
+    /// Publishes the counters (once per loop, not per message, so that
+    /// reading them does not slow the server).
+    fn publish(&self, shared: &Shared) {
+        shared.delivered.store(self.delivered, Ordering::Release);
+        shared.misordered.store(self.misordered, Ordering::Release);
+        shared.connects.store(self.connects, Ordering::Release);
+    }
+}
+
+/// The server side of the CPU window the client half opens and closes.
+#[derive(Default)]
+struct Window {
+    start: (Duration, u64),
+    open: bool,
+    /// Durations of the ticks inside the window (tick servers).
+    ticks: Vec<Duration>,
+}
+
+impl Window {
+    /// Acts on what the client half asked for, at the end of a loop.
+    fn poll(&mut self, shared: &Shared, delivered: u64) {
+        match shared.window.load(Ordering::Acquire) {
+            WINDOW_START => {
+                self.start = (thread_cpu_time(), delivered);
+                self.ticks.clear();
+                self.open = true;
+                shared.window.store(WINDOW_OPEN, Ordering::Release);
+            }
+            WINDOW_CLOSE => {
+                let cpu = thread_cpu_time().saturating_sub(self.start.0);
+                let nanos = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+                shared.window_cpu_nanos.store(nanos, Ordering::Release);
+                shared.window_messages.store(delivered - self.start.1, Ordering::Release);
+                self.ticks.sort_unstable();
+                let at = (self.ticks.len().saturating_sub(1) as f64 * 0.99).round() as usize;
+                let p99 = self.ticks.get(at).copied().unwrap_or_default();
+                let p99 = u64::try_from(p99.as_nanos()).unwrap_or(u64::MAX);
+                shared.window_tick_p99_nanos.store(p99, Ordering::Release);
+                self.open = false;
+                shared.window.store(WINDOW_DONE, Ordering::Release);
+            }
+            _ => {}
+        }
+    }
+}
+
 fn serve(
     system: &dyn System,
     setup: ServerSetup,
@@ -142,79 +279,79 @@ fn serve(
     }
     let mut server = system.server(setup).map_err(|e| format!("server: {e}"))?;
     let _ = ready.send(Ok(server.local_addr()));
-    let mut next_stamp: Vec<u64> = Vec::new();
-    let mut echoes: Vec<(PeerId, Vec<u8>)> = Vec::new();
-    let mut spare: Vec<Vec<u8>> = Vec::new();
-    let (mut delivered, mut misordered, mut connects) = (0_u64, 0_u64, 0_u64);
-    let mut window_start = (Duration::ZERO, 0_u64);
+    if let Role::Tick { period, .. } = role {
+        return serve_ticks(server.as_mut(), role, period, shared);
+    }
+    let mut tally = Tally::new(role);
+    let mut window = Window::default();
     while !shared.stop.load(Ordering::Acquire) {
         server
-            .service(wait, &mut |incoming| match incoming {
-                Incoming::Connected(peer) => {
-                    if next_stamp.len() <= peer {
-                        next_stamp.resize(peer + 1, 0);
-                    }
-                    next_stamp[peer] = 0;
-                    connects += 1;
-                }
-                Incoming::Message { peer, bytes } => {
-                    delivered += 1;
-                    if role == (Role::Count { in_order: true }) {
-                        if next_stamp.len() <= peer {
-                            next_stamp.resize(peer + 1, 0);
-                        }
-                        let got = read_stamp(bytes).unwrap_or(u64::MAX);
-                        if got != next_stamp[peer] {
-                            misordered += 1;
-                        }
-                        next_stamp[peer] = got.wrapping_add(1);
-                    }
-                    if role == Role::Sequenced {
-                        if next_stamp.len() <= peer {
-                            next_stamp.resize(peer + 1, 0);
-                        }
-                        let got = read_stamp(bytes).unwrap_or(0);
-                        if got < next_stamp[peer] {
-                            misordered += 1;
-                        } else {
-                            next_stamp[peer] = got.wrapping_add(1);
-                        }
-                    }
-                    if role == Role::Echo {
-                        let mut copy = spare.pop().unwrap_or_default();
-                        copy.clear();
-                        copy.extend_from_slice(bytes);
-                        echoes.push((peer, copy));
-                    }
-                }
-                Incoming::Disconnected(_) => {}
-            })
+            .service(wait, &mut |incoming| tally.take(incoming))
             .map_err(|e| format!("server service: {e}"))?;
-        if !echoes.is_empty() {
-            for (peer, message) in echoes.drain(..) {
+        if !tally.echoes.is_empty() {
+            for (peer, message) in tally.echoes.drain(..) {
                 server
                     .send(peer, Delivery::Reliable, &message)
                     .map_err(|e| format!("server send: {e}"))?;
-                spare.push(message);
+                tally.spare.push(message);
             }
             server.flush().map_err(|e| format!("server flush: {e}"))?;
         }
-        shared.delivered.store(delivered, Ordering::Release);
-        shared.misordered.store(misordered, Ordering::Release);
-        shared.connects.store(connects, Ordering::Release);
-        match shared.window.load(Ordering::Acquire) {
-            WINDOW_START => {
-                window_start = (thread_cpu_time(), delivered);
-                shared.window.store(WINDOW_OPEN, Ordering::Release);
-            }
-            WINDOW_CLOSE => {
-                let cpu = thread_cpu_time().saturating_sub(window_start.0);
-                let nanos = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
-                shared.window_cpu_nanos.store(nanos, Ordering::Release);
-                shared.window_messages.store(delivered - window_start.1, Ordering::Release);
-                shared.window.store(WINDOW_DONE, Ordering::Release);
-            }
-            _ => {}
+        tally.publish(shared);
+        window.poll(shared, tally.delivered);
+    }
+    Ok(())
+}
+
+/// The [`Role::Tick`] server loop.
+fn serve_ticks(
+    server: &mut dyn Server,
+    role: Role,
+    period: Duration,
+    shared: &Shared,
+) -> Result<(), String> {
+    let mut tally = Tally::new(role);
+    let mut window = Window::default();
+    // Per client, the last tick it was heard in; the clients heard this tick.
+    let mut heard_in: Vec<u64> = Vec::new();
+    let mut heard: Vec<PeerId> = Vec::new();
+    let mut next = Instant::now();
+    let mut tick = 0_u64;
+    while !shared.stop.load(Ordering::Acquire) {
+        let started = Instant::now();
+        tick += 1;
+        server
+            .service(Wait::Poll, &mut |incoming| {
+                if let Incoming::Message { peer, .. } = incoming {
+                    if heard_in.len() <= peer {
+                        heard_in.resize(peer + 1, 0);
+                    }
+                    if heard_in[peer] != tick {
+                        heard_in[peer] = tick;
+                        heard.push(peer);
+                    }
+                }
+                tally.take(incoming);
+            })
+            .map_err(|e| format!("server service: {e}"))?;
+        for peer in heard.drain(..) {
+            server
+                .send(peer, Delivery::Unreliable, &STATE)
+                .map_err(|e| format!("server send: {e}"))?;
+        }
+        server.flush().map_err(|e| format!("server flush: {e}"))?;
+        if window.open {
+            window.ticks.push(started.elapsed());
+        }
+        tally.publish(shared);
+        window.poll(shared, tally.delivered);
+        // The next tick on the beat; after an overrun, from now.
+        next += period;
+        let now = Instant::now();
+        if next < now {
+            next = now;
+        } else {
+            std::thread::sleep(next - now);
         }
     }
     Ok(())

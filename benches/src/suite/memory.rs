@@ -1,0 +1,27 @@
+//! Heap memory in use, as the C allocator counts it.
+
+/// Bytes the process has allocated and not freed (`mallinfo2().uordblks`,
+/// glibc): every live allocation of every thread, whatever the fragmentation.
+pub fn heap_in_use() -> usize {
+    allocated_bytes()
+}
+
+#[allow(unsafe_code)]
+fn allocated_bytes() -> usize {
+    // SAFETY: `mallinfo2` takes no arguments and only reads the allocator's
+    // statistics into the returned struct.
+    unsafe { libc::mallinfo2() }.uordblks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::heap_in_use;
+
+    #[test]
+    fn an_allocation_shows_in_the_count() {
+        let before = heap_in_use();
+        let block = std::hint::black_box(vec![1_u8; 1 << 20]);
+        assert!(heap_in_use() >= before + (1 << 20));
+        drop(block);
+    }
+}

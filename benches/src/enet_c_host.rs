@@ -20,11 +20,10 @@ use enet_sys::{
     _ENetEventType_ENET_EVENT_TYPE_RECEIVE as EVENT_RECEIVE,
     _ENetPacketFlag_ENET_PACKET_FLAG_RELIABLE as FLAG_RELIABLE,
     _ENetPacketFlag_ENET_PACKET_FLAG_UNSEQUENCED as FLAG_UNSEQUENCED,
-    _ENetSocketOption_ENET_SOCKOPT_RCVBUF, ENetAddress, ENetEvent,
-    ENetHost, ENetList, ENetPeer, enet_crc32, enet_host_compress_with_range_coder,
-    enet_host_connect, enet_host_create, enet_host_destroy, enet_host_flush, enet_host_service,
-    enet_initialize, enet_packet_create, enet_packet_destroy, enet_peer_disconnect, enet_peer_send,
-    enet_socket_set_option,
+    _ENetSocketOption_ENET_SOCKOPT_RCVBUF, ENetAddress, ENetEvent, ENetHost, ENetList, ENetPeer,
+    enet_crc32, enet_host_compress_with_range_coder, enet_host_connect, enet_host_create,
+    enet_host_destroy, enet_host_flush, enet_host_service, enet_initialize, enet_packet_create,
+    enet_packet_destroy, enet_peer_disconnect, enet_peer_send, enet_socket_set_option,
 };
 use volley_proto::TransferMode;
 
@@ -167,6 +166,13 @@ impl EnetHost {
     pub fn local_addr(&self) -> SocketAddrV4 {
         // SAFETY: the host is live; `address` is plain data ENet sets at creation.
         from_enet(unsafe { self.host.as_ref() }.address)
+    }
+
+    /// The host's socket (`host->socket`), to wait on.
+    #[allow(unsafe_code)]
+    pub fn socket_fd(&self) -> std::os::fd::RawFd {
+        // SAFETY: the host is live; `socket` is plain data ENet sets at creation.
+        unsafe { self.host.as_ref() }.socket
     }
 
     /// Asks the kernel for a receive buffer of `bytes` on the host's socket

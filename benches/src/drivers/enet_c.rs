@@ -11,6 +11,7 @@
 //! KiB socket buffers itself.
 
 use std::net::{SocketAddr, SocketAddrV4};
+use std::os::fd::RawFd;
 use std::time::Duration;
 
 use volley_proto::TransferMode;
@@ -134,6 +135,10 @@ struct EnetClient {
 }
 
 impl Client for EnetClient {
+    fn socket_fd(&self) -> Option<RawFd> {
+        Some(self.host.socket_fd())
+    }
+
     fn service(&mut self, wait: Wait, on: &mut dyn FnMut(Incoming<'_>)) -> Result<(), DriverError> {
         service(&mut self.host, wait, on)
     }

@@ -203,6 +203,12 @@ pub trait Client {
     /// Sends what is queued now.
     fn flush(&mut self) -> Result<(), DriverError>;
 
+    /// The client's socket, for a loop that services it when it turns
+    /// readable; `None` if the library hides it.
+    fn socket_fd(&self) -> Option<RawFd> {
+        None
+    }
+
     /// How many more reliable messages of `len` bytes the library should be
     /// given now: its own flow control, as its documentation suggests
     /// feeding it. `unconfirmed` is how many messages sent so far the
@@ -217,7 +223,10 @@ pub const SOCKET_BUFFER: usize = 256 * 1024;
 
 /// A UDP socket bound to `address` with [`SOCKET_BUFFER`] to send and
 /// `receive_buffer` bytes to receive.
-pub(crate) fn bind_udp(address: SocketAddr, receive_buffer: usize) -> Result<UdpSocket, DriverError> {
+pub(crate) fn bind_udp(
+    address: SocketAddr,
+    receive_buffer: usize,
+) -> Result<UdpSocket, DriverError> {
     let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_send_buffer_size(SOCKET_BUFFER)?;
     socket.set_recv_buffer_size(receive_buffer)?;

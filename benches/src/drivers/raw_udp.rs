@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use super::{
@@ -240,6 +241,10 @@ struct RawClient {
 }
 
 impl Client for RawClient {
+    fn socket_fd(&self) -> Option<RawFd> {
+        Some(self.socket.socket.as_raw_fd())
+    }
+
     fn service(&mut self, wait: Wait, on: &mut dyn FnMut(Incoming<'_>)) -> Result<(), DriverError> {
         if !self.greeted {
             // Connectionless: usable as soon as the hello is out.

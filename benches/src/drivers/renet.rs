@@ -27,8 +27,8 @@ use renet_netcode::{
 };
 
 use super::{
-    Client, Delivery, DriverError, Feature, Incoming, PeerId, Server, ServerSetup, Wait,
-    SOCKET_BUFFER, any_port_for, bind_udp,
+    Client, Delivery, DriverError, Feature, Incoming, PeerId, SOCKET_BUFFER, Server, ServerSetup,
+    Wait, any_port_for, bind_udp,
 };
 
 /// Channel of reliable-ordered messages.

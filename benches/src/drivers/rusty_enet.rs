@@ -10,13 +10,13 @@
 //! receiver, topping up to 256 KiB.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use rusty_enet::{Event, Host, HostSettings, Packet, PeerID};
 
 use super::{
-    Client, Delivery, DriverError, Feature, Incoming, PeerId, Server, ServerSetup, Wait,
-    SOCKET_BUFFER, any_port_for, bind_udp, wait_readable,
+    Client, Delivery, DriverError, Feature, Incoming, PeerId, SOCKET_BUFFER, Server, ServerSetup,
+    Wait, any_port_for, bind_udp, wait_readable,
 };
 
 /// Unconfirmed bytes below which the client is fed again.
@@ -130,6 +130,10 @@ struct RustyClient {
 }
 
 impl Client for RustyClient {
+    fn socket_fd(&self) -> Option<RawFd> {
+        Some(self.host.socket().as_raw_fd())
+    }
+
     fn service(&mut self, wait: Wait, on: &mut dyn FnMut(Incoming<'_>)) -> Result<(), DriverError> {
         service(&mut self.host, wait, on)
     }

@@ -10,6 +10,7 @@
 //! starves.
 
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use volley::socket::SocketConfig;
@@ -159,6 +160,10 @@ struct VolleyClient {
 }
 
 impl Client for VolleyClient {
+    fn socket_fd(&self) -> Option<RawFd> {
+        Some(self.host.as_raw_fd())
+    }
+
     fn service(&mut self, wait: Wait, on: &mut dyn FnMut(Incoming<'_>)) -> Result<(), DriverError> {
         service(&mut self.host, wait, &mut |_, incoming| match incoming {
             Incoming::Message { bytes, .. } => on(Incoming::Message { peer: 0, bytes }),

@@ -1,7 +1,8 @@
 //! Heap memory in use, as the C allocator counts it.
 
-/// Bytes the process has allocated and not freed (`mallinfo2().uordblks`,
-/// glibc): every live allocation of every thread, whatever the fragmentation.
+/// Bytes the process has allocated and not freed (`mallinfo2()`, glibc:
+/// `uordblks` for the heap plus `hblkhd` for the large blocks it maps
+/// apart): every live allocation of every thread, whatever the fragmentation.
 pub fn heap_in_use() -> usize {
     allocated_bytes()
 }
@@ -10,7 +11,8 @@ pub fn heap_in_use() -> usize {
 fn allocated_bytes() -> usize {
     // SAFETY: `mallinfo2` takes no arguments and only reads the allocator's
     // statistics into the returned struct.
-    unsafe { libc::mallinfo2() }.uordblks
+    let info = unsafe { libc::mallinfo2() };
+    info.uordblks + info.hblkhd
 }
 
 #[cfg(test)]

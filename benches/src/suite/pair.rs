@@ -1,15 +1,17 @@
 //! The server half of every scenario, on its own thread, and what it shares
-//! with the client half: counters published once per service call (not per
-//! message, so that reading them does not slow the server), and a window
-//! over which it measures its own CPU time.
+//! with the client half: counters published every few dozen messages and
+//! after each service call (not per message, so that reading them does not
+//! slow the server), the server thread's CPU clock, which the client half
+//! reads at the two ends of a measuring window, and a tick server's tick
+//! durations inside that window.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
-use super::cpu::thread_cpu_time;
+use super::cpu::{cpu_time_of, thread_cpu_clock};
 use super::netns::LossyNamespace;
 use crate::drivers::{Delivery, Incoming, PeerId, Server, ServerSetup, System, Wait};
 
@@ -54,11 +56,32 @@ pub(crate) enum Role {
 /// The state message a [`Role::Tick`] server sends each client it heard from.
 const STATE: [u8; 64] = [0x5E; 64];
 
-/// CPU window phases, driven by the client half (0: none asked for).
-const WINDOW_START: u8 = 1;
-const WINDOW_OPEN: u8 = 2;
-const WINDOW_CLOSE: u8 = 3;
-const WINDOW_DONE: u8 = 4;
+/// Window phases for a tick server's tick durations, driven by the client
+/// half (0: none asked for).
+const WINDOW_OPEN: u8 = 1;
+const WINDOW_CLOSE: u8 = 2;
+const WINDOW_DONE: u8 = 3;
+
+/// Messages between two publications of the server's count.
+const PUBLISH_EVERY: u64 = 64;
+
+/// Where a measuring window began (see [`Shared::open_window`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowStart {
+    cpu: Duration,
+    delivered: u64,
+}
+
+/// What the server did inside a measuring window.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Measured {
+    /// Its thread's CPU time.
+    pub(crate) cpu: Duration,
+    /// Messages it received.
+    pub(crate) messages: u64,
+    /// The 99th percentile of a tick's duration (tick servers; else zero).
+    pub(crate) tick_p99: Duration,
+}
 
 /// Counters the server publishes and flags the client half sets.
 #[derive(Debug, Default)]
@@ -71,9 +94,10 @@ pub(crate) struct Shared {
     pub(crate) connects: AtomicU64,
     /// Set to end the server loop.
     pub(crate) stop: AtomicBool,
+    /// The server thread's CPU clock (`clockid_t`), once it runs.
+    server_clock: AtomicI32,
+    has_clock: AtomicBool,
     window: AtomicU8,
-    window_cpu_nanos: AtomicU64,
-    window_messages: AtomicU64,
     /// The 99th percentile of a tick's duration in the window (tick servers).
     window_tick_p99_nanos: AtomicU64,
 }
@@ -84,38 +108,50 @@ impl Shared {
         self.delivered.load(Ordering::Acquire)
     }
 
-    /// Asks the server to start measuring its CPU time at its next loop.
-    pub(crate) fn open_window(&self) {
-        self.window.store(WINDOW_START, Ordering::Release);
+    /// The server thread's CPU time so far (zero before it published its clock).
+    fn server_cpu(&self) -> Duration {
+        if self.has_clock.load(Ordering::Acquire) {
+            cpu_time_of(self.server_clock.load(Ordering::Acquire))
+        } else {
+            Duration::ZERO
+        }
     }
 
-    /// The 99th percentile of a tick's duration over the last closed window
-    /// (zero unless the server ran ticks).
-    pub(crate) fn tick_p99(&self) -> Duration {
-        Duration::from_nanos(self.window_tick_p99_nanos.load(Ordering::Acquire))
+    /// Opens a measuring window: reads the server thread's CPU clock and
+    /// count now, whatever the server is doing (a library that keeps
+    /// receiving inside one service call is measured all the same), and
+    /// has a tick server record its ticks from now on.
+    pub(crate) fn open_window(&self) -> WindowStart {
+        self.window.store(WINDOW_OPEN, Ordering::Release);
+        WindowStart { cpu: self.server_cpu(), delivered: self.delivered() }
     }
 
-    /// Closes the window; returns the server's CPU time and the messages it
-    /// received inside it, or `None` if the server did not answer in time.
-    pub(crate) fn close_window(&self, patience: Duration) -> Option<(Duration, u64)> {
-        let deadline = Instant::now() + patience;
-        while self.window.load(Ordering::Acquire) == WINDOW_START {
-            if Instant::now() > deadline {
-                return None;
+    /// Closes the window opened at `start`: the server's CPU time and the
+    /// messages it received since, and, for a tick server (`ticks`), the
+    /// 99th percentile of its ticks, which it works out at the end of its
+    /// current tick (`None` if it does not within `patience`).
+    pub(crate) fn close_window(
+        &self,
+        start: WindowStart,
+        ticks: bool,
+        patience: Duration,
+    ) -> Option<Measured> {
+        let cpu = self.server_cpu().saturating_sub(start.cpu);
+        let messages = self.delivered().saturating_sub(start.delivered);
+        let mut tick_p99 = Duration::ZERO;
+        if ticks {
+            self.window.store(WINDOW_CLOSE, Ordering::Release);
+            let deadline = Instant::now() + patience;
+            while self.window.load(Ordering::Acquire) != WINDOW_DONE {
+                if Instant::now() > deadline {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_micros(200));
             }
-            std::thread::yield_now();
+            tick_p99 = Duration::from_nanos(self.window_tick_p99_nanos.load(Ordering::Acquire));
         }
-        self.window.store(WINDOW_CLOSE, Ordering::Release);
-        while self.window.load(Ordering::Acquire) != WINDOW_DONE {
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        Some((
-            Duration::from_nanos(self.window_cpu_nanos.load(Ordering::Acquire)),
-            self.window_messages.load(Ordering::Acquire),
-        ))
+        self.window.store(0, Ordering::Release);
+        Some(Measured { cpu, messages, tick_p99 })
     }
 }
 
@@ -150,7 +186,8 @@ pub(crate) fn spawn_server<'scope, 'env>(
 }
 
 /// What the server counted, and the echoes it owes.
-struct Tally {
+struct Tally<'a> {
+    shared: &'a Shared,
     role: Role,
     next_stamp: Vec<u64>,
     delivered: u64,
@@ -160,9 +197,10 @@ struct Tally {
     spare: Vec<Vec<u8>>,
 }
 
-impl Tally {
-    fn new(role: Role) -> Self {
+impl<'a> Tally<'a> {
+    fn new(role: Role, shared: &'a Shared) -> Self {
         Self {
+            shared,
             role,
             next_stamp: Vec::new(),
             delivered: 0,
@@ -189,6 +227,9 @@ impl Tally {
             }
             Incoming::Message { peer, bytes } => {
                 self.delivered += 1;
+                if self.delivered.is_multiple_of(PUBLISH_EVERY) {
+                    self.shared.delivered.store(self.delivered, Ordering::Release);
+                }
                 match self.role {
                     Role::Count { in_order: true } | Role::Tick { in_order: true, .. } => {
                         let got = read_stamp(bytes).unwrap_or(u64::MAX);
@@ -221,43 +262,32 @@ impl Tally {
 
     /// Publishes the counters (once per loop, not per message, so that
     /// reading them does not slow the server).
-    fn publish(&self, shared: &Shared) {
-        shared.delivered.store(self.delivered, Ordering::Release);
-        shared.misordered.store(self.misordered, Ordering::Release);
-        shared.connects.store(self.connects, Ordering::Release);
+    fn publish(&self) {
+        self.shared.delivered.store(self.delivered, Ordering::Release);
+        self.shared.misordered.store(self.misordered, Ordering::Release);
+        self.shared.connects.store(self.connects, Ordering::Release);
     }
 }
 
-/// The server side of the CPU window the client half opens and closes.
+/// A tick server's side of the measuring window: its ticks' durations.
 #[derive(Default)]
-struct Window {
-    start: (Duration, u64),
-    open: bool,
-    /// Durations of the ticks inside the window (tick servers).
+struct TickWindow {
     ticks: Vec<Duration>,
 }
 
-impl Window {
-    /// Acts on what the client half asked for, at the end of a loop.
-    fn poll(&mut self, shared: &Shared, delivered: u64) {
+impl TickWindow {
+    /// Records a tick that took `took`, if the window is open, and answers
+    /// a close with the 99th percentile.
+    fn tick(&mut self, shared: &Shared, took: Duration) {
         match shared.window.load(Ordering::Acquire) {
-            WINDOW_START => {
-                self.start = (thread_cpu_time(), delivered);
-                self.ticks.clear();
-                self.open = true;
-                shared.window.store(WINDOW_OPEN, Ordering::Release);
-            }
+            WINDOW_OPEN => self.ticks.push(took),
             WINDOW_CLOSE => {
-                let cpu = thread_cpu_time().saturating_sub(self.start.0);
-                let nanos = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
-                shared.window_cpu_nanos.store(nanos, Ordering::Release);
-                shared.window_messages.store(delivered - self.start.1, Ordering::Release);
                 self.ticks.sort_unstable();
                 let at = (self.ticks.len().saturating_sub(1) as f64 * 0.99).round() as usize;
                 let p99 = self.ticks.get(at).copied().unwrap_or_default();
                 let p99 = u64::try_from(p99.as_nanos()).unwrap_or(u64::MAX);
                 shared.window_tick_p99_nanos.store(p99, Ordering::Release);
-                self.open = false;
+                self.ticks.clear();
                 shared.window.store(WINDOW_DONE, Ordering::Release);
             }
             _ => {}
@@ -278,12 +308,15 @@ fn serve(
         namespace.enter().map_err(|e| e.to_string())?;
     }
     let mut server = system.server(setup).map_err(|e| format!("server: {e}"))?;
+    if let Some(clock) = thread_cpu_clock() {
+        shared.server_clock.store(clock, Ordering::Release);
+        shared.has_clock.store(true, Ordering::Release);
+    }
     let _ = ready.send(Ok(server.local_addr()));
     if let Role::Tick { period, .. } = role {
         return serve_ticks(server.as_mut(), role, period, shared);
     }
-    let mut tally = Tally::new(role);
-    let mut window = Window::default();
+    let mut tally = Tally::new(role, shared);
     while !shared.stop.load(Ordering::Acquire) {
         server
             .service(wait, &mut |incoming| tally.take(incoming))
@@ -297,8 +330,7 @@ fn serve(
             }
             server.flush().map_err(|e| format!("server flush: {e}"))?;
         }
-        tally.publish(shared);
-        window.poll(shared, tally.delivered);
+        tally.publish();
     }
     Ok(())
 }
@@ -310,8 +342,8 @@ fn serve_ticks(
     period: Duration,
     shared: &Shared,
 ) -> Result<(), String> {
-    let mut tally = Tally::new(role);
-    let mut window = Window::default();
+    let mut tally = Tally::new(role, shared);
+    let mut window = TickWindow::default();
     // Per client, the last tick it was heard in; the clients heard this tick.
     let mut heard_in: Vec<u64> = Vec::new();
     let mut heard: Vec<PeerId> = Vec::new();
@@ -340,11 +372,8 @@ fn serve_ticks(
                 .map_err(|e| format!("server send: {e}"))?;
         }
         server.flush().map_err(|e| format!("server flush: {e}"))?;
-        if window.open {
-            window.ticks.push(started.elapsed());
-        }
-        tally.publish(shared);
-        window.poll(shared, tally.delivered);
+        window.tick(shared, started.elapsed());
+        tally.publish();
         // The next tick on the beat; after an overrun, from now.
         next += period;
         let now = Instant::now();

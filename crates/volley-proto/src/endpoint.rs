@@ -183,7 +183,9 @@ pub struct Endpoint {
     /// Reused peer-index lists of the bandwidth throttle.
     scratch: (Vec<usize>, Vec<usize>),
     compressor: Option<Box<dyn Compressor>>,
-    /// Compressed bodies on the way out, decompressed ones on the way in.
+    /// Compressed bodies on the way out, decompressed ones on the way in
+    /// (allocated with a compressor: most hosts, clients above all, never
+    /// compress).
     compress_buf: Vec<u8>,
     decompress_buf: Vec<u8>,
 }
@@ -231,8 +233,8 @@ impl Endpoint {
             compressor: config
                 .range_coder
                 .then(|| Box::new(RangeCoder::new()) as Box<dyn Compressor>),
-            compress_buf: vec![0; MAX_DATAGRAM_SIZE],
-            decompress_buf: vec![0; MAX_DATAGRAM_SIZE],
+            compress_buf: if config.range_coder { vec![0; MAX_DATAGRAM_SIZE] } else { Vec::new() },
+            decompress_buf: if config.range_coder { vec![0; MAX_DATAGRAM_SIZE] } else { Vec::new() },
             clock: None,
             last_now: None,
             config,
@@ -244,6 +246,10 @@ impl Endpoint {
     /// [`RangeCoder`], also selected by [`EndpointConfig::range_coder`].
     pub fn set_compressor(&mut self, compressor: Option<Box<dyn Compressor>>) {
         self.config.range_coder = false;
+        if compressor.is_some() {
+            self.compress_buf.resize(MAX_DATAGRAM_SIZE, 0);
+            self.decompress_buf.resize(MAX_DATAGRAM_SIZE, 0);
+        }
         self.compressor = compressor;
     }
 
@@ -736,7 +742,8 @@ impl Endpoint {
         let decompressed = if header.compressed {
             // ENet decompresses into one 4096-byte buffer behind the header.
             let limit = MAX_DATAGRAM_SIZE.saturating_sub(header.encoded_len(self.config.checksum));
-            let output = &mut scratch[..limit];
+            // Empty without a compressor: then nothing is decoded anyway.
+            let output = scratch.get_mut(..limit).unwrap_or_default();
             match self.compressor.as_mut().map(|c| c.decompress(datagram.body(), output)) {
                 Some(Ok(len)) if len > 0 => Some(len),
                 // Undecodable, empty, or no compressor to decode it with.

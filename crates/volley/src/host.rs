@@ -448,6 +448,26 @@ impl fmt::Debug for Host {
     }
 }
 
+/// The host's UDP socket, for an outside event loop that waits on many
+/// sockets at once: readable means [`Host::service`] (or
+/// [`Host::service_batch`]) with `Duration::ZERO` has input. Leave reading
+/// and writing to the host.
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use volley::{Host, HostConfig};
+///
+/// let host = Host::new(HostConfig::client())?;
+/// assert!(host.as_raw_fd() >= 0);
+/// # Ok::<(), volley::HostError>(())
+/// ```
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for Host {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.handle.core.lock().socket.as_raw_fd()
+    }
+}
+
 impl std::ops::Deref for Host {
     type Target = HostHandle;
 

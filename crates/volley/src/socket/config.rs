@@ -111,7 +111,10 @@ impl SocketConfig {
             // Set explicitly: the system default (net.ipv6.bindv6only) varies.
             socket.set_only_v6(!self.dual_stack).map_err(io("setting IPV6_V6ONLY"))?;
         }
-        socket.set_reuse_address(self.reuse_address).map_err(io("setting SO_REUSEADDR"))?;
+        // Off by default: a client host (one per connection) saves the call.
+        if self.reuse_address {
+            socket.set_reuse_address(true).map_err(io("setting SO_REUSEADDR"))?;
+        }
         socket.set_send_buffer_size(self.send_buffer_size).map_err(io("setting SO_SNDBUF"))?;
         socket.set_recv_buffer_size(self.recv_buffer_size).map_err(io("setting SO_RCVBUF"))?;
         socket.set_nonblocking(true).map_err(io("making the socket non-blocking"))?;

@@ -37,8 +37,11 @@ impl super::System for EnetC {
         "enet 1.3.17 (enet-sys 1.0.5)"
     }
 
-    fn lacks(&self, _feature: Feature) -> Option<&'static str> {
-        None
+    fn lacks(&self, feature: Feature) -> Option<&'static str> {
+        match feature {
+            Feature::SharedPort => Some("ENet 1.3 has no SO_REUSEPORT option"),
+            _ => None,
+        }
     }
 
     fn server(&self, setup: ServerSetup) -> Result<Box<dyn Server>, DriverError> {

@@ -79,6 +79,8 @@ pub enum Feature {
     Sequenced,
     /// A server holding this many clients at once.
     Clients(usize),
+    /// Several servers on one port (`SO_REUSEPORT`), each its own host.
+    SharedPort,
 }
 
 /// Why a driver call failed.
@@ -132,12 +134,15 @@ pub struct ServerSetup {
     /// ([`SOCKET_BUFFER`] unless a scenario needs one tick's input to fit);
     /// libraries that open their socket themselves keep their own.
     pub receive_buffer: usize,
+    /// Set `SO_REUSEPORT`, so that several servers bind the same port
+    /// (for systems that can, see [`Feature::SharedPort`]).
+    pub reuse_port: bool,
 }
 
 impl ServerSetup {
     /// A server for `peers` clients on `bind`, with [`SOCKET_BUFFER`].
     pub fn new(bind: SocketAddr, peers: usize) -> Self {
-        Self { bind, peers, receive_buffer: SOCKET_BUFFER }
+        Self { bind, peers, receive_buffer: SOCKET_BUFFER, reuse_port: false }
     }
 }
 
@@ -227,9 +232,19 @@ pub(crate) fn bind_udp(
     address: SocketAddr,
     receive_buffer: usize,
 ) -> Result<UdpSocket, DriverError> {
+    bind_server(&ServerSetup { receive_buffer, ..ServerSetup::new(address, 1) })
+}
+
+/// A UDP socket bound as `setup` says (address, receive buffer, port
+/// sharing), with [`SOCKET_BUFFER`] to send.
+pub(crate) fn bind_server(setup: &ServerSetup) -> Result<UdpSocket, DriverError> {
+    let address = setup.bind;
     let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_send_buffer_size(SOCKET_BUFFER)?;
-    socket.set_recv_buffer_size(receive_buffer)?;
+    socket.set_recv_buffer_size(setup.receive_buffer)?;
+    if setup.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.bind(&address.into())?;
     Ok(socket.into())
 }

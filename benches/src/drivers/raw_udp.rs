@@ -120,7 +120,7 @@ impl super::System for RawUdp {
 
     fn server(&self, setup: ServerSetup) -> Result<Box<dyn Server>, DriverError> {
         Ok(Box::new(RawServer {
-            socket: Mode::new(bind(setup.bind, setup.receive_buffer)?),
+            socket: Mode::new(super::bind_server(&setup)?),
             peers: HashMap::new(),
             addresses: Vec::new(),
             outgoing: Vec::new(),

@@ -75,6 +75,7 @@ impl super::System for Renet {
             Feature::Clients(n) if n > MAX_CLIENTS => {
                 Some("renet_netcode serves at most 1024 clients")
             }
+            Feature::SharedPort => Some("not measured"),
             _ => None,
         }
     }

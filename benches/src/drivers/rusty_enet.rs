@@ -16,7 +16,7 @@ use rusty_enet::{Event, Host, HostSettings, Packet, PeerID};
 
 use super::{
     Client, Delivery, DriverError, Feature, Incoming, PeerId, SOCKET_BUFFER, Server, ServerSetup,
-    Wait, any_port_for, bind_udp, wait_readable,
+    Wait, any_port_for, bind_server, bind_udp, wait_readable,
 };
 
 /// Unconfirmed bytes below which the client is fed again.
@@ -42,7 +42,7 @@ impl super::System for RustyEnet {
     }
 
     fn server(&self, setup: ServerSetup) -> Result<Box<dyn Server>, DriverError> {
-        let host = host(bind_udp(setup.bind, setup.receive_buffer)?, setup.peers)?;
+        let host = host(bind_server(&setup)?, setup.peers)?;
         Ok(Box::new(RustyServer { host }))
     }
 

@@ -45,7 +45,11 @@ impl super::System for Volley {
 
     fn server(&self, setup: ServerSetup) -> Result<Box<dyn Server>, DriverError> {
         let mut config = HostConfig::server(setup.bind);
-        config.socket(SocketConfig::new(setup.bind).recv_buffer_size(setup.receive_buffer));
+        config.socket(
+            SocketConfig::new(setup.bind)
+                .recv_buffer_size(setup.receive_buffer)
+                .reuse_port(setup.reuse_port),
+        );
         let peers = setup.peers.max(1);
         // Every client of the runner comes from 127.0.0.1: allow them all to
         // be half-open at once (the default guards against floods from one

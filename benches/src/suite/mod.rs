@@ -57,6 +57,7 @@ enum Kind {
     Peers(usize),
     Tick(usize),
     Scale(usize),
+    SharedPort(usize),
     Memory,
     Connects,
     Engine,
@@ -115,6 +116,14 @@ pub fn scenarios(quick: bool) -> Vec<Scenario> {
             kind: Kind::Scale(peers),
         });
     }
+    let peers = scale.peers[1];
+    list.push(Scenario {
+        name: format!("shared-port-{peers}"),
+        description: format!(
+            "the tick scenario's {peers} clients against one host, then against two hosts on one port (SO_REUSEPORT, a thread each): received rate and server CPU per message summed over both threads"
+        ),
+        kind: Kind::SharedPort(peers),
+    });
     list.push(Scenario {
         name: "memory".into(),
         description: format!(
@@ -191,6 +200,16 @@ fn row_specs(kind: Kind) -> Vec<(String, Unit)> {
         Kind::Scale(peers) => vec![
             (format!("scale, {peers} peers: server CPU"), Unit::NanosPerMessage),
             (format!("scale, {peers} peers: server received"), Unit::MessagesPerSecond),
+        ],
+        Kind::SharedPort(peers) => vec![
+            (format!("one host, {peers} peers: server CPU"), Unit::NanosPerMessage),
+            (format!("one host, {peers} peers: server received"), Unit::MessagesPerSecond),
+            (format!("two hosts on one port, {peers} peers: server CPU"), Unit::NanosPerMessage),
+            (
+                format!("two hosts on one port, {peers} peers: server received"),
+                Unit::MessagesPerSecond,
+            ),
+            ("two hosts on one port: busier host's share".into(), Unit::Percent),
         ],
         Kind::Memory => vec![
             ("memory per peer slot".into(), Unit::Bytes),
@@ -285,6 +304,38 @@ fn measure(
                 }
                 Err(e) => failed(e),
             }
+        }
+        Kind::SharedPort(peers) => {
+            if let Some(why) =
+                system.lacks(Feature::SharedPort).or_else(|| system.lacks(Feature::Clients(peers)))
+            {
+                return not_applicable(why);
+            }
+            let mut cells = Vec::new();
+            for hosts in [1, 2] {
+                let load = CrowdLoad::GAME;
+                match scenarios::crowd_on_hosts(
+                    system,
+                    hosts,
+                    peers,
+                    load,
+                    ServerLoop::Tick,
+                    duration,
+                ) {
+                    Ok(cost) => {
+                        cells.push(Cell::Value(cost.cpu_per_message.as_secs_f64() * 1e9));
+                        cells.push(Cell::Value(cost.rate));
+                        if hosts == 2 {
+                            cells.push(Cell::Value(cost.busiest_share * 100.0));
+                        }
+                    }
+                    Err(e) => {
+                        let cells_of_run = if hosts == 1 { 2 } else { 3 };
+                        cells.extend((0..cells_of_run).map(|_| Cell::Failed(e.clone())));
+                    }
+                }
+            }
+            cells
         }
         Kind::Memory => {
             if system.name() != drivers::volley::Volley.name() {

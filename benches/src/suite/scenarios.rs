@@ -149,17 +149,6 @@ fn serving<T>(
     serve_in(system, setup, role, wait, namespace, client_half)
 }
 
-/// [`serving`] with a server set up as `setup` says, outside any namespace.
-fn serve_with<T>(
-    system: &dyn System,
-    setup: ServerSetup,
-    role: Role,
-    wait: Wait,
-    client_half: impl FnOnce(SocketAddr, &Shared) -> Result<T, String>,
-) -> Result<T, String> {
-    serve_in(system, setup, role, wait, None, client_half)
-}
-
 /// [`serving`] with a server set up as `setup` says.
 fn serve_in<T>(
     system: &dyn System,
@@ -496,8 +485,11 @@ pub(crate) struct PeersCost {
     pub(crate) cpu_per_message: Duration,
     /// Messages the server received per second in the window.
     pub(crate) rate: f64,
-    /// 99th percentile of a server tick's duration (tick servers only).
+    /// 99th percentile of a server tick's duration (tick servers only; the
+    /// largest of several hosts').
     pub(crate) tick_p99: Duration,
+    /// Share of the messages the busiest host received (1 with one host).
+    pub(crate) busiest_share: f64,
 }
 
 /// Scenarios 4 (many peers, blocking server), tick and scale: `peers`
@@ -516,6 +508,22 @@ pub(crate) fn crowd(
     server_loop: ServerLoop,
     duration: Duration,
 ) -> Result<PeersCost, String> {
+    crowd_on_hosts(system, 1, peers, load, server_loop, duration)
+}
+
+/// [`crowd`] against `hosts` servers, each on its own thread, all bound to
+/// one port with `SO_REUSEPORT` (when `hosts` > 1): the kernel gives each
+/// client to one of them. CPU time is summed over the servers' threads;
+/// [`PeersCost::busiest_share`] says how evenly the clients' messages were
+/// spread.
+pub(crate) fn crowd_on_hosts(
+    system: &dyn System,
+    hosts: usize,
+    peers: usize,
+    load: CrowdLoad,
+    server_loop: ServerLoop,
+    duration: Duration,
+) -> Result<PeersCost, String> {
     // Without retransmission (raw UDP), a burst the socket buffer cannot
     // hold is lost, not late: only count then.
     let in_order = system.lacks(Feature::Retransmission).is_none();
@@ -527,8 +535,12 @@ pub(crate) fn crowd(
             (Role::Tick { in_order, period: SERVER_TICK }, Wait::Poll, TICK_RECEIVE_BUFFER)
         }
     };
-    let setup = ServerSetup { receive_buffer, ..ServerSetup::new(loopback(), peers) };
-    serve_with(system, setup, role, wait, |server, shared| {
+    let setup = ServerSetup {
+        receive_buffer,
+        reuse_port: hosts > 1,
+        ..ServerSetup::new(loopback(), peers)
+    };
+    serve_on_hosts(system, hosts, setup, role, wait, |server, shared| {
         thread::scope(|scope| {
             let client =
                 thread::Builder::new().name("clients".into()).spawn_scoped(scope, move || {
@@ -538,6 +550,57 @@ pub(crate) fn crowd(
             client.join().unwrap_or_else(|_| Err("the client half panicked".into()))
         })
     })
+}
+
+/// Runs `client_half` on the calling thread against `hosts` servers of
+/// `system`, each on its own thread, the later ones bound to the first's
+/// address (`setup.reuse_port` lets them share it). Stops them all when
+/// the client half ends.
+fn serve_on_hosts<T>(
+    system: &dyn System,
+    hosts: usize,
+    setup: ServerSetup,
+    role: Role,
+    wait: Wait,
+    client_half: impl FnOnce(SocketAddr, &[Shared]) -> Result<T, String>,
+) -> Result<T, String> {
+    let shared: Vec<Shared> = (0..hosts.max(1)).map(|_| Shared::default()).collect();
+    let shared = &shared[..];
+    thread::scope(|scope| {
+        let mut servers = Vec::with_capacity(shared.len());
+        let mut bind = setup.bind;
+        for host in shared {
+            let setup = ServerSetup { bind, ..setup };
+            let stop_all = StopAllOnDrop(shared);
+            let (address, server) = spawn_server(scope, system, setup, role, wait, host, None)?;
+            std::mem::forget(stop_all);
+            bind = address;
+            servers.push(server);
+        }
+        let result = {
+            let _stop = StopAllOnDrop(shared);
+            client_half(bind, shared)
+        };
+        let mut served = Ok(());
+        for server in servers {
+            let joined = server.join().unwrap_or_else(|_| Err("a server panicked".into()));
+            served = served.and(joined);
+        }
+        let value = result?;
+        served?;
+        Ok(value)
+    })
+}
+
+/// Sets every server's `stop` when dropped.
+struct StopAllOnDrop<'a>(&'a [Shared]);
+
+impl Drop for StopAllOnDrop<'_> {
+    fn drop(&mut self) {
+        for shared in self.0 {
+            shared.stop.store(true, Ordering::Release);
+        }
+    }
 }
 
 /// Which crowd clients have input: their sockets in one poll instance, or,
@@ -591,7 +654,7 @@ impl Readable {
 fn crowd_clients(
     system: &dyn System,
     server: SocketAddr,
-    shared: &Shared,
+    shared: &[Shared],
     peers: usize,
     load: CrowdLoad,
     server_loop: ServerLoop,
@@ -635,7 +698,7 @@ fn crowd_clients(
     loop {
         let now = Instant::now();
         if window.is_none() && now >= warm_up {
-            window = Some(shared.open_window());
+            window = Some(shared.iter().map(Shared::open_window).collect::<Vec<_>>());
         }
         if now >= end {
             break;
@@ -658,13 +721,19 @@ fn crowd_clients(
             clients[i].service(Wait::Poll, &mut |_| {}).map_err(|e| format!("service: {e}"))?;
         }
     }
-    let start = window.ok_or("the measuring window never opened")?;
+    let starts = window.ok_or("the measuring window never opened")?;
     let ticks = server_loop == ServerLoop::Tick;
-    let measured = shared
-        .close_window(start, ticks, Duration::from_secs(5))
-        .ok_or("the tick server did not report")?;
-    let (cpu, messages) = (measured.cpu, measured.messages);
-    let misordered = shared.misordered.load(Ordering::Acquire);
+    let (mut cpu, mut messages, mut busiest, mut tick_p99) = (Duration::ZERO, 0, 0, Duration::ZERO);
+    for (host, start) in shared.iter().zip(starts) {
+        let measured = host
+            .close_window(start, ticks, Duration::from_secs(5))
+            .ok_or("the tick server did not report")?;
+        cpu += measured.cpu;
+        messages += measured.messages;
+        busiest = busiest.max(measured.messages);
+        tick_p99 = tick_p99.max(measured.tick_p99);
+    }
+    let misordered: u64 = shared.iter().map(|s| s.misordered.load(Ordering::Acquire)).sum();
     if misordered > 0 {
         return Err(format!("{misordered} messages out of order"));
     }
@@ -674,7 +743,8 @@ fn crowd_clients(
     Ok(PeersCost {
         cpu_per_message: cpu / u32::try_from(messages).unwrap_or(u32::MAX),
         rate: messages as f64 / duration.as_secs_f64(),
-        tick_p99: measured.tick_p99,
+        tick_p99,
+        busiest_share: busiest as f64 / messages as f64,
     })
 }
 

@@ -234,7 +234,11 @@ impl Endpoint {
                 .range_coder
                 .then(|| Box::new(RangeCoder::new()) as Box<dyn Compressor>),
             compress_buf: if config.range_coder { vec![0; MAX_DATAGRAM_SIZE] } else { Vec::new() },
-            decompress_buf: if config.range_coder { vec![0; MAX_DATAGRAM_SIZE] } else { Vec::new() },
+            decompress_buf: if config.range_coder {
+                vec![0; MAX_DATAGRAM_SIZE]
+            } else {
+                Vec::new()
+            },
             clock: None,
             last_now: None,
             config,

@@ -143,3 +143,53 @@ fn a_blocking_batch_waits_for_its_timeout_and_returns_early_on_a_datagram() {
     assert_eq!(got, [b"wake".to_vec()]);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn hosts_sharing_a_port_each_serve_the_clients_the_kernel_gives_them() {
+    use volley::socket::SocketConfig;
+    let bind = |address| {
+        let mut config = HostConfig::server(address);
+        config.socket(SocketConfig::new(address).reuse_port(true));
+        Host::new(config).expect("server")
+    };
+    let mut first = bind("127.0.0.1:0".parse().unwrap());
+    let mut second = bind(first.local_addr());
+    assert_eq!(first.local_addr(), second.local_addr());
+    let mut clients: Vec<(Host, PeerHandle)> = (0..32)
+        .map(|_| {
+            let client = Host::new(HostConfig::client()).expect("client");
+            let peer = client.connect(first.local_addr(), 1, 0).expect("connect");
+            (client, peer)
+        })
+        .collect();
+    let (mut served, mut up) = ([0usize; 2], 0);
+    let mut received = [0usize; 2];
+    let end = Instant::now() + Duration::from_secs(10);
+    while (up < clients.len() || received.iter().sum::<usize>() < clients.len())
+        && Instant::now() < end
+    {
+        for (i, server) in [&mut first, &mut second].into_iter().enumerate() {
+            server
+                .service_batch(Duration::ZERO, |event, _| match event {
+                    Event::Connected { .. } => served[i] += 1,
+                    Event::Received { .. } => received[i] += 1,
+                    _ => {}
+                })
+                .unwrap();
+        }
+        for (client, to_server) in &mut clients {
+            while let Some(event) = client.service(Duration::from_millis(1)).unwrap() {
+                if matches!(event, Event::Connected { .. }) {
+                    up += 1;
+                    client.send(*to_server, 0, TransferMode::Reliable, b"hello").unwrap();
+                }
+            }
+        }
+    }
+    // Every client has one host, which got its message; the kernel's hash
+    // of 32 source ports picks one host for all once in 2^31 runs.
+    assert_eq!(up, clients.len());
+    assert_eq!(served[0] + served[1], clients.len(), "{served:?}");
+    assert_eq!(received, served, "each client's message reached its own host");
+    assert!(served[0] > 0 && served[1] > 0, "{served:?}");
+}

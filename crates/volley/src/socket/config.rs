@@ -23,6 +23,7 @@ pub struct SocketConfig {
     pub(super) send_buffer_size: usize,
     pub(super) recv_buffer_size: usize,
     pub(super) reuse_address: bool,
+    pub(super) reuse_port: bool,
     pub(super) segmentation_offload: bool,
 }
 
@@ -39,6 +40,7 @@ impl SocketConfig {
             send_buffer_size: Self::DEFAULT_BUFFER_SIZE,
             recv_buffer_size: Self::DEFAULT_BUFFER_SIZE,
             reuse_address: false,
+            reuse_port: false,
             segmentation_offload: true,
         }
     }
@@ -85,6 +87,34 @@ impl SocketConfig {
         self
     }
 
+    /// Whether to set `SO_REUSEPORT` (Unix), letting several sockets that all
+    /// set it bind the same address and port. Default `false`.
+    ///
+    /// This is how one server uses several cores: one [`Host`](crate::Host)
+    /// per core, each on its own thread and socket, all bound to the game's
+    /// port. On Linux the kernel hands each datagram to one of them by a
+    /// hash of its source address and port, so every client always reaches
+    /// the same host, which owns its connection (`docs/architecture.md`,
+    /// "Many cores"). Ignored where the system has no such option.
+    ///
+    /// ```
+    /// use volley::socket::SocketConfig;
+    /// use volley::{Host, HostConfig};
+    ///
+    /// let first = SocketConfig::new("127.0.0.1:0".parse()?).reuse_port(true);
+    /// let mut config = HostConfig::server("127.0.0.1:0".parse()?);
+    /// let one = Host::new(config.socket(first).clone())?;
+    /// let same_port = SocketConfig::new(one.local_addr()).reuse_port(true);
+    /// let two = Host::new(config.socket(same_port).clone())?;
+    /// assert_eq!(one.local_addr(), two.local_addr());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn reuse_port(mut self, enabled: bool) -> Self {
+        self.reuse_port = enabled;
+        self
+    }
+
     /// Whether to send runs of equal-size datagrams to one peer as a single
     /// UDP GSO message (Linux 4.18+; ignored elsewhere). Default `true`.
     ///
@@ -114,6 +144,10 @@ impl SocketConfig {
         // Off by default: a client host (one per connection) saves the call.
         if self.reuse_address {
             socket.set_reuse_address(true).map_err(io("setting SO_REUSEADDR"))?;
+        }
+        #[cfg(unix)]
+        if self.reuse_port {
+            socket.set_reuse_port(true).map_err(io("setting SO_REUSEPORT"))?;
         }
         socket.set_send_buffer_size(self.send_buffer_size).map_err(io("setting SO_SNDBUF"))?;
         socket.set_recv_buffer_size(self.recv_buffer_size).map_err(io("setting SO_RCVBUF"))?;

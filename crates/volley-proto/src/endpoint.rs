@@ -1550,6 +1550,21 @@ impl Endpoint {
         }))
     }
 
+    /// Whether an event waits for [`poll_event`](Self::poll_event) (or a
+    /// [`Lend`]): a caller polling in a loop can skip the work of taking
+    /// none.
+    ///
+    /// ```
+    /// use volley_proto::{Endpoint, EndpointConfig};
+    ///
+    /// let endpoint = Endpoint::new(EndpointConfig::default())?;
+    /// assert!(!endpoint.has_events());
+    /// # Ok::<(), volley_proto::ConfigError>(())
+    /// ```
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Opens a [`Lend`]: a receive scope whose events borrow their payloads
     /// from the datagrams given to it instead of copying them.
     pub fn lend<'d>(&mut self) -> Lend<'_, 'd> {

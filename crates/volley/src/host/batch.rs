@@ -38,6 +38,9 @@ impl Core {
                 self.socket.recv_batch(&mut self.recv)?
             };
             datagrams += read;
+            if read == 0 && !self.endpoint.has_events() {
+                break;
+            }
             let Self { endpoint, recv, .. } = self;
             let mut lend = endpoint.lend();
             for (from, bytes) in recv.iter().take(read) {
@@ -54,6 +57,8 @@ impl Core {
         }
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
+        }
+        if self.endpoint.has_events() {
             let mut lend = self.endpoint.lend();
             while let Some((event, mut outbox)) = lend.next_event() {
                 on_event(event, &mut outbox);
@@ -121,7 +126,8 @@ impl Host {
     where
         F: FnMut(LentEvent<'_>, &mut Outbox<'_>),
     {
-        let deadline = Instant::now() + timeout;
+        let mut now = Instant::now();
+        let deadline = now + timeout;
         // As in `service`: about to sleep after a receive that read the
         // socket empty, the edge-triggered registration reports anything
         // that arrived since, so a first receive would only hear "nothing".
@@ -129,7 +135,6 @@ impl Host {
             !timeout.is_zero() && self.sleeper.is_some() && !self.handle.core.lock().recv.filled();
         loop {
             self.handle.wake_pending.store(false, Ordering::SeqCst);
-            let now = Instant::now();
             let (wake_at, drained) = {
                 let mut core = self.handle.core.lock();
                 core.flush(now);
@@ -155,6 +160,7 @@ impl Host {
             if self.sleep(wake_at.saturating_duration_since(now), !drained)? {
                 skip_receive = false;
             }
+            now = Instant::now();
         }
     }
 }

@@ -161,6 +161,9 @@ pub struct Endpoint {
     config: EndpointConfig,
     clock: Option<Clock>,
     last_now: Option<Instant>,
+    /// The last `now` converted to protocol time, and the result: a caller
+    /// passes the same `now` to every call of one service.
+    times_cache: Option<(Instant, u32, u64)>,
     peers: Vec<Peer>,
     events: VecDeque<Event<Payload>>,
     /// The datagram being handled inside a [`Lend`], if any.
@@ -241,6 +244,7 @@ impl Endpoint {
             },
             clock: None,
             last_now: None,
+            times_cache: None,
             config,
         })
     }
@@ -268,14 +272,28 @@ impl Endpoint {
     }
 
     fn tick(&mut self, now: Instant) -> u32 {
-        let clock = *self.clock.get_or_insert_with(|| Clock::new(now));
         if self.last_now.is_none_or(|last| now > last) {
             self.last_now = Some(now);
         }
+        let now_ms = self.times(now).0;
         if self.bandwidth_epoch == 0 {
-            self.bandwidth_epoch = clock.ms(now);
+            self.bandwidth_epoch = now_ms;
         }
-        clock.ms(now)
+        now_ms
+    }
+
+    /// Protocol time at `now`, wrapping and not (the clock starts at the
+    /// first `now` seen).
+    fn times(&mut self, now: Instant) -> (u32, u64) {
+        if let Some((at, ms, unwrapped)) = self.times_cache
+            && at == now
+        {
+            return (ms, unwrapped);
+        }
+        let clock = *self.clock.get_or_insert_with(|| Clock::new(now));
+        let (ms, unwrapped) = clock.times(now);
+        self.times_cache = Some((now, ms, unwrapped));
+        (ms, unwrapped)
     }
 
     fn peer(&self, handle: PeerHandle) -> Option<&Peer> {
@@ -299,10 +317,9 @@ impl Endpoint {
     /// Queues the peer at `index`'s next deadline after something that may
     /// have moved it earlier (see [`TimerQueue`]); `now` is the call's time.
     fn reschedule(&mut self, index: usize, now: Instant) {
-        let Some(clock) = self.clock else { return };
-        let now_ms = clock.ms(now);
+        let (now_ms, now_unwrapped) = self.times(now);
         let deadline = peer_deadline(&self.peers[index], now_ms);
-        let at = deadline.map(|t| unwrap_time(t, now_ms, clock.ms_unwrapped(now)));
+        let at = deadline.map(|t| unwrap_time(t, now_ms, now_unwrapped));
         self.timers.schedule(index as u16, at);
     }
 
@@ -1286,10 +1303,10 @@ impl Endpoint {
         // Only the peers whose deadline came: taken first, then handled and
         // rescheduled, so a deadline still due (a ping waiting to go out)
         // waits for the next call instead of coming straight back.
-        let Some(clock) = self.clock else { return };
+        let now_unwrapped = self.times(now).1;
         let mut due = std::mem::take(&mut self.due);
         due.clear();
-        due.extend(std::iter::from_fn(|| self.timers.pop_due(clock.ms_unwrapped(now))));
+        due.extend(std::iter::from_fn(|| self.timers.pop_due(now_unwrapped)));
         for &index in &due {
             let index = usize::from(index);
             self.peer_timeout(index, now_ms);
@@ -1567,6 +1584,7 @@ impl Endpoint {
 
     /// Opens a [`Lend`]: a receive scope whose events borrow their payloads
     /// from the datagrams given to it instead of copying them.
+    #[inline]
     pub fn lend<'d>(&mut self) -> Lend<'_, 'd> {
         Lend::new(self)
     }

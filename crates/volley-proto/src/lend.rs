@@ -22,8 +22,10 @@ use crate::mode::TransferMode;
 use crate::peer::PeerHandle;
 
 /// Most datagrams one [`Lend`] keeps borrowed; further ones are handled as
-/// [`Endpoint::handle_datagram`] does (payloads copied).
-pub const MAX_LENT_DATAGRAMS: usize = 64;
+/// [`Endpoint::handle_datagram`] does (payloads copied). As many as one
+/// receive system call of the host reads by default; a scope is made per
+/// receive, so its table is kept small (it is zeroed each time).
+pub const MAX_LENT_DATAGRAMS: usize = 32;
 
 /// How a queued event holds its payload.
 #[derive(Debug)]
@@ -116,7 +118,7 @@ impl LendSource {
 /// ```
 pub struct Lend<'e, 'd> {
     endpoint: &'e mut Endpoint,
-    datagrams: [&'d [u8]; MAX_LENT_DATAGRAMS],
+    datagrams: [Option<&'d [u8]>; MAX_LENT_DATAGRAMS],
     count: usize,
     /// The owned payload of the event taken last, given back at the next.
     current: Option<Vec<u8>>,
@@ -129,8 +131,9 @@ impl std::fmt::Debug for Lend<'_, '_> {
 }
 
 impl<'e, 'd> Lend<'e, 'd> {
+    #[inline]
     pub(crate) fn new(endpoint: &'e mut Endpoint) -> Self {
-        Self { endpoint, datagrams: [&[]; MAX_LENT_DATAGRAMS], count: 0, current: None }
+        Self { endpoint, datagrams: [None; MAX_LENT_DATAGRAMS], count: 0, current: None }
     }
 
     /// Processes one received datagram as
@@ -142,7 +145,7 @@ impl<'e, 'd> Lend<'e, 'd> {
             self.endpoint.handle_datagram(now, from, bytes);
             return;
         };
-        *slot = bytes;
+        *slot = Some(bytes);
         let source = LendSource {
             datagram: self.count as u8,
             start: bytes.as_ptr() as usize,
@@ -170,6 +173,8 @@ impl<'e, 'd> Lend<'e, 'd> {
                         let (start, len) = (start as usize, len as usize);
                         datagrams
                             .get(usize::from(datagram))
+                            .copied()
+                            .flatten()
                             .and_then(|bytes| bytes.get(start..start + len))
                             .unwrap_or_default()
                     }
@@ -190,7 +195,11 @@ impl Drop for Lend<'_, '_> {
         }
         let datagrams = &self.datagrams;
         self.endpoint.own_lent_payloads(|datagram, range| {
-            datagrams.get(usize::from(datagram)).and_then(|bytes| bytes.get(range))
+            datagrams
+                .get(usize::from(datagram))
+                .copied()
+                .flatten()
+                .and_then(|bytes| bytes.get(range))
         });
     }
 }

@@ -26,6 +26,12 @@ impl Clock {
         (elapsed as u32).wrapping_add(1)
     }
 
+    /// Protocol milliseconds at `now`, wrapping and not, from one reading.
+    pub(crate) fn times(&self, now: Instant) -> (u32, u64) {
+        let unwrapped = self.ms_unwrapped(now);
+        (unwrapped as u32, unwrapped)
+    }
+
     /// Protocol milliseconds at `now`, counted without wrapping (1 at the epoch).
     pub(crate) fn ms_unwrapped(&self, now: Instant) -> u64 {
         u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX - 1)
@@ -92,6 +98,7 @@ mod tests {
         let clock = Clock::new(epoch);
         let later = epoch + Duration::from_millis(1500);
         assert_eq!(clock.ms_unwrapped(later), 1501);
+        assert_eq!(clock.times(later), (clock.ms(later), 1501));
         assert_eq!(clock.instant_unwrapped(1501), later);
         assert_eq!(unwrap_time(u32::MAX - 5, u32::MAX - 10, 1 << 32), (1 << 32) + 5);
         assert_eq!(unwrap_time(3, u32::MAX - 5, 1 << 32), (1 << 32) + 9, "across the wrap");

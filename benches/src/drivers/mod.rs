@@ -20,7 +20,9 @@ pub mod laminar;
 pub mod raw_udp;
 pub mod renet;
 pub mod rusty_enet;
+pub mod tungstenite;
 pub mod volley;
+pub mod volley_ws;
 
 /// How a message travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,11 +287,13 @@ fn poll_one(entry: &mut libc::pollfd, millis: libc::c_int) -> std::io::Result<()
 pub fn all() -> Vec<&'static dyn System> {
     vec![
         &volley::Volley,
+        &volley_ws::VolleyWs,
         #[cfg(feature = "enet-c")]
         &enet_c::EnetC,
         &rusty_enet::RustyEnet,
         &laminar::Laminar,
         &renet::Renet,
         &raw_udp::RawUdp,
+        &tungstenite::Tungstenite,
     ]
 }

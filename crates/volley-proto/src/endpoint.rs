@@ -31,6 +31,7 @@ use crate::stats::{EndpointStats, PeerStats};
 use crate::throttle::PacketThrottle;
 use crate::time::{Clock, duration_ms, time_difference, time_less, unwrap_time};
 use crate::timer::{TimerQueue, peer_deadline};
+use crate::trace;
 use crate::wire::{
     Command, CommandBody, CommandHeader, Commands, ConnectParams, Datagram, DatagramWriter, Header,
     MAX_HEADER_LEN, ThrottleParams,
@@ -191,6 +192,7 @@ pub struct Endpoint {
     /// compress).
     compress_buf: Vec<u8>,
     decompress_buf: Vec<u8>,
+    drop_log: trace::DropLog,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -232,7 +234,9 @@ impl Endpoint {
             recalculate_bandwidth: false,
             stats: EndpointStats::default(),
             delivered: VecDeque::new(),
-            scratch: (Vec::new(), Vec::new()),
+            // Sized for every peer now, so the first bandwidth epoch of a
+            // running host allocates nothing.
+            scratch: (Vec::with_capacity(config.peer_limit), Vec::with_capacity(config.peer_limit)),
             compressor: config
                 .range_coder
                 .then(|| Box::new(RangeCoder::new()) as Box<dyn Compressor>),
@@ -245,6 +249,7 @@ impl Endpoint {
             clock: None,
             last_now: None,
             times_cache: None,
+            drop_log: trace::DropLog::default(),
             config,
         })
     }
@@ -326,6 +331,7 @@ impl Endpoint {
     /// Ends the connection at `index`: the application is told why, then the slot is freed.
     fn end_peer(&mut self, index: usize, reason: DisconnectReason, data: u32) {
         let peer = self.peers[index].handle();
+        trace::lifecycle!(%peer, address = %self.peers[index].address, %reason, data, "disconnected");
         self.events.push_back(Event::Disconnected { peer, reason, data });
         self.free_slot(index);
     }
@@ -336,6 +342,7 @@ impl Endpoint {
         if self.config.manual_accept {
             self.end_peer(index, reason, data);
         } else {
+            trace::lifecycle!(address = %self.peers[index].address, %reason, "half-open connection ended");
             self.free_slot(index);
         }
     }
@@ -416,6 +423,7 @@ impl Endpoint {
         };
         peer.queue_control(OutKind::Connect { params, data }, true);
         let handle = peer.handle();
+        trace::lifecycle!(peer = %handle, %address, channel_count, "connecting");
         self.mark_ready(index);
         Ok(handle)
     }
@@ -430,6 +438,7 @@ impl Endpoint {
         let Some(verify) = p.verify.take() else { return Err(PeerError::WrongState) };
         p.state = PeerState::AcknowledgingConnect;
         p.queue_control(OutKind::VerifyConnect(verify), true);
+        trace::lifecycle!(%peer, address = %p.address, "verify-connect sent");
         self.mark_ready(index);
         Ok(())
     }
@@ -444,6 +453,7 @@ impl Endpoint {
             return Err(PeerError::WrongState);
         }
         let header = Self::abort_header(p);
+        trace::lifecycle!(%peer, address = %p.address, reason, "connection refused");
         self.queue_direct_disconnect(index, header, reason);
         self.free_slot(index);
         Ok(())
@@ -740,6 +750,11 @@ impl Endpoint {
     /// Malformed, misaddressed, stale-session or bad-checksum datagrams are
     /// dropped and counted in [`stats`](Self::stats); they never disturb a peer.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.receive_datagram(now, from, bytes);
+        self.drop_log.after_datagram(&self.stats, from, now);
+    }
+
+    fn receive_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
         let now_ms = self.tick(now);
         self.stats.datagrams_received += 1;
         let Ok(datagram) = Datagram::parse(bytes, self.config.checksum) else {
@@ -1081,6 +1096,7 @@ impl Endpoint {
                 p.state = PeerState::Connected;
                 let (handle, data) = (p.handle(), p.connect_data);
                 self.recalculate_bandwidth = true;
+                trace::lifecycle!(peer = %handle, address = %p.address, data, "connected");
                 self.events.push_back(Event::Connected { peer: handle, data });
             }
             PeerState::Disconnecting => {
@@ -1121,6 +1137,7 @@ impl Endpoint {
         p.state = PeerState::Connected;
         let (handle, data) = (p.handle(), p.connect_data);
         self.recalculate_bandwidth = true;
+        trace::lifecycle!(peer = %handle, address = %p.address, data, "connected");
         self.events.push_back(Event::Connected { peer: handle, data });
         self.mark_ready(index);
     }
@@ -1158,6 +1175,7 @@ impl Endpoint {
         p.state = PeerState::Connected;
         let handle = p.handle();
         self.recalculate_bandwidth = true;
+        trace::lifecycle!(peer = %handle, address = %p.address, "connected");
         self.events.push_back(Event::Connected { peer: handle, data: 0 });
         Flow::Continue
     }
@@ -1281,6 +1299,7 @@ impl Endpoint {
         p.state = PeerState::AwaitingAccept;
         p.state_deadline = now.wrapping_add(p.timeouts.minimum);
         let handle = p.handle();
+        trace::lifecycle!(peer = %handle, address = %from, data, channels, "connect request");
         if self.config.manual_accept {
             self.events.push_back(Event::ConnectRequest {
                 peer: handle,
@@ -1296,6 +1315,7 @@ impl Endpoint {
     /// Advances timers to `now`: resends, timeouts, keep-alives, bandwidth.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now_ms = self.tick(now);
+        self.drop_log.on_timer(&self.stats, now);
         if time_difference(now_ms, self.bandwidth_epoch) >= duration_ms(BANDWIDTH_THROTTLE_INTERVAL)
         {
             self.bandwidth_throttle(now_ms);

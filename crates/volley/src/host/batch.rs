@@ -58,6 +58,7 @@ impl Core {
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }
+        self.drop_log.check(&self.socket.stats(), now);
         if self.endpoint.has_events() {
             let mut lend = self.endpoint.lend();
             while let Some((event, mut outbox)) = lend.next_event() {
@@ -91,7 +92,10 @@ impl Host {
     /// a tick's input, answers every peer and then flushes sends each peer
     /// one datagram per tick with the acknowledgements and the answer.
     ///
-    /// Returns the number of events handed over.
+    /// Returns the number of events handed over. A host whose socket was
+    /// handed to an external poll with [`register`](Self::register) only
+    /// takes `Duration::ZERO`; any other timeout is
+    /// [`HostError::ExternallyPolled`].
     ///
     /// # Examples
     ///
@@ -126,6 +130,9 @@ impl Host {
     where
         F: FnMut(LentEvent<'_>, &mut Outbox<'_>),
     {
+        if self.external && !timeout.is_zero() {
+            return Err(HostError::ExternallyPolled);
+        }
         let mut now = Instant::now();
         let deadline = now + timeout;
         // As in `service`: about to sleep after a receive that read the

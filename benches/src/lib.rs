@@ -1,5 +1,6 @@
 //! Shared helpers for Volley benchmarks.
 
+pub mod attack;
 pub mod drivers;
 #[cfg(feature = "enet-c")]
 pub mod enet_c;

@@ -783,8 +783,6 @@ impl Endpoint {
         let generation = peer.generation;
         let peer = &mut self.peers[index];
         peer.stats.bytes_received += wire_len as u64;
-        // Any valid datagram shows the peer is alive.
-        peer.sender.note_alive();
         if peer.state == PeerState::AcknowledgingConnect
             && Commands::new(body).flatten().any(|c| shows_verify_received(&c.body))
         {
@@ -1036,6 +1034,7 @@ impl Endpoint {
     fn confirm_connect(&mut self, index: usize, now: u32) {
         let p = &mut self.peers[index];
         p.last_receive_time = now.max(1);
+        p.sender.note_progress(now);
         let verify = p.sender.find_sent(|c| matches!(c.kind, OutKind::VerifyConnect(_)));
         if let Some((channel, seq)) = verify
             && let Some((command, _)) = p.sender.on_ack(channel, seq, None)

@@ -54,6 +54,8 @@ pub(crate) struct OutgoingCommand {
     pub(crate) kind: OutKind,
     pub(crate) payload: Option<PacketSlice>,
     pub(crate) send_attempts: u32,
+    /// Protocol time of the first transmission.
+    pub(crate) first_sent: u32,
     pub(crate) sent_time: u32,
     pub(crate) rto: u32,
     /// Acknowledgements of commands sent after this one, in its current
@@ -71,6 +73,7 @@ impl OutgoingCommand {
             kind,
             payload: None,
             send_attempts: 0,
+            first_sent: 0,
             sent_time: 0,
             rto: 0,
             overtaken: 0,

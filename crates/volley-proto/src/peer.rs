@@ -106,6 +106,8 @@ pub(crate) struct Peer {
     pub(crate) timeouts: TimeoutMs,
     pub(crate) ping_interval: u32,
     pub(crate) last_receive_time: u32,
+    /// Protocol time of the last PING sent (0: none yet).
+    last_ping_sent: u32,
     pub(crate) state_deadline: u32,
     pub(crate) control_seq: u16,
     pub(crate) unsequenced_group: u16,
@@ -173,6 +175,7 @@ impl Peer {
             timeouts: TimeoutMs { limit: 0, minimum: 0, maximum: 0 },
             ping_interval: 0,
             last_receive_time: 0,
+            last_ping_sent: 0,
             state_deadline: 0,
             control_seq: 0,
             unsequenced_group: 0,
@@ -445,6 +448,19 @@ impl Peer {
                 return (filled, needs_sent_time);
             }
         }
+        if self.state == PeerState::Connected
+            && !self.sender.is_idle()
+            && self.ping_due(cx.now)
+            && (self.last_ping_sent == 0
+                || crate::time::time_difference(cx.now, self.last_ping_sent) >= self.ping_interval)
+        {
+            // Data is in flight but nothing was acknowledged for a ping
+            // interval: a PING ahead of it asks whether the peer is there at
+            // all. A live peer acknowledges it even while it refuses our data
+            // (its application is not reading), and only acknowledgements
+            // keep a peer alive; one that acknowledges nothing times out.
+            needs_sent_time |= self.push_ping(writer, cx);
+        }
         let mut block = WindowBlock::default();
         let mut reliable_in_datagram = false;
         loop {
@@ -532,20 +548,27 @@ impl Peer {
             && self.sender.is_idle()
             && !reliable_in_datagram
             && self.ping_due(cx.now)
-            && writer.remaining() >= 4
         {
-            self.queue_control(OutKind::Ping, true);
-            if let Some(ping) = self.control.pop_back() {
-                if writer.push(&ping.to_wire(&self.packets)).is_ok() {
-                    needs_sent_time = true;
-                    self.stats.packets_sent += 1;
-                    self.sender.on_sent(ping, cx.now, &self.rtt);
-                } else {
-                    self.control.push_back(ping);
-                }
-            }
+            needs_sent_time |= self.push_ping(writer, cx);
         }
         (filled, needs_sent_time)
+    }
+
+    /// Writes a PING into `writer` if it has room; true if it did.
+    fn push_ping(&mut self, writer: &mut DatagramWriter<'_>, cx: &mut FillContext<'_>) -> bool {
+        if writer.remaining() < 4 {
+            return false;
+        }
+        self.queue_control(OutKind::Ping, true);
+        let Some(ping) = self.control.pop_back() else { return false };
+        if writer.push(&ping.to_wire(&self.packets)).is_err() {
+            self.control.push_back(ping);
+            return false;
+        }
+        self.stats.packets_sent += 1;
+        self.last_ping_sent = cx.now.max(1);
+        self.sender.on_sent(ping, cx.now, &self.rtt);
+        true
     }
 
     fn requeue_front(&mut self, source: Source, command: OutgoingCommand) {

@@ -8,16 +8,20 @@
 //! `throttle × window / 32` (at least one MTU), the 16 × 4096 sequence-window
 //! rule that keeps the sender inside the receiver's acceptance range, and a
 //! per-command timeout of `RTT + 4 × variance` doubled on every resend.
-//! It departs from ENet in three ways that do not show on the wire:
+//! It departs from ENet in ways that do not show on the wire:
 //!
 //! - the resend timer is the earliest deadline of *all* commands in flight,
 //!   not the oldest command's, so one command backed off to seconds does not
 //!   hold back the resends of the others;
 //! - backoff stops doubling at [`MAX_RETRANSMISSION_TIMEOUT`];
-//! - a peer is declared dead only after the timeout minimum (or maximum)
-//!   passed with nothing at all received from it, and a command was tried
-//!   `log2(limit) + 1` times; ENet counts only acknowledgements, so on a
-//!   lossy link one unlucky command could end a live connection.
+//! - the dead-peer maximum is a deadline of its own, and it also applies to
+//!   each command: one left unacknowledged for the timeout maximum since it
+//!   was first sent ends the peer, even while the peer acknowledges others.
+//!
+//! As in ENet, only an acknowledgement of something we sent shows the peer
+//! is alive ([`ReliableSender::note_progress`]): a peer that keeps sending
+//! but never acknowledges is dropped like a silent one, so it cannot keep
+//! us resending (and queueing) to it for ever.
 
 use std::collections::VecDeque;
 
@@ -186,6 +190,9 @@ impl ReliableSender {
             w.used |= 1 << window;
             w.in_flight[window] += 1;
         }
+        if command.send_attempts == 0 {
+            command.first_sent = now;
+        }
         command.send_attempts += 1;
         command.overtaken = 0;
         if command.rto == 0 {
@@ -214,11 +221,13 @@ impl ReliableSender {
             .then(|| self.last_activity.wrapping_add(self.probe_timeout))
     }
 
-    /// An acknowledgement removed a command in flight at `now`: the path
-    /// works, and the next silence may be probed again.
+    /// An acknowledgement removed a command we sent, at `now`: the peer is
+    /// alive (the dead-peer clock restarts), the path works, and the next
+    /// silence may be probed again.
     pub(crate) fn note_progress(&mut self, now: u32) {
         self.last_activity = now;
         self.probed = false;
+        self.earliest_timeout = 0;
     }
 
     /// Removes the command an acknowledgement names, if it is in flight or
@@ -338,11 +347,6 @@ impl ReliableSender {
         }
     }
 
-    /// The peer showed it is alive (a valid datagram arrived from it).
-    pub(crate) fn note_alive(&mut self) {
-        self.earliest_timeout = 0;
-    }
-
     /// Moves overdue commands to the resend queue, or declares the peer dead.
     pub(crate) fn check_timeouts(&mut self, now: u32, timeouts: TimeoutMs) -> TimeoutCheck {
         let attempts_limit = timeouts.limit.max(1).ilog2() + 1;
@@ -396,6 +400,13 @@ impl ReliableSender {
             command.fast_resent = false;
             self.resend.push_back(command);
             overdue += 1;
+        }
+        // A command acknowledged around but never itself for the timeout
+        // maximum will not get through, whatever else the peer acknowledges
+        // (a resend queue keeps only sent commands' first times meaningful).
+        let sent = self.in_flight.iter().chain(self.resend.iter().filter(|c| c.send_attempts > 0));
+        if sent.map(|c| time_difference(now, c.first_sent)).max().unwrap_or(0) >= timeouts.maximum {
+            return TimeoutCheck::Dead;
         }
         // While commands are overdue, the dead-peer deadline is a timer too.
         let dead = (self.earliest_timeout != 0)
@@ -478,6 +489,35 @@ mod tests {
         // 5 s minimum: dead.
         assert_eq!(resends, 5);
         assert_eq!(now - 1, 12_500, "died after {} ms", now - 1);
+    }
+
+    #[test]
+    fn acknowledgements_keep_a_peer_alive_other_datagrams_do_not() {
+        let mut s = ReliableSender::default();
+        let _ = s.reset(1);
+        let rtt = measured(10); // RTO 10 + 4 × 5 = 30 ms
+        let mut now = 100;
+        s.on_sent(reliable(1, 10), now, &rtt);
+        // Command 1 is never acknowledged; a newer command is, every 100 ms.
+        let mut seq = 2;
+        let died = loop {
+            now += 100;
+            match s.check_timeouts(now, TIMEOUTS) {
+                TimeoutCheck::Dead => break now,
+                TimeoutCheck::Resend(_) => {}
+            }
+            while let Some(c) = s.pop_resend() {
+                s.on_sent(c, now, &rtt);
+            }
+            s.on_sent(reliable(seq, 10), now, &rtt);
+            assert!(s.on_ack(0, seq, Some(now)).is_some());
+            s.note_progress(now);
+            seq += 1;
+            assert!(now < 100 + 60_000, "never declared dead");
+        };
+        // Progress elsewhere keeps restarting the dead-peer clock, so only
+        // the command's own age ends it: the timeout maximum after it first went out.
+        assert_eq!(died - 100, 30_000, "died {} ms after the first send", died - 100);
     }
 
     #[test]

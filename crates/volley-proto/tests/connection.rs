@@ -124,6 +124,39 @@ fn cut_link_times_out_both_sides_within_enet_bounds() {
 }
 
 #[test]
+fn a_peer_that_sends_but_never_acknowledges_times_out_within_enet_bounds() {
+    // Only the client's direction works: the server hears pings and data
+    // but nothing it sends is ever acknowledged. Hearing is not enough.
+    let mut h = default_pair(15);
+    let (server_peer, client_peer) = connect(&mut h, 1);
+    h.run_for(Duration::from_secs(1));
+    let mut cut = LinkConfig::default();
+    cut.cut(true);
+    h.network().set_link(addr(SERVER), addr(CLIENT), cut);
+    let start = h.now();
+    let mut sent = 0u32;
+    let server_done = |h: &mut volley_proto::sim::Harness| {
+        h.node(0).events.retain(|e| matches!(e, Event::Disconnected { .. }));
+        !h.node(0).events.is_empty()
+    };
+    while !server_done(&mut h) && h.now() - start < Duration::from_secs(60) {
+        // The client keeps talking (it is not yet timed out itself).
+        if h.node(1).endpoint.peer_state(server_peer).is_some() {
+            let _ = h.node(1).endpoint.send(server_peer, 0, TransferMode::Reliable, &[7; 100]);
+            sent += 1;
+        }
+        h.run_for(Duration::from_millis(100));
+    }
+    let waited = h.now() - start;
+    assert!(waited >= Duration::from_secs(5) && waited <= Duration::from_secs(13), "{waited:?}");
+    assert!(sent > 40, "the client kept sending: {sent}");
+    assert_eq!(
+        h.node(0).events.pop_front(),
+        Some(Event::Disconnected { peer: client_peer, reason: DisconnectReason::Timeout, data: 0 })
+    );
+}
+
+#[test]
 fn idle_connection_stays_up_with_pings() {
     let mut h = default_pair(6);
     let (server_peer, _) = connect(&mut h, 1);

@@ -10,7 +10,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::TransferMode;
-use crate::channel::{Delivery, Violation, WindowPosition, window_position};
+use crate::budget::{QueueBudget, QueueRefusal, WaitingBudget};
+use crate::channel::{Violation, WindowPosition, delivered_charge, window_position};
 use crate::compress::{Compressor, RangeCoder};
 use crate::config::{EndpointConfig, Timeouts, validate_timeouts};
 use crate::constants::{
@@ -23,7 +24,7 @@ use crate::constants::{
 use crate::error::{ConfigError, ConnectError, PeerError, SendError};
 use crate::event::{DisconnectReason, Event};
 use crate::outgoing::OutKind;
-use crate::peer::{FillContext, Peer, PeerHandle, PeerState, PendingAck};
+use crate::peer::{FillContext, Peer, PeerHandle, PeerState, PendingAck, ReceiveContext};
 use crate::pool::BufferPool;
 use crate::reliable::{TimeoutCheck, TimeoutMs};
 use crate::stats::{EndpointStats, PeerStats};
@@ -165,6 +166,10 @@ pub struct Endpoint {
     direct: VecDeque<Direct>,
     pool: BufferPool,
     host_waiting: usize,
+    /// What each peer, and all together, may hold of received data.
+    budget: WaitingBudget,
+    /// The same for outgoing data.
+    queue_budget: QueueBudget,
     rng: SmallRng,
     bandwidth_epoch: u32,
     recalculate_bandwidth: bool,
@@ -206,8 +211,10 @@ impl Endpoint {
             events: VecDeque::new(),
             ready: VecDeque::new(),
             direct: VecDeque::new(),
-            pool: BufferPool::new(4096, 64 * 1024),
+            pool: BufferPool::new(2048, 16 << 20, 64 * 1024),
             host_waiting: 0,
+            budget: WaitingBudget::new(&config),
+            queue_budget: QueueBudget::new(&config),
             rng: SmallRng::seed_from_u64(seed),
             bandwidth_epoch: 0,
             recalculate_bandwidth: false,
@@ -460,8 +467,13 @@ impl Endpoint {
             });
         }
         let queued = p.queued_bytes();
-        if queued + payload.len() > self.config.max_queued_data {
-            return Err(SendError::QueueFull { queued, limit: self.config.max_queued_data });
+        let peers = &self.peers;
+        let host_total = || peers.iter().map(Peer::queued_bytes).sum();
+        match self.queue_budget.admit(queued, payload.len(), host_total) {
+            Ok(()) => {}
+            Err(QueueRefusal::Peer(limit) | QueueRefusal::Host(limit)) => {
+                return Err(SendError::QueueFull { queued, limit });
+            }
         }
         let fragment_len = self.fragment_len(p.mtu);
         let p = &mut self.peers[index];
@@ -879,11 +891,11 @@ impl Endpoint {
             | CommandBody::SendUnreliable { .. }
             | CommandBody::SendUnsequenced { .. }
             | CommandBody::SendFragment(_)
-            | CommandBody::SendUnreliableFragment(_) => self.handle_data(index, command),
+            | CommandBody::SendUnreliableFragment(_) => self.handle_data(index, command, now),
         }
     }
 
-    fn handle_data(&mut self, index: usize, command: &Command<'_>) -> Flow {
+    fn handle_data(&mut self, index: usize, command: &Command<'_>, now: u32) -> Flow {
         let channel = command.header.channel_id;
         let p = &mut self.peers[index];
         if !p.is_connected() || usize::from(channel) >= p.channel_count {
@@ -902,61 +914,53 @@ impl Endpoint {
         if p.state == PeerState::DisconnectLater {
             return Flow::Continue; // acknowledged, discarded
         }
-        if let CommandBody::SendUnsequenced { data, unsequenced_group } = command.body {
-            if !p.unsequenced_window.accept(unsequenced_group) {
-                return Flow::Continue;
-            }
-            if p.waiting + data.len() > self.config.max_waiting_data
-                || self.host_waiting + data.len() > self.config.max_host_waiting_data
-            {
-                self.stats.dropped_waiting_data += 1;
-                return Flow::Dropped;
-            }
-            p.waiting += data.len();
-            self.host_waiting += data.len();
-            let payload = self.pool.copy_of(data);
-            let handle = p.handle();
-            self.events.push_back(Event::Received {
-                peer: handle,
-                channel,
-                mode: TransferMode::Unreliable,
-                payload,
-            });
+        if let CommandBody::SendUnsequenced { unsequenced_group, .. } = command.body
+            && !p.unsequenced_window.accept(unsequenced_group)
+        {
             return Flow::Continue;
         }
-        let incoming = &mut p.in_channels[usize::from(channel)];
-        let mut d = Delivery {
+        let mut cx = ReceiveContext {
+            now,
             pool: &mut self.pool,
-            waiting: &mut p.waiting,
-            max_waiting: self.config.max_waiting_data,
+            budget: self.budget,
             host_waiting: &mut self.host_waiting,
-            max_host_waiting: self.config.max_host_waiting_data,
             out: &mut self.delivered,
+            shed: 0,
+            over_budget: false,
         };
-        let seq = command.header.reliable_sequence_number;
-        let result = match command.body {
-            CommandBody::SendReliable { data } => incoming.receive_reliable(seq, data, &mut d),
-            CommandBody::SendUnreliable { unreliable_sequence_number, data } => {
-                incoming.receive_unreliable(seq, unreliable_sequence_number, data, &mut d)
-            }
-            CommandBody::SendFragment(f) => incoming.receive_fragment(seq, &f, true, &mut d),
-            CommandBody::SendUnreliableFragment(f) => {
-                incoming.receive_fragment(seq, &f, false, &mut d)
-            }
-            _ => Ok(()),
-        };
+        let result = p.receive(channel, command, &mut cx);
+        self.stats.fragment_groups_shed += cx.shed as u64;
+        if cx.over_budget && p.holds_stale_fragments(now, p.timeouts.maximum) {
+            // Over its budget with groups no sender leaves incomplete: the
+            // peer itself goes.
+            self.delivered.clear();
+            self.evict(index);
+            return Flow::Dropped;
+        }
         let handle = p.handle();
         for (mode, payload) in self.delivered.drain(..) {
             self.events.push_back(Event::Received { peer: handle, channel, mode, payload });
         }
         match result {
             Ok(()) => Flow::Continue,
-            Err(Violation::WaitingData) => {
+            Err(Violation::WaitingData | Violation::FragmentGroups) => {
                 self.stats.dropped_waiting_data += 1;
                 Flow::Dropped
             }
             Err(Violation::BadFragment) => Flow::Stop,
         }
+    }
+
+    /// Drops a peer that abused its budget: one unacknowledged DISCONNECT,
+    /// and [`DisconnectReason::Evicted`] for the application.
+    fn evict(&mut self, index: usize) {
+        let header = Self::abort_header(&self.peers[index]);
+        self.queue_direct_disconnect(index, header, 0);
+        if self.peers[index].is_connected() {
+            self.recalculate_bandwidth = true;
+        }
+        self.stats.peers_evicted += 1;
+        self.end_peer(index, DisconnectReason::Evicted, 0);
     }
 
     fn handle_ack(&mut self, index: usize, channel: u8, seq: u16, echo: u16, now: u32) -> Flow {
@@ -1477,11 +1481,12 @@ impl Endpoint {
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front()?;
         if let Event::Received { peer, payload, .. } = &event {
-            self.host_waiting -= payload.len();
+            let charge = delivered_charge(payload);
+            self.host_waiting -= charge;
             if let Some(p) = self.peers.get_mut(usize::from(peer.index))
                 && p.generation == peer.generation
             {
-                p.waiting = p.waiting.saturating_sub(payload.len());
+                p.waiting = p.waiting.saturating_sub(charge);
             }
         }
         Some(event)

@@ -13,6 +13,7 @@
 //! sender (window and retransmission), round-trip estimation and throttle.
 //! `docs/architecture.md` describes the state machine.
 
+mod budget;
 mod channel;
 pub mod compress;
 mod config;

@@ -4,7 +4,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use crate::channel::IncomingChannel;
+use crate::budget::WaitingBudget;
+use crate::channel::{Delivery, IncomingChannel, Violation, delivered_charge};
 use crate::constants::{MAX_WINDOW_SIZE, NO_PEER_ID, UNUSED_SESSION_ID};
 use crate::outgoing::{OutKind, OutgoingCommand, PacketSlice, PacketStore};
 use crate::pool::BufferPool;
@@ -121,8 +122,10 @@ pub(crate) struct Peer {
     pub(crate) packets: PacketStore,
     pub(crate) next_order: u64,
     pub(crate) acks: VecDeque<PendingAck>,
-    /// Received data not yet handed to the application.
+    /// Received data not yet handed to the application (what it occupies).
     pub(crate) waiting: usize,
+    /// Fragment groups (reassemblies) held.
+    pub(crate) fragment_groups: usize,
     /// Bytes queued since the last bandwidth throttle run.
     pub(crate) outgoing_data_total: u32,
     pub(crate) bandwidth_marked: bool,
@@ -131,6 +134,21 @@ pub(crate) struct Peer {
     loss_epoch: u32,
     loss_sent: u32,
     loss_lost: u32,
+}
+
+/// Everything [`Peer::receive`] needs from the endpoint.
+pub(crate) struct ReceiveContext<'a> {
+    pub(crate) now: u32,
+    pub(crate) pool: &'a mut BufferPool,
+    pub(crate) budget: WaitingBudget,
+    /// Received data not yet handed to the application, all peers.
+    pub(crate) host_waiting: &'a mut usize,
+    /// Packets ready for the application, in delivery order.
+    pub(crate) out: &'a mut VecDeque<(TransferMode, Vec<u8>)>,
+    /// Fragment groups dropped to make room.
+    pub(crate) shed: usize,
+    /// The peer went over its budget (whether or not shedding made room).
+    pub(crate) over_budget: bool,
 }
 
 /// Everything [`Peer::fill_datagram`] needs from the endpoint.
@@ -190,6 +208,7 @@ impl Peer {
             next_order: 0,
             acks: VecDeque::new(),
             waiting: 0,
+            fragment_groups: 0,
             outgoing_data_total: 0,
             bandwidth_marked: false,
             in_ready: false,
@@ -237,7 +256,92 @@ impl Peer {
             released += c.clear(pool);
         }
         self.waiting = self.waiting.saturating_sub(released);
+        self.fragment_groups = 0;
         released
+    }
+
+    /// Hands a data command (any but SEND_UNSEQUENCED's duplicate check,
+    /// done by the caller) to its channel, within the peer's budget. A peer
+    /// over its budget pays: its incomplete unreliable fragment groups are
+    /// dropped and the command is tried once more.
+    pub(crate) fn receive(
+        &mut self,
+        channel: u8,
+        command: &Command<'_>,
+        cx: &mut ReceiveContext<'_>,
+    ) -> Result<(), Violation> {
+        let result = self.receive_once(channel, command, cx);
+        if !matches!(result, Err(Violation::WaitingData | Violation::FragmentGroups)) {
+            return result;
+        }
+        cx.over_budget = true;
+        let mut d = Delivery {
+            pool: cx.pool,
+            now: cx.now,
+            budget: cx.budget,
+            waiting: &mut self.waiting,
+            host_waiting: cx.host_waiting,
+            groups: &mut self.fragment_groups,
+            out: cx.out,
+        };
+        let shed: usize = self.in_channels.iter_mut().map(|c| c.shed_unreliable(&mut d)).sum();
+        cx.shed += shed;
+        if shed == 0 {
+            return result;
+        }
+        self.receive_once(channel, command, cx)
+    }
+
+    fn receive_once(
+        &mut self,
+        channel: u8,
+        command: &Command<'_>,
+        cx: &mut ReceiveContext<'_>,
+    ) -> Result<(), Violation> {
+        let mut d = Delivery {
+            pool: cx.pool,
+            now: cx.now,
+            budget: cx.budget,
+            waiting: &mut self.waiting,
+            host_waiting: cx.host_waiting,
+            groups: &mut self.fragment_groups,
+            out: cx.out,
+        };
+        let incoming = &mut self.in_channels[usize::from(channel)];
+        let seq = command.header.reliable_sequence_number;
+        match command.body {
+            CommandBody::SendReliable { data } => incoming.receive_reliable(seq, data, &mut d),
+            CommandBody::SendUnreliable { unreliable_sequence_number, data } => {
+                incoming.receive_unreliable(seq, unreliable_sequence_number, data, &mut d)
+            }
+            CommandBody::SendFragment(f) => incoming.receive_fragment(seq, &f, true, &mut d),
+            CommandBody::SendUnreliableFragment(f) => {
+                incoming.receive_fragment(seq, &f, false, &mut d)
+            }
+            CommandBody::SendUnsequenced { data, .. } => {
+                let copy = d.pool.copy_of(data);
+                let charge = delivered_charge(&copy);
+                if !d.budget.admits(*d.waiting, *d.host_waiting, charge) {
+                    d.pool.give(copy);
+                    return Err(Violation::WaitingData);
+                }
+                *d.waiting += charge;
+                *d.host_waiting += charge;
+                d.out.push_back((TransferMode::Unreliable, copy));
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the peer holds a reliable fragment group no live sender
+    /// would have left incomplete for `maximum` ms (it resends a missing
+    /// piece at least every few seconds, or is declared dead).
+    pub(crate) fn holds_stale_fragments(&self, now: u32, maximum: u32) -> bool {
+        self.in_channels
+            .iter()
+            .filter_map(IncomingChannel::oldest_incomplete_reliable)
+            .any(|started| crate::time::time_difference(now, started) >= maximum)
     }
 
     /// Frees the slot for reuse; the handle dies. Keeps session ids (ENet

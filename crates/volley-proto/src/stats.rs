@@ -54,4 +54,10 @@ pub struct EndpointStats {
     pub connects_ignored: u64,
     /// Commands dropped because waiting data hit its limit.
     pub dropped_waiting_data: u64,
+    /// Incomplete unreliable fragment groups dropped to make room for
+    /// their peer's newer data.
+    pub fragment_groups_shed: u64,
+    /// Peers dropped for holding fragment groups no sender leaves
+    /// incomplete while over their budget ([`DisconnectReason::Evicted`](crate::DisconnectReason::Evicted)).
+    pub peers_evicted: u64,
 }

@@ -87,7 +87,7 @@ impl Default for EndpointConfig {
             max_host_queued_data: 256 * 1024 * 1024,
             max_fragment_groups: 256,
             duplicate_peers: DEFAULT_DUPLICATE_PEERS,
-            max_half_open: 256,
+            max_half_open: 4096,
             max_half_open_per_address: 16,
             manual_accept: false,
             throttle_floor: PACKET_THROTTLE_SCALE / 4,

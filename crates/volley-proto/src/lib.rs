@@ -24,6 +24,7 @@ mod event;
 mod fragment;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_checks;
+mod half_open;
 mod mode;
 mod outgoing;
 mod peer;

@@ -10,7 +10,6 @@ pub(crate) enum OutKind {
         params: ConnectParams,
         data: u32,
     },
-    VerifyConnect(ConnectParams),
     Disconnect {
         data: u32,
     },
@@ -91,7 +90,6 @@ impl OutgoingCommand {
         let data = self.payload.map_or(&[][..], |p| store.slice(p));
         let body = match self.kind {
             OutKind::Connect { params, data } => CommandBody::Connect { params, data },
-            OutKind::VerifyConnect(params) => CommandBody::VerifyConnect(params),
             OutKind::Disconnect { data } => CommandBody::Disconnect { data },
             OutKind::Ping => CommandBody::Ping,
             OutKind::BandwidthLimit { incoming, outgoing } => CommandBody::BandwidthLimit {
@@ -129,7 +127,6 @@ impl OutgoingCommand {
     pub(crate) fn wire_len(&self) -> usize {
         let fixed = match self.kind {
             OutKind::Connect { .. } => 48,
-            OutKind::VerifyConnect(_) => 44,
             OutKind::Disconnect { .. } | OutKind::SendUnreliable { .. } => 8,
             OutKind::SendUnsequenced { .. } => 8,
             OutKind::Ping => 4,

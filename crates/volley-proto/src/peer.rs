@@ -94,9 +94,11 @@ pub(crate) struct Peer {
     pub(crate) outgoing_session_id: u8,
     pub(crate) connect_id: [u8; 4],
     pub(crate) connect_data: u32,
+    /// Added to the clock in the sent time of our datagrams, and taken from
+    /// echoes: random per connection, so an echo proves the remote saw the
+    /// datagram (ENet only echoes the field).
+    pub(crate) sent_time_offset: u16,
     pub(crate) disconnect_data: u32,
-    /// VERIFY_CONNECT answer prepared while the application decides (server side).
-    pub(crate) verify: Option<crate::wire::ConnectParams>,
     pub(crate) mtu: u32,
     pub(crate) window_size: u32,
     pub(crate) channel_count: usize,
@@ -109,7 +111,6 @@ pub(crate) struct Peer {
     pub(crate) last_receive_time: u32,
     /// Protocol time of the last PING sent (0: none yet).
     last_ping_sent: u32,
-    pub(crate) state_deadline: u32,
     pub(crate) control_seq: u16,
     pub(crate) unsequenced_group: u16,
     pub(crate) unsequenced_window: UnsequencedWindow,
@@ -178,8 +179,8 @@ impl Peer {
             outgoing_session_id: UNUSED_SESSION_ID,
             connect_id: [0; 4],
             connect_data: 0,
+            sent_time_offset: 0,
             disconnect_data: 0,
-            verify: None,
             mtu: 0,
             window_size: MAX_WINDOW_SIZE,
             channel_count: 0,
@@ -194,7 +195,6 @@ impl Peer {
             ping_interval: 0,
             last_receive_time: 0,
             last_ping_sent: 0,
-            state_deadline: 0,
             control_seq: 0,
             unsequenced_group: 0,
             unsequenced_window: UnsequencedWindow::default(),

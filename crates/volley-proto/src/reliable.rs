@@ -307,16 +307,6 @@ impl ReliableSender {
         std::mem::take(&mut self.fast_resends)
     }
 
-    /// Sequence key `(channel, sequence number)` of the first command sent
-    /// or waiting to be resent that `wanted` picks.
-    pub(crate) fn find_sent(&self, wanted: impl Fn(&OutgoingCommand) -> bool) -> Option<(u8, u16)> {
-        self.in_flight
-            .iter()
-            .chain(self.resend.iter().filter(|c| c.send_attempts > 0))
-            .find(|c| wanted(c))
-            .map(|c| (c.header.channel_id, c.header.reliable_sequence_number))
-    }
-
     /// The first round trip was measured: timeouts chosen before it, from
     /// the default estimate (half a second, far above most links), shrink to
     /// `rto` ms, doubled for each resend already made. A datagram lost in

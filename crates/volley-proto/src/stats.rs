@@ -60,4 +60,10 @@ pub struct EndpointStats {
     /// Peers dropped for holding fragment groups no sender leaves
     /// incomplete while over their budget ([`DisconnectReason::Evicted`](crate::DisconnectReason::Evicted)).
     pub peers_evicted: u64,
+    /// Half-open connections dropped to make room for newer ones (the table was full).
+    pub half_open_evicted: u64,
+    /// Acknowledgements of a VERIFY_CONNECT that echoed a sent time we never sent.
+    pub handshake_proofs_failed: u64,
+    /// Proven connections whose promised slot another connection had taken meanwhile.
+    pub handshake_collisions: u64,
 }

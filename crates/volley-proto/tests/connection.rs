@@ -336,7 +336,7 @@ fn an_unanswered_connect_request_lapses_with_an_event() {
 }
 
 #[test]
-fn data_after_a_lost_verify_ack_connects_the_server_at_once() {
+fn data_after_a_lost_verify_ack_brings_the_proof_and_the_data_at_once() {
     use std::time::Instant;
     use volley_proto::{Endpoint, TRANSMIT_BUFFER_SIZE};
 
@@ -354,20 +354,26 @@ fn data_after_a_lost_verify_ack_connects_the_server_at_once() {
     // The client's acknowledgement of the verify-connect is lost...
     assert!(client.poll_transmit(now, &mut buf).is_some());
     assert!(server.poll_event().is_none());
-    // ...and its first data arrives: the server is connected, data delivered.
+    // ...and its first data arrives. It shows the client has the
+    // verify-connect, but only an echo of its sent time proves the client
+    // receives us: the server answers again at once and keeps the data.
     client.send(peer, 0, TransferMode::Reliable, b"hello").unwrap();
     let t = client.poll_transmit(now, &mut buf).expect("data");
+    server.handle_datagram(now, client_addr, &buf[t.range]);
+    assert!(server.poll_event().is_none(), "not connected without the proof");
+    let t = server.poll_transmit(now, &mut buf).expect("the verify-connect again");
+    client.handle_datagram(now, server_addr, &buf[t.range]);
+    let t = client.poll_transmit(now, &mut buf).expect("its acknowledgement");
     server.handle_datagram(now, client_addr, &buf[t.range]);
     let Some(Event::Connected { peer: on_server, data: 9 }) = server.poll_event() else {
         panic!("connect event first");
     };
     match server.poll_event() {
         Some(Event::Received { payload, .. }) => assert_eq!(&payload[..], b"hello"),
-        other => panic!("expected the data, got {other:?}"),
+        other => panic!("expected the data kept from before the proof, got {other:?}"),
     }
     assert_eq!(server.peer_state(on_server), Some(PeerState::Connected));
-    // The verify-connect counts as acknowledged: it is never resent, and
-    // the connection carries on with no further events on either side.
+    // The connection carries on with no further events on either side.
     let mut later = now;
     for _ in 0..40 {
         later += Duration::from_millis(50);

@@ -25,6 +25,12 @@ use crate::socket::{BindError, HostSocket, RecvBatch, SendBatch, SocketConfig};
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
 
+/// Most datagrams one pump reads (ENet's figure): under a flood the socket
+/// never runs dry, and what was read must reach the application (and its
+/// answers the wire) before reading on, or a legitimate peer's message
+/// waits behind the whole of the receive buffer.
+const MAX_RECEIVE_PER_PUMP: usize = 256;
+
 /// Settings of a [`Host`]: its socket and its protocol endpoint.
 ///
 /// # Examples
@@ -136,6 +142,9 @@ struct Core {
     recv: RecvBatch,
     send: SendBatch,
     tx: Vec<u8>,
+    /// The last receive stopped at [`MAX_RECEIVE_PER_PUMP`], not at an
+    /// empty socket: the edge-triggered poll will not report what waits.
+    unread: bool,
 }
 
 impl Core {
@@ -146,6 +155,7 @@ impl Core {
     /// "would block" (on these machines each system call is microseconds).
     fn receive(&mut self, now: Instant) -> io::Result<usize> {
         let mut datagrams = 0;
+        self.unread = false;
         loop {
             if self.socket.recv_batch(&mut self.recv)? == 0 {
                 break;
@@ -155,6 +165,10 @@ impl Core {
                 datagrams += 1;
             }
             if !self.recv.filled() {
+                break;
+            }
+            if datagrams >= MAX_RECEIVE_PER_PUMP {
+                self.unread = true;
                 break;
             }
         }
@@ -193,7 +207,7 @@ impl Core {
     /// which reports anything that arrived since.
     fn pump(&mut self, now: Instant, skip_receive: bool) -> io::Result<Pumped> {
         self.flush(now);
-        let received = if skip_receive { 0 } else { self.receive(now)? };
+        let received = if skip_receive && !self.unread { 0 } else { self.receive(now)? };
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }
@@ -390,6 +404,12 @@ impl HostHandle {
         self.core.lock().endpoint.stats()
     }
 
+    /// The socket's receive buffer as the kernel granted it (see
+    /// [`SocketConfig::DEFAULT_RECV_BUFFER_SIZE`] for raising the system's cap).
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        self.core.lock().socket.recv_buffer_size()
+    }
+
     /// Gives a received payload buffer back for reuse.
     pub fn recycle(&self, payload: Vec<u8>) {
         self.core.lock().endpoint.recycle(payload);
@@ -461,6 +481,7 @@ impl Host {
             recv: RecvBatch::default(),
             send: SendBatch::default(),
             tx: vec![0; TRANSMIT_BUFFER_SIZE],
+            unread: false,
         };
         let handle = HostHandle {
             core: Arc::new(Mutex::new(core)),
@@ -527,11 +548,16 @@ impl Host {
                     Pumped::Event(event) => return Ok(Some(event)),
                     Pumped::Idle { drained } => drained,
                 };
-                // With the socket full, the writable event wakes us; do not
-                // spin on an engine that is ready to send.
-                match core.endpoint.poll_timeout() {
-                    Some(t) if t > now || drained => t.min(deadline),
-                    _ => deadline,
+                if core.unread {
+                    // More waits in the socket: read it before any sleep.
+                    now
+                } else {
+                    // With the socket full, the writable event wakes us; do
+                    // not spin on an engine that is ready to send.
+                    match core.endpoint.poll_timeout() {
+                        Some(t) if t > now || drained => t.min(deadline),
+                        _ => deadline,
+                    }
                 }
             };
             if now >= deadline {

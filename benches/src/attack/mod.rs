@@ -177,8 +177,9 @@ pub struct Outcome {
     pub memory_peak: u64,
     /// Server resident memory once the attackers' sessions ended, bytes.
     pub memory_after: u64,
-    /// Server CPU time during the attack over its duration (1.0 = one core).
-    pub cpu: f64,
+    /// Server CPU time during the attack and the second after it (to
+    /// include the backlog its socket held).
+    pub cpu: Duration,
     /// Datagrams the kernel dropped at the server's socket during the attack.
     pub socket_drops: u64,
     /// Bytes sent from attacker addresses.
@@ -215,7 +216,7 @@ impl Outcome {
             memory_before: 0,
             memory_peak: 0,
             memory_after: 0,
-            cpu: 0.0,
+            cpu: Duration::ZERO,
             socket_drops: 0,
             from_attackers: 0,
             to_attackers: 0,
@@ -277,7 +278,9 @@ pub fn run_one(attack: Attack, target: Target, options: &Options) -> Result<Outc
     };
     let mut after = attack.launch(cx).map_err(|e| format!("the attack failed: {e}"))?;
     let end = Instant::now();
-    let (cpu_after, drops_after) = (server.cpu_time(), server.socket_drops());
+    let drops_after = server.socket_drops();
+    let mut cpu_after = None;
+    let backlog_until = end + Duration::from_secs(1);
     // The aftermath: the server ends the attackers' sessions by itself, and
     // what it still sends to them or to spoofed addresses is counted.
     let connected = |a: &SocketAddr| log.when(PeerNews::Connected(*a)).is_some();
@@ -291,6 +294,9 @@ pub fn run_one(attack: Attack, target: Target, options: &Options) -> Result<Outc
     let linger_until = if after.unproven { end + options.scale.linger } else { end };
     loop {
         after.drain();
+        if cpu_after.is_none() && Instant::now() >= backlog_until {
+            cpu_after = Some(server.cpu_time());
+        }
         let ended = |a: &SocketAddr| log.when(PeerNews::Disconnected(*a)).is_some();
         let now = Instant::now();
         if (sessions.iter().all(ended) && now >= linger_until) || now >= settle_until {
@@ -305,6 +311,7 @@ pub fn run_one(attack: Attack, target: Target, options: &Options) -> Result<Outc
         std::thread::sleep(Duration::from_millis(20));
     }
     let news = log.news();
+    let cpu_after = cpu_after.unwrap_or_else(|| server.cpu_time());
     let (memory_after, memory_peak) = server.memory();
     let report = legit.finish();
     let worst = after.tally.worst_address();
@@ -342,8 +349,7 @@ pub fn run_one(attack: Attack, target: Target, options: &Options) -> Result<Outc
         memory_before,
         memory_peak,
         memory_after,
-        cpu: (cpu_after.saturating_sub(cpu_before)).as_secs_f64()
-            / duration.as_secs_f64().max(1e-3),
+        cpu: cpu_after.saturating_sub(cpu_before),
         socket_drops: drops_after.saturating_sub(drops_before),
         from_attackers: after.tally.sent(),
         to_attackers: after.tally.received(),
@@ -375,15 +381,16 @@ pub fn summary(o: &Outcome) -> String {
         return format!("could not run: {e}");
     }
     let mut line = format!(
-        "{} lost {}/{}, rtt {}, memory {} -> {} -> {} MiB, cpu {:.0}%, amplification {:.2} ({} B / {} B)",
+        "{} lost {}/{}, rtt {}, memory {} -> {} -> {} MiB, cpu {} ms, amplification {:.2} ({} B / {} B)",
         if o.survived { "survived," } else { "LEGITIMATE SESSION LOST," },
         o.lost,
         o.sent,
-        o.rtt.map_or_else(|| "-".into(), |(p50, p99)| format!("{}/{} ms", millis(p50), millis(p99))),
+        o.rtt
+            .map_or_else(|| "-".into(), |(p50, p99)| format!("{}/{} ms", millis(p50), millis(p99))),
         mib(o.memory_before),
         mib(o.memory_peak),
         mib(o.memory_after),
-        o.cpu * 100.0,
+        o.cpu.as_millis(),
         o.amplification(),
         o.to_attackers,
         o.from_attackers,
@@ -397,7 +404,7 @@ pub fn summary(o: &Outcome) -> String {
 /// The outcomes as a Markdown table, one row per attack and server.
 pub fn table(outcomes: &[Outcome]) -> String {
     let mut out = String::from(
-        "| attack | server | legit session | lost | RTT p50 / p99 ms | server RSS before / peak / after MiB | server CPU | kernel drops | to / from attackers | amplification | notes |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| attack | server | legit session | lost | RTT p50 / p99 ms | server RSS before / peak / after MiB | server CPU ms (attack length) | kernel drops | to / from attackers | amplification | notes |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for o in outcomes {
         if let Some(e) = &o.error {
@@ -437,17 +444,21 @@ pub fn table(outcomes: &[Outcome]) -> String {
         }
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} / {} | {} | {} / {} / {} | {:.0} % | {} | {} / {} B | {:.2}×{}{} | {} |",
+            "| {} | {} | {} | {} / {} | {} | {} / {} / {} | {} ({:.1} s) | {} | {} / {} B | {:.2}×{}{} | {} |",
             o.attack.name(),
             o.target.name(),
             if o.survived { "survived" } else { "**lost**" },
             o.lost,
             o.sent,
-            o.rtt.map_or_else(|| "-".into(), |(p50, p99)| format!("{} / {}", millis(p50), millis(p99))),
+            o.rtt.map_or_else(
+                || "-".into(),
+                |(p50, p99)| format!("{} / {}", millis(p50), millis(p99))
+            ),
             mib(o.memory_before),
             mib(o.memory_peak),
             mib(o.memory_after),
-            o.cpu * 100.0,
+            o.cpu.as_millis(),
+            o.duration.as_secs_f64(),
             o.socket_drops,
             o.to_attackers,
             o.from_attackers,

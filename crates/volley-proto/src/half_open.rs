@@ -69,6 +69,18 @@ pub(crate) struct Entry {
     misses: u8,
     /// A datagram that came before the proof (its acknowledgement was lost).
     pub(crate) stash: Option<Vec<u8>>,
+    /// The next entry from the same IP address ([`NONE`] at the end).
+    next_same_ip: u32,
+}
+
+/// The end of a chain of entries.
+const NONE: u32 = u32::MAX;
+
+/// The entries from one IP address: how many, and the chain through them.
+#[derive(Debug, Clone, Copy)]
+struct IpEntries {
+    count: usize,
+    head: u32,
 }
 
 impl Entry {
@@ -103,6 +115,7 @@ impl Entry {
             deadline: now.wrapping_add(lifetime),
             misses: 0,
             stash: None,
+            next_same_ip: NONE,
         }
     }
 
@@ -135,8 +148,8 @@ pub(crate) struct HalfOpenTable {
     entries: Vec<Option<Entry>>,
     free: Vec<u32>,
     by_serial: HashMap<u32, u32>,
-    by_address: HashMap<SocketAddr, Vec<u32>>,
-    per_ip: HashMap<IpAddr, usize>,
+    /// Entries by IP address (at most the per-address limit each).
+    by_ip: HashMap<IpAddr, IpEntries>,
     /// (entry, serial, deadline) in deadline order; records of removed or
     /// refreshed entries are skipped when they come up.
     expiry: VecDeque<(u32, u32, u32)>,
@@ -156,7 +169,18 @@ impl HalfOpenTable {
 
     /// Entries from `ip`.
     pub(crate) fn count_from(&self, ip: IpAddr) -> usize {
-        self.per_ip.get(&ip).copied().unwrap_or(0)
+        self.by_ip.get(&ip).map_or(0, |e| e.count)
+    }
+
+    /// The entries from `ip`.
+    fn same_ip(&self, ip: IpAddr) -> impl Iterator<Item = (u32, &Entry)> + '_ {
+        let mut next = self.by_ip.get(&ip).map_or(NONE, |e| e.head);
+        std::iter::from_fn(move || {
+            let index = next;
+            let entry = self.get(index)?;
+            next = entry.next_same_ip;
+            Some((index, entry))
+        })
     }
 
     pub(crate) fn get(&self, index: u32) -> Option<&Entry> {
@@ -174,11 +198,9 @@ impl HalfOpenTable {
 
     /// The entry for a CONNECT from `address` with `connect_id`.
     pub(crate) fn find(&self, address: SocketAddr, connect_id: [u8; 4]) -> Option<u32> {
-        self.by_address
-            .get(&address)?
-            .iter()
-            .copied()
-            .find(|&i| self.get(i).is_some_and(|e| e.connect.connect_id == connect_id))
+        self.same_ip(address.ip())
+            .find(|(_, e)| e.address == address && e.connect.connect_id == connect_id)
+            .map(|(i, _)| i)
     }
 
     /// The entry a datagram from `address` to `slot` under `session` belongs to.
@@ -188,14 +210,19 @@ impl HalfOpenTable {
         slot: u16,
         session: u8,
     ) -> Option<u32> {
-        self.by_address.get(&address)?.iter().copied().find(|&i| {
-            self.get(i).is_some_and(|e| e.slot == slot && e.incoming_session() & 3 == session)
-        })
+        self.same_ip(address.ip())
+            .find(|(_, e)| {
+                e.address == address && e.slot == slot && e.incoming_session() & 3 == session
+            })
+            .map(|(i, _)| i)
     }
 
     /// Adds `entry`; the caller made room.
-    pub(crate) fn insert(&mut self, entry: Entry) -> u32 {
-        let (serial, address, deadline) = (entry.serial, entry.address, entry.deadline);
+    pub(crate) fn insert(&mut self, mut entry: Entry) -> u32 {
+        let (serial, ip, deadline) = (entry.serial, entry.address.ip(), entry.deadline);
+        let same_ip = self.by_ip.entry(ip).or_insert(IpEntries { count: 0, head: NONE });
+        entry.next_same_ip = same_ip.head;
+        same_ip.count += 1;
         let index = match self.free.pop() {
             Some(index) => {
                 self.entries[index as usize] = Some(entry);
@@ -207,8 +234,9 @@ impl HalfOpenTable {
             }
         };
         self.by_serial.insert(serial, index);
-        self.by_address.entry(address).or_default().push(index);
-        *self.per_ip.entry(address.ip()).or_default() += 1;
+        if let Some(same_ip) = self.by_ip.get_mut(&ip) {
+            same_ip.head = index;
+        }
         self.expiry.push_back((index, serial, deadline));
         self.live += 1;
         index
@@ -220,16 +248,23 @@ impl HalfOpenTable {
         self.free.push(index);
         self.live -= 1;
         self.by_serial.remove(&entry.serial);
-        if let Some(list) = self.by_address.get_mut(&entry.address) {
-            list.retain(|&i| i != index);
-            if list.is_empty() {
-                self.by_address.remove(&entry.address);
-            }
-        }
-        if let Some(count) = self.per_ip.get_mut(&entry.address.ip()) {
-            *count -= 1;
-            if *count == 0 {
-                self.per_ip.remove(&entry.address.ip());
+        let ip = entry.address.ip();
+        if let Some(same_ip) = self.by_ip.get_mut(&ip) {
+            same_ip.count -= 1;
+            if same_ip.count == 0 {
+                self.by_ip.remove(&ip);
+            } else if same_ip.head == index {
+                same_ip.head = entry.next_same_ip;
+            } else {
+                // Unlink it from the chain (a few entries at most).
+                let mut at = same_ip.head;
+                while let Some(e) = self.entries.get_mut(at as usize).and_then(Option::as_mut) {
+                    if e.next_same_ip == index {
+                        e.next_same_ip = entry.next_same_ip;
+                        break;
+                    }
+                    at = e.next_same_ip;
+                }
             }
         }
         if let Some(stash) = &entry.stash {

@@ -30,21 +30,23 @@ impl SocketConfig {
     /// Kernel send buffer unless set otherwise; the same 256 KiB ENet asks for.
     pub const DEFAULT_BUFFER_SIZE: usize = 256 * 1024;
 
-    /// Kernel receive buffer unless set otherwise: 4 MiB, sized for a
+    /// Kernel receive buffer unless set otherwise: 1 MiB, sized for a
     /// server, whose socket takes the bursts of every peer (and of floods)
-    /// while the host is busy: at 1 400 bytes a datagram it holds about
-    /// 3 000 of them where ENet's 256 KiB hold under 200. Linux grants at
-    /// most `net.core.rmem_max` (often 208 KiB) unless the process may
-    /// override it; raise the limit to let servers have it:
+    /// while the host is busy; four times what ENet asks. Linux doubles it,
+    /// within twice `net.core.rmem_max` (often 208 KiB, which leaves 416 KiB),
+    /// unless the process may override the limit. Raise it to let servers
+    /// have their buffer:
     ///
     /// ```sh
-    /// sysctl -w net.core.rmem_max=8388608   # and in /etc/sysctl.conf to keep it
+    /// sysctl -w net.core.rmem_max=2097152   # and in /etc/sysctl.conf to keep it
     /// ```
     ///
     /// [`HostSocket::recv_buffer_size`](super::HostSocket::recv_buffer_size)
     /// says what the kernel granted. Memory is used only while datagrams
-    /// wait in it.
-    pub const DEFAULT_RECV_BUFFER_SIZE: usize = 4 * 1024 * 1024;
+    /// wait in it. Much larger buffers absorb longer bursts but, under a
+    /// flood the host cannot keep up with, every datagram waits behind all
+    /// of them: latency grows with the buffer.
+    pub const DEFAULT_RECV_BUFFER_SIZE: usize = 1024 * 1024;
 
     /// Defaults, bound to `bind_address` (port 0 picks a free port).
     pub fn new(bind_address: SocketAddr) -> Self {

@@ -127,6 +127,8 @@ pub(crate) struct Peer {
     pub(crate) waiting: usize,
     /// Fragment groups (reassemblies) held.
     pub(crate) fragment_groups: usize,
+    /// Protocol time [`Self::holds_stale_fragments`] last looked (0: never).
+    stale_checked: u32,
     /// Bytes queued since the last bandwidth throttle run.
     pub(crate) outgoing_data_total: u32,
     pub(crate) bandwidth_marked: bool,
@@ -150,6 +152,22 @@ pub(crate) struct ReceiveContext<'a> {
     pub(crate) shed: usize,
     /// The peer went over its budget (whether or not shedding made room).
     pub(crate) over_budget: bool,
+}
+
+impl ReceiveContext<'_> {
+    /// The budget and sink of one receive for a peer holding `waiting`
+    /// bytes and `groups` fragment groups.
+    fn delivery<'d>(&'d mut self, waiting: &'d mut usize, groups: &'d mut usize) -> Delivery<'d> {
+        Delivery {
+            pool: self.pool,
+            now: self.now,
+            budget: self.budget,
+            waiting,
+            host_waiting: self.host_waiting,
+            groups,
+            out: self.out,
+        }
+    }
 }
 
 /// Everything [`Peer::fill_datagram`] needs from the endpoint.
@@ -209,6 +227,7 @@ impl Peer {
             acks: VecDeque::new(),
             waiting: 0,
             fragment_groups: 0,
+            stale_checked: 0,
             outgoing_data_total: 0,
             bandwidth_marked: false,
             in_ready: false,
@@ -262,8 +281,9 @@ impl Peer {
 
     /// Hands a data command (any but SEND_UNSEQUENCED's duplicate check,
     /// done by the caller) to its channel, within the peer's budget. A peer
-    /// over its budget pays: its incomplete unreliable fragment groups are
-    /// dropped and the command is tried once more.
+    /// over its budget pays: unreliable data is dropped, and for reliable
+    /// data its incomplete unreliable fragment groups are dropped and the
+    /// command tried once more.
     pub(crate) fn receive(
         &mut self,
         channel: u8,
@@ -275,15 +295,12 @@ impl Peer {
             return result;
         }
         cx.over_budget = true;
-        let mut d = Delivery {
-            pool: cx.pool,
-            now: cx.now,
-            budget: cx.budget,
-            waiting: &mut self.waiting,
-            host_waiting: cx.host_waiting,
-            groups: &mut self.fragment_groups,
-            out: cx.out,
-        };
+        if !command.header.acknowledge {
+            // Unreliable data over the budget is simply dropped: it may be
+            // lost anyway, and dropping it costs nothing.
+            return result;
+        }
+        let mut d = cx.delivery(&mut self.waiting, &mut self.fragment_groups);
         let shed: usize = self.in_channels.iter_mut().map(|c| c.shed_unreliable(&mut d)).sum();
         cx.shed += shed;
         if shed == 0 {
@@ -298,15 +315,7 @@ impl Peer {
         command: &Command<'_>,
         cx: &mut ReceiveContext<'_>,
     ) -> Result<(), Violation> {
-        let mut d = Delivery {
-            pool: cx.pool,
-            now: cx.now,
-            budget: cx.budget,
-            waiting: &mut self.waiting,
-            host_waiting: cx.host_waiting,
-            groups: &mut self.fragment_groups,
-            out: cx.out,
-        };
+        let mut d = cx.delivery(&mut self.waiting, &mut self.fragment_groups);
         let incoming = &mut self.in_channels[usize::from(channel)];
         let seq = command.header.reliable_sequence_number;
         match command.body {
@@ -337,7 +346,14 @@ impl Peer {
     /// Whether the peer holds a reliable fragment group no live sender
     /// would have left incomplete for `maximum` ms (it resends a missing
     /// piece at least every few seconds, or is declared dead).
-    pub(crate) fn holds_stale_fragments(&self, now: u32, maximum: u32) -> bool {
+    ///
+    /// Looked at most once a second: a peer over its budget asks for every
+    /// command it sends.
+    pub(crate) fn holds_stale_fragments(&mut self, now: u32, maximum: u32) -> bool {
+        if self.stale_checked != 0 && crate::time::time_difference(now, self.stale_checked) < 1000 {
+            return false;
+        }
+        self.stale_checked = now.max(1);
         self.in_channels
             .iter()
             .filter_map(IncomingChannel::oldest_incomplete_reliable)

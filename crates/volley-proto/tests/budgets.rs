@@ -134,47 +134,43 @@ impl World {
     }
 }
 
-/// Lone 1-byte last pieces of fragment groups on channel 1: unreliable
-/// ones announcing 32 MiB packets, and reliable ones of 2-fragment packets
-/// (starting at `reliable_base`), `count` of each.
+/// Lone 1-byte last pieces of fragment groups on channel 1, `count` pairs:
+/// a reliable one of a 2-fragment packet (starting at `reliable_base`),
+/// then an unreliable one announcing a 32 MiB packet.
 fn bomb(world: &mut World, n: usize, count: u16, reliable_base: u16) {
     let byte = [0xB0u8];
     let size = 544;
     let large = (32 * 1024 * 1024 - 1) / size + 1;
+    let header = |acknowledge, reliable_sequence_number| CommandHeader {
+        acknowledge,
+        unsequenced: false,
+        channel_id: 1,
+        reliable_sequence_number,
+    };
     for batch in 0..count / 25 {
         let mut commands = Vec::new();
         for i in 0..25 {
             let k = batch * 25 + i;
-            commands.push(Command {
-                header: CommandHeader {
-                    acknowledge: false,
-                    unsequenced: false,
-                    channel_id: 1,
-                    reliable_sequence_number: 0,
-                },
-                body: CommandBody::SendUnreliableFragment(Fragment {
-                    start_sequence_number: k + 1,
-                    fragment_count: large,
-                    fragment_number: large - 1,
-                    total_length: (large - 1) * size + 1,
-                    fragment_offset: (large - 1) * size,
-                    data: &byte,
-                }),
-            });
             let start = reliable_base + 2 * k;
             commands.push(Command {
-                header: CommandHeader {
-                    acknowledge: true,
-                    unsequenced: false,
-                    channel_id: 1,
-                    reliable_sequence_number: start + 1,
-                },
+                header: header(true, start + 1),
                 body: CommandBody::SendFragment(Fragment {
                     start_sequence_number: start,
                     fragment_count: 2,
                     fragment_number: 1,
                     total_length: size + 1,
                     fragment_offset: size,
+                    data: &byte,
+                }),
+            });
+            commands.push(Command {
+                header: header(false, 0),
+                body: CommandBody::SendUnreliableFragment(Fragment {
+                    start_sequence_number: k + 1,
+                    fragment_count: large,
+                    fragment_number: large - 1,
+                    total_length: (large - 1) * size + 1,
+                    fragment_offset: (large - 1) * size,
                     data: &byte,
                 }),
             });

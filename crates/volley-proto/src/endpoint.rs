@@ -219,7 +219,9 @@ impl Endpoint {
             recalculate_bandwidth: false,
             stats: EndpointStats::default(),
             delivered: VecDeque::new(),
-            scratch: (Vec::new(), Vec::new()),
+            // Sized for every peer now, so the first bandwidth epoch of a
+            // running host allocates nothing.
+            scratch: (Vec::with_capacity(config.peer_limit), Vec::with_capacity(config.peer_limit)),
             compressor: config
                 .range_coder
                 .then(|| Box::new(RangeCoder::new()) as Box<dyn Compressor>),

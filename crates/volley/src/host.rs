@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use parking_lot::Mutex;
 use volley_proto::{
     ConfigError, ConnectError, Endpoint, EndpointConfig, Event, PeerError, PeerHandle, PeerState,
@@ -89,6 +89,10 @@ pub enum HostError {
     Send(SendError),
     /// A per-peer call named a dead peer or does not fit its state.
     Peer(PeerError),
+    /// [`Host::service`] was asked to wait on a host whose socket is
+    /// registered with an external poll ([`Host::register`]): wait on that
+    /// poll, then call `service(Duration::ZERO)`.
+    ExternallyPolled,
 }
 
 impl fmt::Display for HostError {
@@ -100,6 +104,9 @@ impl fmt::Display for HostError {
             Self::Connect(e) => write!(f, "cannot connect: {e}"),
             Self::Send(e) => write!(f, "cannot send: {e}"),
             Self::Peer(e) => write!(f, "peer call failed: {e}"),
+            Self::ExternallyPolled => {
+                f.write_str("the host is driven by an external poll: service it without waiting")
+            }
         }
     }
 }
@@ -113,6 +120,7 @@ impl std::error::Error for HostError {
             Self::Connect(e) => Some(e),
             Self::Send(e) => Some(e),
             Self::Peer(e) => Some(e),
+            Self::ExternallyPolled => None,
         }
     }
 }
@@ -145,6 +153,9 @@ struct Core {
     /// The last receive stopped at [`MAX_RECEIVE_PER_PUMP`], not at an
     /// empty socket: the edge-triggered poll will not report what waits.
     unread: bool,
+    /// The last flush left datagrams the socket would not take; a writable
+    /// event, not a timer, says when to try again.
+    backlogged: bool,
 }
 
 impl Core {
@@ -183,6 +194,7 @@ impl Core {
             if self.send.len() == self.send.capacity() {
                 self.socket.send_batch(&mut self.send);
                 if !self.send.is_empty() {
+                    self.backlogged = true;
                     return false;
                 }
             }
@@ -191,7 +203,8 @@ impl Core {
             let _ = self.send.push(t.destination, &self.tx[t.range]);
         }
         self.socket.send_batch(&mut self.send);
-        self.send.is_empty()
+        self.backlogged = !self.send.is_empty();
+        !self.backlogged
     }
 
     /// Everything due at `now`: what was queued goes out, the socket is
@@ -447,6 +460,9 @@ pub struct Host {
     /// Made the first time `service` sleeps: a host that is only polled
     /// (or dropped soon) never pays for the poll instance and the waker.
     sleeper: Option<Sleeper>,
+    /// The socket is registered with a caller's poll ([`Host::register`]):
+    /// `service` never sleeps on its own.
+    external: bool,
 }
 
 /// What a sleeping `service` waits on.
@@ -482,6 +498,7 @@ impl Host {
             send: SendBatch::default(),
             tx: vec![0; TRANSMIT_BUFFER_SIZE],
             unread: false,
+            backlogged: false,
         };
         let handle = HostHandle {
             core: Arc::new(Mutex::new(core)),
@@ -490,7 +507,7 @@ impl Host {
             sleeping: Arc::new(AtomicBool::new(false)),
             local_addr,
         };
-        Ok(Self { handle, sleeper: None })
+        Ok(Self { handle, sleeper: None, external: false })
     }
 
     /// The poll instance with the socket and the waker registered, made
@@ -523,7 +540,14 @@ impl Host {
     /// It sleeps in the operating system until a datagram arrives, another
     /// thread queues something, or the protocol's next deadline comes, and
     /// returns `Ok(None)` once `timeout` passed with no event.
+    ///
+    /// A host whose socket was handed to an external poll with
+    /// [`register`](Self::register) only takes `Duration::ZERO`; any other
+    /// timeout is [`HostError::ExternallyPolled`].
     pub fn service(&mut self, timeout: Duration) -> Result<Option<Event>, HostError> {
+        if self.external && !timeout.is_zero() {
+            return Err(HostError::ExternallyPolled);
+        }
         // Events already decoded go out first, without touching the socket:
         // one datagram can carry dozens of messages, and a receive and a
         // send per event would cost more than the events themselves. As in
@@ -542,13 +566,13 @@ impl Host {
         loop {
             self.handle.wake_pending.store(false, Ordering::SeqCst);
             let now = Instant::now();
-            let wake_at = {
+            let (wake_at, unread) = {
                 let mut core = self.handle.core.lock();
                 let drained = match core.pump(now, skip_receive)? {
                     Pumped::Event(event) => return Ok(Some(event)),
                     Pumped::Idle { drained } => drained,
                 };
-                if core.unread {
+                let wake_at = if core.unread {
                     // More waits in the socket: read it before any sleep.
                     now
                 } else {
@@ -558,10 +582,13 @@ impl Host {
                         Some(t) if t > now || drained => t.min(deadline),
                         _ => deadline,
                     }
-                }
+                };
+                (wake_at, core.unread)
             };
             if now >= deadline {
-                if skip_receive {
+                // Nothing came unless the socket was read empty: an
+                // externally polled host is woken only by what arrives next.
+                if skip_receive || unread {
                     // No sleep after all: read before saying nothing came.
                     skip_receive = false;
                     continue;
@@ -588,6 +615,71 @@ impl Host {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Hands the socket to an external mio poll, so that one thread can wait
+    /// on this host together with other hosts or sockets.
+    ///
+    /// The socket is registered with `registry` under `token`, readable and
+    /// writable, edge-triggered. From then on the caller drives the host:
+    ///
+    /// 1. wait on its own poll until [`next_deadline`](Self::next_deadline)
+    ///    (no deadline: until an event for `token` or something else wakes it);
+    /// 2. call [`service`](Self::service)`(Duration::ZERO)` and take events
+    ///    until it returns `None` (each call that does I/O reads the socket
+    ///    empty, so no edge is missed), and [`next_event`](Self::next_event);
+    /// 3. [`flush`](HostHandle::flush) what the events made the application
+    ///    send, and wait again.
+    ///
+    /// `service` no longer sleeps on the host's own poll: a non-zero timeout
+    /// is [`HostError::ExternallyPolled`]. Sends from other threads through a
+    /// [`HostHandle`] do not wake the caller's poll; they leave at the next
+    /// service or flush.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use mio::{Events, Poll, Token};
+    /// use volley::{Host, HostConfig};
+    ///
+    /// let mut host = Host::new(HostConfig::server("127.0.0.1:0".parse()?))?;
+    /// let mut poll = Poll::new()?;
+    /// host.register(poll.registry(), Token(7))?;
+    /// let mut events = Events::with_capacity(16);
+    /// for _ in 0..3 {
+    ///     let now = Instant::now();
+    ///     let wait = host.next_deadline().map_or(Duration::from_millis(10), |at| {
+    ///         at.saturating_duration_since(now).min(Duration::from_millis(10))
+    ///     });
+    ///     poll.poll(&mut events, Some(wait))?;
+    ///     while let Some(event) = host.service(Duration::ZERO)? {
+    ///         println!("{event:?}");
+    ///     }
+    ///     host.flush()?;
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn register(&mut self, registry: &Registry, token: Token) -> Result<(), HostError> {
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        let mut core = self.handle.core.lock();
+        if let Some(sleeper) = self.sleeper.take() {
+            sleeper.poll.registry().deregister(&mut core.socket)?;
+        }
+        registry.register(&mut core.socket, token, interest)?;
+        self.external = true;
+        Ok(())
+    }
+
+    /// When the host next needs a [`service`](Self::service): a resend,
+    /// timeout or ping timer, or now if datagrams are waiting to be sent.
+    /// `None` when no timer runs, or while the socket is full and its
+    /// writable event is what to wait for.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let core = self.handle.core.lock();
+        if core.unread {
+            // The socket was not read empty: no edge will say so.
+            return Some(Instant::now());
+        }
+        if core.backlogged { None } else { core.endpoint.poll_timeout() }
     }
 
     /// Takes the next event the engine already holds, without touching the

@@ -15,6 +15,9 @@ pub mod multiplayer;
 pub mod socket;
 
 pub use host::{Host, HostConfig, HostError, HostHandle};
+/// The poll library Volley's sockets run on, for [`Host::register`]: use
+/// this re-export so the versions match.
+pub use mio;
 pub use volley_proto::{
     DisconnectReason, EndpointConfig, Event, PeerHandle, PeerState, PeerStats, Timeouts,
     TransferMode,

@@ -290,3 +290,56 @@ fn garbage_on_the_socket_never_disturbs_live_peers() {
     // that reached the engine was dropped and counted.
     assert!(stats.dropped_malformed + stats.dropped_unknown_peer > 100, "{stats:?}");
 }
+
+#[test]
+fn two_hosts_share_one_external_poll() {
+    use volley::mio::{Events, Poll, Token};
+
+    let mut poll = Poll::new().unwrap();
+    let mut servers = [server(), server()];
+    for (i, host) in servers.iter_mut().enumerate() {
+        host.register(poll.registry(), Token(i)).unwrap();
+    }
+    assert!(matches!(servers[0].service(STEP), Err(HostError::ExternallyPolled)));
+    let mut config = HostConfig::client();
+    config.endpoint().peer_limit(2);
+    let mut client = Host::new(config).unwrap();
+    let links = [
+        client.connect(servers[0].local_addr(), 2, 10).unwrap(),
+        client.connect(servers[1].local_addr(), 2, 20).unwrap(),
+    ];
+    let mut events = Events::with_capacity(8);
+    let mut echoed = Vec::new();
+    let end = Instant::now() + Duration::from_secs(10);
+    while echoed.len() < 2 && Instant::now() < end {
+        // The client: connect, then send each server its own greeting.
+        while let Some(event) = client.service(Duration::ZERO).unwrap() {
+            match event {
+                Event::Connected { peer, .. } => {
+                    let index = links.iter().position(|l| *l == peer).unwrap();
+                    client.send(peer, 0, TransferMode::Reliable, &[index as u8]).unwrap();
+                }
+                Event::Received { payload, .. } => echoed.push(payload[0]),
+                _ => {}
+            }
+        }
+        client.flush().unwrap();
+        // The servers: one wait for both, then service whichever is ready.
+        let now = Instant::now();
+        let wake = servers.iter().filter_map(Host::next_deadline).min();
+        let wait = wake.map_or(STEP, |at| at.saturating_duration_since(now).min(STEP));
+        poll.poll(&mut events, Some(wait)).unwrap();
+        for (i, host) in servers.iter_mut().enumerate() {
+            while let Some(event) = host.service(Duration::ZERO).unwrap() {
+                if let Event::Received { peer, payload, .. } = event {
+                    assert_eq!(usize::from(payload[0]), i, "each server hears its own greeting");
+                    host.send(peer, 0, TransferMode::Reliable, &[payload[0] + 10]).unwrap();
+                }
+            }
+            host.flush().unwrap();
+        }
+    }
+    echoed.sort_unstable();
+    assert_eq!(echoed, [10, 11]);
+    assert!(servers.iter().all(|s| s.next_deadline().is_some()), "connected hosts keep timers");
+}

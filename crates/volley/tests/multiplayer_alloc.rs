@@ -1,6 +1,9 @@
-//! Steady-state traffic through the ENet-backed MultiplayerPeer allocates
-//! nothing: a counting allocator watches a relay session of a server and
-//! three clients broadcasting to each other (every packet relayed twice).
+//! Steady-state traffic through the multiplayer layer allocates nothing: a
+//! counting allocator watches sessions of a server and three clients
+//! broadcasting to each other (every packet relayed twice): Godot 3's relay
+//! profile, Godot 4's SceneMultiplayer relay (the server rewrites each
+//! relay and takes its inner packet), and a server on two listeners with
+//! Godot 4's RAW packets.
 //!
 //! Its own test binary without the libtest harness, so that no other
 //! thread allocates while it counts.
@@ -10,8 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use volley::TransferMode;
-use volley::multiplayer::enet::{EnetMultiplayerPeer, EnetPeerOptions};
+use volley::multiplayer::enet::{EnetListener, EnetMultiplayerPeer, EnetPeerOptions};
 use volley::multiplayer::framing::WireProfile;
+use volley::multiplayer::session::{ServerSession, SessionOptions};
 use volley::multiplayer::{ConnectionStatus, Incoming, MultiplayerPeer, Target};
 
 /// The system allocator, counting allocations and reallocations.
@@ -48,7 +52,7 @@ static GLOBAL: Counting = Counting;
 /// One game frame per round on every peer: each connected client broadcasts
 /// 64 bytes (alternately reliable and unreliable), everyone polls once and
 /// reads and recycles what arrived. Returns how many packets were read.
-fn frames(peers: &mut [EnetMultiplayerPeer], rounds: usize) -> usize {
+fn frames(peers: &mut [Box<dyn MultiplayerPeer>], rounds: usize) -> usize {
     let mut received = 0;
     for round in 0..rounds {
         for (i, peer) in peers.iter_mut().enumerate() {
@@ -71,35 +75,69 @@ fn frames(peers: &mut [EnetMultiplayerPeer], rounds: usize) -> usize {
     received
 }
 
-fn main() {
+/// A server and three clients of `profile`; the server is one
+/// `EnetMultiplayerPeer`, or a `ServerSession` on two listeners (clients
+/// alternate between them).
+fn session(
+    profile: WireProfile,
+    two_listeners: bool,
+    options: EnetPeerOptions,
+) -> Vec<Box<dyn MultiplayerPeer>> {
     let bind = "127.0.0.1:0".parse().expect("address");
-    let options = EnetPeerOptions::default();
-    let server =
-        EnetMultiplayerPeer::create_server(bind, 8, 1, WireProfile::Relay, options.clone())
+    let (server, addresses): (Box<dyn MultiplayerPeer>, Vec<_>) = if two_listeners {
+        let session = ServerSession::builder(profile)
+            .max_clients(8)
+            .options(SessionOptions::default().raw_packets(true))
+            .enet(EnetListener::new(bind))
+            .enet(EnetListener::new(bind))
+            .build()
+            .expect("session");
+        let addresses =
+            vec![session.local_addr(0).expect("open"), session.local_addr(1).expect("open")];
+        (Box::new(session), addresses)
+    } else {
+        let server = EnetMultiplayerPeer::create_server(bind, 8, 1, profile, options.clone())
             .expect("server");
-    let address = server.local_addr().expect("open");
+        let address = server.local_addr().expect("open");
+        (Box::new(server), vec![address])
+    };
     let mut peers = vec![server];
-    for _ in 0..3 {
-        let client =
-            EnetMultiplayerPeer::create_client(address, 1, WireProfile::Relay, options.clone())
-                .expect("client");
-        peers.push(client);
+    for i in 0..3 {
+        let address = addresses[i % addresses.len()];
+        let client = EnetMultiplayerPeer::create_client(address, 1, profile, options.clone())
+            .expect("client");
+        peers.push(Box::new(client));
     }
-    let end = Instant::now() + Duration::from_secs(10);
-    while peers.iter().any(|p| p.connection_status() != ConnectionStatus::Connected) {
-        assert!(Instant::now() < end, "the session did not form");
-        frames(&mut peers, 1);
+    peers
+}
+
+fn main() {
+    type Build = fn() -> Vec<Box<dyn MultiplayerPeer>>;
+    let scenarios: [(&str, Build); 3] = [
+        ("relay", || session(WireProfile::Relay, false, EnetPeerOptions::default())),
+        ("godot4", || session(WireProfile::Godot4, false, EnetPeerOptions::default())),
+        ("godot4 raw, two listeners", || {
+            session(WireProfile::Godot4, true, EnetPeerOptions::default().raw_packets(true))
+        }),
+    ];
+    for (name, build) in scenarios {
+        let mut peers = build();
+        let end = Instant::now() + Duration::from_secs(10);
+        while peers.iter().any(|p| p.connection_status() != ConnectionStatus::Connected) {
+            assert!(Instant::now() < end, "{name}: the session did not form");
+            frames(&mut peers, 1);
+        }
+        // Warm-up: buffer pools, queues and maps reach their working size.
+        frames(&mut peers, 500);
+
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let received = frames(&mut peers, 2000);
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+
+        // 6000 broadcasts, each read by the server and two clients; loopback
+        // may still lose an unreliable one under load.
+        assert!(received > 15_000, "{name}: only {received} packets arrived");
+        assert_eq!(allocations, 0, "{name}: {allocations} allocations for {received} packets");
+        println!("multiplayer_alloc, {name}: {received} packets read, {allocations} allocations");
     }
-    // Warm-up: buffer pools, queues and maps reach their working size.
-    frames(&mut peers, 500);
-
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let received = frames(&mut peers, 2000);
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
-
-    // 6000 broadcasts, each read by the server and two clients; loopback
-    // may still lose an unreliable one under load.
-    assert!(received > 15_000, "only {received} packets arrived");
-    assert_eq!(allocations, 0, "{allocations} allocations for {received} packets");
-    println!("multiplayer_alloc: {received} packets read, {allocations} allocations");
 }

@@ -11,9 +11,12 @@
 //!   over ENet-compatible connections, in Godot 3's or Godot 4's framing
 //!   (Godot's `NetworkedMultiplayerENet` / `ENetMultiplayerPeer`); see
 //!   [`enet`].
+//! - [`ServerSession`] is a server on several listeners at once, one id
+//!   space and one poll; [`session`] is the transport-neutral core both
+//!   share.
 //! - [`OfflinePeer`] is the peer of a game with no network (Godot's
 //!   `OfflineMultiplayerPeer`).
-//! - [`framing`] holds the wire formats an ENet-backed peer speaks.
+//! - [`framing`] holds the wire formats the peers speak.
 //! - The trait is open: implement it for your own transport, as Godot's
 //!   `MultiplayerPeerExtension` allows.
 //!
@@ -41,6 +44,7 @@ pub mod enet;
 pub mod framing;
 mod offline;
 mod peer_id;
+pub mod session;
 
 use std::fmt;
 use std::io;
@@ -52,6 +56,7 @@ pub use enet::EnetMultiplayerPeer;
 use framing::ChannelError;
 pub use offline::OfflinePeer;
 pub use peer_id::{PeerId, PeerIdError, Target, TargetError, generate_unique_id};
+pub use session::{AuthMessage, ServerSession};
 
 /// How long [`MultiplayerPeer::poll`] waits for something to happen.
 pub const DEFAULT_POLL_WAIT: Duration = Duration::from_secs(1);
@@ -78,11 +83,15 @@ impl fmt::Display for ConnectionStatus {
 }
 
 /// A peer joining or leaving the session (Godot's `peer_connected` and
-/// `peer_disconnected` signals).
+/// `peer_disconnected` signals), and a client's connection failing.
 ///
-/// A client sees `Connected(PeerId::SERVER)` once the server accepts it and
-/// `Disconnected(PeerId::SERVER)` when the session ends; with server relay
-/// it also sees the other clients come and go.
+/// A client sees `Connected(PeerId::SERVER)` once the server accepts it
+/// (Godot's `connected_to_server`), and then `Disconnected(PeerId::SERVER)`
+/// when the session ends (Godot's `server_disconnected`: only after
+/// `Connected`). A client that never got in sees
+/// [`ConnectionFailed`](Self::ConnectionFailed) instead (Godot's
+/// `connection_failed`). With server relay a client also sees the other
+/// clients come and go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PeerEvent {
@@ -90,6 +99,25 @@ pub enum PeerEvent {
     Connected(PeerId),
     /// This peer is gone; sending to it fails from now on.
     Disconnected(PeerId),
+    /// This peer's transport connected and it now authenticates (Godot 4's
+    /// `peer_authenticating`; only with
+    /// [`SessionOptions::authentication`](session::SessionOptions::authentication)):
+    /// read its messages with `next_auth_message`, answer with `send_auth`,
+    /// finish with `complete_auth`. `Connected` follows once both sides
+    /// completed.
+    Authenticating(PeerId),
+    /// This peer left, was dropped or timed out while authenticating (Godot
+    /// 4's `peer_authentication_failed`); no `Connected` or `Disconnected`
+    /// is emitted for it.
+    AuthenticationFailed(PeerId),
+    /// A client's attempt to join ended without it getting in (Godot's
+    /// `connection_failed`): refused, unanswered, or its authentication
+    /// failed. The status is `Disconnected`. It carries the refusal reason
+    /// a Volley server gave ([`RefuseReason`](framing::RefuseReason)), or
+    /// `None` after a timeout or a refusal with an unknown code. Refusals a
+    /// client retries with a fresh id (an invalid or duplicate id) are not
+    /// failures; only the last one is.
+    ConnectionFailed(Option<framing::RefuseReason>),
 }
 
 /// A received packet, owned by the caller.
@@ -208,6 +236,13 @@ pub trait MultiplayerPeer {
     fn set_refuse_new_connections(&mut self, refuse: bool);
 
     /// This peer's own id: [`PeerId::SERVER`] on a server.
+    ///
+    /// A client's id can change while it is
+    /// [`Connecting`](ConnectionStatus::Connecting) (an ENet client whose
+    /// id the server refused retries with a fresh one; a WebSocket client
+    /// learns the id the server assigned). Read it once
+    /// [`PeerEvent::Connected`]`(PeerId::SERVER)` arrived; nothing is ever
+    /// sent or emitted under an id that was given up.
     fn unique_id(&self) -> PeerId;
 
     /// Whether this peer is the session's server (its id is 1).
@@ -299,12 +334,16 @@ pub trait MultiplayerPeer {
 
     /// Ends one peer's connection. Without `force`, gracefully: queued
     /// packets are delivered first and a [`PeerEvent::Disconnected`] follows
-    /// once the peer is gone. With `force`, at once, dropping what is still
-    /// queued for it, and no event is emitted for that peer (as in Godot).
+    /// once the peer is gone. With `force`, at once: what was queued goes
+    /// out first (sent once, as Godot, which flushes every `put_packet`,
+    /// would have sent it; not resent if lost), the peer is dropped, and no
+    /// event is emitted for it (as in Godot).
     fn disconnect_peer(&mut self, peer: PeerId, force: bool) -> Result<(), DisconnectPeerError>;
 
-    /// Ends the session: every connection is closed and queued incoming
-    /// packets are discarded. Afterwards the status is
+    /// Ends the session: what was put before goes out first (sent once, as
+    /// Godot, which flushes every `put_packet`, would have sent it), then
+    /// every connection is closed and queued incoming packets are
+    /// discarded. Afterwards the status is
     /// [`ConnectionStatus::Disconnected`], except for [`OfflinePeer`], which
     /// has no session to end.
     fn close(&mut self);
@@ -339,6 +378,16 @@ pub enum PutPacketError {
     /// data as allowed: it is not keeping up. Poll, so acknowledgements free
     /// room, and send again (or drop the peer).
     QueueFull(PeerId),
+    /// The godot4 profile carries SceneMultiplayer packets, and an empty
+    /// one is none (Godot drops it; its `send_bytes` refuses empty data).
+    EmptyPayload,
+    /// In the godot4 profile, a payload whose first byte is
+    /// SceneMultiplayer's SYS command, `0x07`: the session's own
+    /// announcements, relays and authentication begin so, and every peer
+    /// would read it as one. Send with
+    /// [`SessionOptions::raw_packets`](session::SessionOptions::raw_packets)
+    /// on, or pick another first byte.
+    ReservedCommand(u8),
 }
 
 impl fmt::Display for PutPacketError {
@@ -352,6 +401,10 @@ impl fmt::Display for PutPacketError {
             Self::Channel(e) => write!(f, "cannot send: {e}"),
             Self::UnknownTarget(id) => write!(f, "cannot send: peer {id} is not connected"),
             Self::QueueFull(id) => write!(f, "cannot send: the queue to peer {id} is full"),
+            Self::EmptyPayload => f.write_str("cannot send an empty packet in the godot4 profile"),
+            Self::ReservedCommand(byte) => {
+                write!(f, "cannot send: first byte {byte:#04x} is SceneMultiplayer's SYS command")
+            }
         }
     }
 }
@@ -610,6 +663,14 @@ mod tests {
         assert_eq!(
             PutPacketError::QueueFull(id(8)).to_string(),
             "cannot send: the queue to peer 8 is full"
+        );
+        assert_eq!(
+            PutPacketError::EmptyPayload.to_string(),
+            "cannot send an empty packet in the godot4 profile"
+        );
+        assert_eq!(
+            PutPacketError::ReservedCommand(0x07).to_string(),
+            "cannot send: first byte 0x07 is SceneMultiplayer's SYS command"
         );
         let channel = ChannelError::UserChannelOutOfRange { channel: 9, max: 3 };
         let error = PutPacketError::from(channel);

@@ -276,18 +276,24 @@ fn relay_server_announces_relays_and_frames_like_godot3() {
 }
 
 #[test]
-fn godot4_server_sends_bare_payloads_and_no_announcements() {
-    let (mut world, [a, _]) = server_with_raw_clients(WireProfile::Godot4);
+fn godot4_server_sends_bare_payloads_and_announces_peers() {
+    let (mut world, [a, b]) = server_with_raw_clients(WireProfile::Godot4);
     world.nodes[0].send(Target::Broadcast, b"hi");
     world.nodes[0].peer.set_transfer_mode(TransferMode::UnreliableOrdered);
     world.nodes[0].send(Target::Peer(PeerId::try_from(a).unwrap()), b"you");
-    assert!(world.run_until(|w| w.proxies[0].sends(Direction::In).len() >= 2));
+    assert!(world.run_until(|w| w.proxies[0].sends(Direction::In).len() >= 3));
     let mut sends = world.proxies[0].sends(Direction::In);
     sends.sort();
+    let [b0, b1, b2, b3] = b.to_le_bytes();
     assert_eq!(
         sends,
-        [(Kind::SendReliable, 0, b"hi".to_vec()), (Kind::SendUnreliable, 1, b"you".to_vec())],
-        "bare payloads, nothing announced on B's join"
+        [
+            // B's join, announced to A as SceneMultiplayer's ADD_PEER.
+            (Kind::SendReliable, 0, vec![0x07, 0x01, b0, b1, b2, b3]),
+            (Kind::SendReliable, 0, b"hi".to_vec()),
+            (Kind::SendUnreliable, 1, b"you".to_vec())
+        ],
+        "bare payloads, and B's join announced"
     );
     // A raw client's bytes reach the server as they are, from its id.
     let to_server = world.raws[0].host.connected_peers()[0];

@@ -1,57 +1,9 @@
-//! Why an ENet-backed peer could not be created or could not dial a mesh peer.
+//! Why an ENet-backed peer could not dial a mesh peer.
 
 use std::fmt;
 
 use crate::HostError;
 use crate::multiplayer::PeerId;
-
-/// Why [`EnetMultiplayerPeer`](super::EnetMultiplayerPeer) could not be
-/// created.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum CreateError {
-    /// The user channel count is 0 or more than the wire profile carries
-    /// (253 for relay, 254 for godot4). Channel 0 always exists, so ask for
-    /// at least 1.
-    Channels {
-        /// The count asked for.
-        channels: u8,
-        /// The largest count the profile allows.
-        max: u8,
-    },
-    /// `max_clients` is 0 or above 4095, ENet's peer limit.
-    MaxClients(usize),
-    /// The host could not be created (socket, configuration) or could not
-    /// start connecting.
-    Host(HostError),
-}
-
-impl fmt::Display for CreateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Channels { channels, max } => {
-                write!(f, "{channels} user channels asked for; the profile allows 1 to {max}")
-            }
-            Self::MaxClients(n) => write!(f, "max_clients {n} is not in 1..=4095"),
-            Self::Host(e) => write!(f, "cannot create the host: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for CreateError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Host(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<HostError> for CreateError {
-    fn from(e: HostError) -> Self {
-        Self::Host(e)
-    }
-}
 
 /// Why [`EnetMultiplayerPeer::add_mesh_peer`](super::EnetMultiplayerPeer::add_mesh_peer)
 /// did not start a connection.
@@ -107,15 +59,6 @@ mod tests {
 
     #[test]
     fn errors_explain_themselves() {
-        assert_eq!(
-            CreateError::Channels { channels: 0, max: 253 }.to_string(),
-            "0 user channels asked for; the profile allows 1 to 253"
-        );
-        assert_eq!(CreateError::MaxClients(0).to_string(), "max_clients 0 is not in 1..=4095");
-        let host = CreateError::from(HostError::Io(io::Error::other("boom")));
-        assert_eq!(host.to_string(), "cannot create the host: socket error: boom");
-        assert!(host.source().is_some());
-        assert!(CreateError::MaxClients(0).source().is_none());
         let id = PeerId::try_from(5_u32).expect("valid");
         assert_eq!(
             AddMeshPeerError::DuplicateId(id).to_string(),

@@ -4,6 +4,7 @@
 use volley_proto::EndpointConfig;
 
 use crate::multiplayer::PeerId;
+use crate::multiplayer::session::SessionOptions;
 
 /// Optional settings of an [`EnetMultiplayerPeer`](super::EnetMultiplayerPeer).
 ///
@@ -33,20 +34,18 @@ use crate::multiplayer::PeerId;
 #[derive(Debug, Clone)]
 pub struct EnetPeerOptions {
     pub(super) endpoint: EndpointConfig,
-    pub(super) server_relay: bool,
+    pub(super) session: SessionOptions,
     pub(super) client_id: Option<PeerId>,
     pub(super) id_retries: u32,
-    pub(super) id_seed: Option<u64>,
 }
 
 impl Default for EnetPeerOptions {
     fn default() -> Self {
         Self {
             endpoint: EndpointConfig::default(),
-            server_relay: true,
+            session: SessionOptions::default(),
             client_id: None,
             id_retries: Self::DEFAULT_ID_RETRIES,
-            id_seed: None,
         }
     }
 }
@@ -78,21 +77,51 @@ impl EnetPeerOptions {
         self
     }
 
-    /// Whether a relay-profile server forwards packets between clients and
-    /// announces joins and leaves. Default `true`. When off, clients can
-    /// only reach the server (target 1), as with Godot's
-    /// `server_relay = false`. The godot4 profile has no relay at this
-    /// layer, so it ignores this.
+    /// The session settings ([`SessionOptions`]) at once; the setters below
+    /// change them one by one.
+    #[must_use]
+    pub fn session(mut self, session: SessionOptions) -> Self {
+        self.session = session;
+        self
+    }
+
+    /// Whether a server forwards packets between clients and announces
+    /// joins and leaves, and (godot4) whether a client relays through the
+    /// server. Default `true`; see [`SessionOptions::server_relay`].
     #[must_use]
     pub fn server_relay(mut self, enabled: bool) -> Self {
-        self.server_relay = enabled;
+        self.session = self.session.server_relay(enabled);
+        self
+    }
+
+    /// Godot 4's `send_bytes` as plain bytes; see
+    /// [`SessionOptions::raw_packets`].
+    #[must_use]
+    pub fn raw_packets(mut self, enabled: bool) -> Self {
+        self.session = self.session.raw_packets(enabled);
+        self
+    }
+
+    /// Godot 4's authentication; see [`SessionOptions::authentication`].
+    #[must_use]
+    pub fn authentication(mut self, enabled: bool) -> Self {
+        self.session = self.session.authentication(enabled);
+        self
+    }
+
+    /// How long authentication may take; see
+    /// [`SessionOptions::auth_timeout`].
+    #[must_use]
+    pub fn auth_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.session = self.session.auth_timeout(timeout);
         self
     }
 
     /// The id a client offers first, instead of a random one. A refused
     /// id is still replaced by a random one, so this is a request, not a
     /// guarantee: read [`unique_id`](crate::multiplayer::MultiplayerPeer::unique_id)
-    /// once connected.
+    /// once connected (it may change while connecting; nothing is emitted
+    /// under a refused id).
     #[must_use]
     pub fn client_id(mut self, id: PeerId) -> Self {
         self.client_id = Some(id);
@@ -113,7 +142,7 @@ impl EnetPeerOptions {
     /// same ids on every run. Default: seeded by the operating system.
     #[must_use]
     pub fn id_seed(mut self, seed: u64) -> Self {
-        self.id_seed = Some(seed);
+        self.session = self.session.id_seed(seed);
         self
     }
 
@@ -124,6 +153,6 @@ impl EnetPeerOptions {
 
     /// Whether server relay is on.
     pub fn get_server_relay(&self) -> bool {
-        self.server_relay
+        self.session.get_server_relay()
     }
 }

@@ -22,6 +22,7 @@ use std::fmt;
 /// | [`RefusingConnections`](Self::RefusingConnections) | `0x8000_0003` |
 /// | [`ServerFull`](Self::ServerFull) | `0x8000_0004` |
 /// | [`TooFewChannels`](Self::TooFewChannels) | `0x8000_0005` |
+/// | [`AuthenticationFailed`](Self::AuthenticationFailed) | `0x8000_0006` |
 ///
 /// ```
 /// use volley::multiplayer::framing::RefuseReason;
@@ -46,6 +47,10 @@ pub enum RefuseReason {
     /// The CONNECT asked for fewer ENet channels than the server's wire
     /// profile reserves (3 for relay, 2 for godot4).
     TooFewChannels,
+    /// The peer did not complete Godot 4's authentication in time; sent in
+    /// the DISCONNECT that drops it (after the handshake, unlike the
+    /// others).
+    AuthenticationFailed,
 }
 
 impl RefuseReason {
@@ -61,6 +66,7 @@ impl RefuseReason {
                 Self::RefusingConnections => 3,
                 Self::ServerFull => 4,
                 Self::TooFewChannels => 5,
+                Self::AuthenticationFailed => 6,
             }
     }
 
@@ -73,6 +79,7 @@ impl RefuseReason {
             3 => Some(Self::RefusingConnections),
             4 => Some(Self::ServerFull),
             5 => Some(Self::TooFewChannels),
+            6 => Some(Self::AuthenticationFailed),
             _ => None,
         }
     }
@@ -99,6 +106,7 @@ impl fmt::Display for RefuseReason {
             Self::RefusingConnections => "refused: the server is not accepting new connections",
             Self::ServerFull => "refused: the server is full",
             Self::TooFewChannels => "refused: too few channels for the server's wire profile",
+            Self::AuthenticationFailed => "refused: authentication did not complete in time",
         })
     }
 }
@@ -109,18 +117,22 @@ impl std::error::Error for RefuseReason {}
 mod tests {
     use super::*;
 
-    const ALL: [RefuseReason; 5] = [
+    const ALL: [RefuseReason; 6] = [
         RefuseReason::InvalidId,
         RefuseReason::DuplicateId,
         RefuseReason::RefusingConnections,
         RefuseReason::ServerFull,
         RefuseReason::TooFewChannels,
+        RefuseReason::AuthenticationFailed,
     ];
 
     #[test]
     fn codes_are_the_documented_values() {
         let codes = ALL.map(RefuseReason::code);
-        assert_eq!(codes, [0x8000_0001, 0x8000_0002, 0x8000_0003, 0x8000_0004, 0x8000_0005]);
+        assert_eq!(
+            codes,
+            [0x8000_0001, 0x8000_0002, 0x8000_0003, 0x8000_0004, 0x8000_0005, 0x8000_0006]
+        );
     }
 
     #[test]
@@ -141,7 +153,7 @@ mod tests {
 
     #[test]
     fn unknown_flagged_codes_are_refusals_without_a_reason() {
-        for code in [0x8000_0000, 0x8000_0006, u32::MAX] {
+        for code in [0x8000_0000, 0x8000_0007, u32::MAX] {
             assert_eq!(RefuseReason::from_code(code), None, "{code:#x}");
             assert!(RefuseReason::is_refusal_code(code), "{code:#x}");
         }
@@ -150,7 +162,7 @@ mod tests {
     #[test]
     fn only_id_problems_are_retried_with_a_new_id() {
         let retried = ALL.map(RefuseReason::retry_with_new_id);
-        assert_eq!(retried, [true, true, false, false, false]);
+        assert_eq!(retried, [true, true, false, false, false, false]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The ENet-backed [`MultiplayerPeer`]: Godot's `ENetMultiplayerPeer` (4.x)
-//! and `NetworkedMultiplayerENet` (3.x) on a Volley [`Host`].
+//! and `NetworkedMultiplayerENet` (3.x) on a Volley [`Host`](crate::Host).
 //!
 //! An [`EnetMultiplayerPeer`] is a server (up to `max_clients` clients), a
 //! client, or one peer of a mesh (every peer connected to every other, no
@@ -11,8 +11,17 @@
 //!   client-to-client, broadcast and all-but packets, and announces joins
 //!   and leaves, so a client sees the other clients come and go and can
 //!   send to them;
-//! - **godot4**, byte-compatible with Godot 4: bare payloads; a client
-//!   reaches only the server at this layer.
+//! - **godot4**, byte-compatible with Godot 4's `ENetMultiplayerPeer` under
+//!   its `SceneMultiplayer`: payloads are SceneMultiplayer packets, passed
+//!   through untouched; the server speaks SceneMultiplayer's relay and
+//!   announcements (`07 …` SYS packets), so Godot 4 clients — and Volley
+//!   clients — see each other and reach each other through it, and
+//!   optionally its authentication ([`EnetPeerOptions::authentication`])
+//!   and `send_bytes` framing ([`EnetPeerOptions::raw_packets`]).
+//!
+//! Both run on the transport-neutral [session core](super::session);
+//! [`ServerSession`](super::session::ServerSession) serves several
+//! listeners as one session.
 //!
 //! Ids travel in the CONNECT's `data`; the server is 1. A server refuses a
 //! bad or duplicate id, or any newcomer while refusing connections, at the
@@ -61,57 +70,34 @@
 //! ```
 
 mod error;
-mod inbox;
+mod listener;
 mod options;
-mod outgoing;
-mod roster;
-mod session;
-mod stats;
+mod transport;
 
-use std::collections::HashSet;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
+use volley_proto::PeerStats;
 use volley_proto::constants::MAX_PEERS;
-use volley_proto::{EndpointConfig, PeerStats, TransferMode};
 
 use super::framing::{RefuseReason, WireProfile};
+use super::session::link::Links;
+use super::session::transport::Transport;
+use super::session::{AuthError, AuthMessage, ClientState, Core, CoreConfig, MAX_POLL_WAIT};
 use super::{
-    ConnectionStatus, DisconnectPeerError, Incoming, MultiplayerPeer, PacketInfo, PeerId,
-    PollError, PutPacketError, Target, generate_unique_id,
+    ConnectionStatus, DisconnectPeerError, MultiplayerPeer, PeerId, PollError, PutPacketError,
+    generate_unique_id,
 };
-use crate::socket::SocketConfig;
-use crate::{Host, HostConfig, HostError};
+use crate::HostError;
 
-pub use error::{AddMeshPeerError, CreateError};
+pub use super::session::{CreateError, MultiplayerStats, Role};
+pub use error::AddMeshPeerError;
+pub use listener::EnetListener;
 pub use options::EnetPeerOptions;
-use roster::Stage;
-use session::{Channels, ClientState, Session};
-pub use stats::MultiplayerStats;
-
-/// Peer slots a server keeps beyond `max_clients`, so that a newcomer
-/// arriving when the server is full still gets a slot to be refused from
-/// (with [`RefuseReason::ServerFull`]) instead of being ignored until it
-/// times out. Refusing frees the slot at once, so a few cover bursts.
-const REFUSAL_SLOTS: usize = 16;
-
-/// The longest a single poll waits; longer timeouts are cut to this.
-const MAX_POLL_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// What an [`EnetMultiplayerPeer`] was created as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// [`EnetMultiplayerPeer::create_server`]: id 1, accepts clients.
-    Server,
-    /// [`EnetMultiplayerPeer::create_client`]: one connection, to the server.
-    Client,
-    /// [`EnetMultiplayerPeer::create_mesh`]: direct connections to other
-    /// mesh peers, added with [`EnetMultiplayerPeer::add_mesh_peer`].
-    Mesh,
-}
+pub(crate) use transport::EnetTransport;
 
 /// A [`MultiplayerPeer`] over ENet-compatible connections, speaking Godot 3's
 /// or Godot 4's framing; see the [module documentation](self).
@@ -123,18 +109,25 @@ pub enum Role {
 #[derive(Debug)]
 pub struct EnetMultiplayerPeer {
     /// `None` once closed.
-    host: Option<Host>,
-    session: Session,
+    transport: Option<EnetTransport>,
+    core: Core,
 }
 
 impl EnetMultiplayerPeer {
     /// A server on `bind`, id 1, for up to `max_clients` clients, with user
     /// channels `0..channels`.
     ///
-    /// A client asking for fewer ENet channels gets fewer user channels
-    /// (Godot 3 clients ask for 3: channel 0 only); one asking for more is
-    /// cut down to `channels`. An IPv6 `bind` is dual-stack, so IPv4 clients
-    /// reach it too.
+    /// `channels` counts *user* channels, not ENet channels: the relay
+    /// profile adds 2 ENet channels (Godot 3's `channel_count` is
+    /// `channels + 2`, so its default 3 is `channels = 1`), the godot4
+    /// profile 1. A client asking for fewer ENet channels gets fewer user
+    /// channels (Godot 3 clients ask for 3: channel 0 only); one asking for
+    /// more is cut down to `channels`. Received packets report the user
+    /// channel ([`Packet::channel`](super::Packet::channel)); Godot 3.2's
+    /// `get_packet_channel()` reports the ENet channel instead, which is
+    /// [`WireProfile::enet_channel`]`(channel, mode)`: 1 for reliable and 2
+    /// for unreliable packets of user channel 0, `n + 2` for user channel
+    /// `n ≥ 1`. An IPv6 `bind` is dual-stack, so IPv4 clients reach it too.
     pub fn create_server(
         bind: SocketAddr,
         max_clients: usize,
@@ -145,33 +138,36 @@ impl EnetMultiplayerPeer {
         if !(1..=MAX_PEERS).contains(&max_clients) {
             return Err(CreateError::MaxClients(max_clients));
         }
-        let channels = Channels::new(profile, channels, &options)?;
-        let mut endpoint = options.endpoint.clone();
-        endpoint.peer_limit((max_clients + REFUSAL_SLOTS).min(MAX_PEERS));
-        let host = open_host(bind, endpoint, channels.enet)?;
-        let mut session = Session::new(Role::Server, profile, channels, PeerId::SERVER);
-        session.relay = profile == WireProfile::Relay && options.server_relay;
-        session.max_clients = max_clients;
-        session.status = ConnectionStatus::Connected;
-        Ok(Self { host: Some(host), session })
+        super::session::check_config(profile, channels, &options.session)?;
+        let listener = EnetListener::new(bind).endpoint(options.endpoint.clone());
+        let transport = EnetTransport::listen(0, &listener, profile, channels, max_clients)?;
+        let config = core_config(Role::Server, profile, channels, max_clients, &transport, options);
+        let mut core = Core::new(config, PeerId::SERVER);
+        core.status = ConnectionStatus::Connected;
+        Ok(Self { transport: Some(transport), core })
     }
 
     /// A client of the server at `server`, with user channels
     /// `0..channels`; it starts [`Connecting`](ConnectionStatus::Connecting).
+    /// (`channels` counts user channels: a Godot 3 client's `channel_count`
+    /// of 3 is `channels = 1`; see [`create_server`](Self::create_server).)
     ///
     /// It offers a random id (or [`EnetPeerOptions::client_id`]); if the
     /// server refuses it as invalid or duplicate, it retries with a fresh one,
-    /// up to [`EnetPeerOptions::id_retries`] times. Any other refusal ends
-    /// the attempt at once: the status turns
-    /// [`Disconnected`](ConnectionStatus::Disconnected) and
-    /// [`refusal`](Self::refusal) says why.
+    /// up to [`EnetPeerOptions::id_retries`] times, so its
+    /// [`unique_id`](MultiplayerPeer::unique_id) can change until it is
+    /// connected. Any other refusal (or the last one) ends the attempt at
+    /// once: the status turns
+    /// [`Disconnected`](ConnectionStatus::Disconnected), a
+    /// [`PeerEvent::ConnectionFailed`](super::PeerEvent::ConnectionFailed)
+    /// carries the reason, and [`refusal`](Self::refusal) keeps it.
     pub fn create_client(
         server: SocketAddr,
         channels: u8,
         profile: WireProfile,
         options: EnetPeerOptions,
     ) -> Result<Self, CreateError> {
-        let channels = Channels::new(profile, channels, &options)?;
+        super::session::check_config(profile, channels, &options.session)?;
         let bind = if server.is_ipv6() {
             SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))
         } else {
@@ -179,24 +175,22 @@ impl EnetMultiplayerPeer {
         };
         let mut endpoint = options.endpoint.clone();
         endpoint.peer_limit(1);
-        let host = open_host(bind, endpoint, channels.enet)?;
-        let mut rng = match options.id_seed {
+        let mut transport =
+            EnetTransport::open(0, bind, server.is_ipv6(), endpoint, profile, channels)?;
+        transport.set_server(server);
+        let mut rng = match options.session.id_seed {
             Some(seed) => SmallRng::seed_from_u64(seed),
             None => SmallRng::from_os_rng(),
         };
         let id = options.client_id.unwrap_or_else(|| generate_unique_id(&mut rng));
-        let handle = host.connect(server, channels.enet, id.get())?;
-        let mut session = Session::new(Role::Client, profile, channels, id);
-        session.roster.insert(handle, PeerId::SERVER);
-        session.status = ConnectionStatus::Connecting;
-        session.client = Some(ClientState {
-            server_address: server,
-            retries_left: options.id_retries,
-            rng,
-            relayed: HashSet::new(),
-            departed: HashSet::new(),
-        });
-        Ok(Self { host: Some(host), session })
+        let link = transport.dial(server, id)?;
+        let retries_left = options.id_retries;
+        let config = core_config(Role::Client, profile, channels, 0, &transport, options);
+        let mut core = Core::with_rng(config, id, rng);
+        core.add_dialled(link, PeerId::SERVER);
+        core.status = ConnectionStatus::Connecting;
+        core.client = Some(ClientState::new(retries_left));
+        Ok(Self { transport: Some(transport), core })
     }
 
     /// A mesh peer on `bind` with id `unique_id` and user channels
@@ -216,11 +210,13 @@ impl EnetMultiplayerPeer {
         profile: WireProfile,
         options: EnetPeerOptions,
     ) -> Result<Self, CreateError> {
-        let channels = Channels::new(profile, channels, &options)?;
-        let host = open_host(bind, options.endpoint.clone(), channels.enet)?;
-        let mut session = Session::new(Role::Mesh, profile, channels, unique_id);
-        session.status = ConnectionStatus::Connected;
-        Ok(Self { host: Some(host), session })
+        super::session::check_config(profile, channels, &options.session)?;
+        let endpoint = options.endpoint.clone();
+        let transport = EnetTransport::open(0, bind, bind.is_ipv6(), endpoint, profile, channels)?;
+        let config = core_config(Role::Mesh, profile, channels, 0, &transport, options);
+        let mut core = Core::new(config, unique_id);
+        core.status = ConnectionStatus::Connected;
+        Ok(Self { transport: Some(transport), core })
     }
 
     /// Dials the mesh peer at `address`, which has id `id`. A
@@ -235,38 +231,40 @@ impl EnetMultiplayerPeer {
         address: SocketAddr,
         id: PeerId,
     ) -> Result<(), AddMeshPeerError> {
-        if self.session.role != Role::Mesh {
+        if self.core.role != Role::Mesh {
             return Err(AddMeshPeerError::NotMesh);
         }
-        let host = self.host.as_ref().ok_or(AddMeshPeerError::Closed)?;
-        self.session.forget_failed_handshakes(host);
-        if id == self.session.unique_id || self.session.roster.contains_id(id) {
+        let transport = self.transport.as_mut().ok_or(AddMeshPeerError::Closed)?;
+        transport.forget_vanished();
+        while let Some(event) = transport.queued_event() {
+            self.core.handle(transport, event);
+        }
+        if self.core.id_taken(id) {
             return Err(AddMeshPeerError::DuplicateId(id));
         }
-        let handle =
-            host.connect(address, self.session.enet_channels, self.session.unique_id.get())?;
-        self.session.roster.insert(handle, id);
+        let link = transport.dial(address, self.core.unique_id)?;
+        self.core.add_dialled(link, id);
         Ok(())
     }
 
     /// What this peer was created as.
     pub fn role(&self) -> Role {
-        self.session.role
+        self.core.role
     }
 
     /// The framing this peer speaks.
     pub fn profile(&self) -> WireProfile {
-        self.session.profile
+        self.core.profile
     }
 
     /// The number of user channels (`0..channels`) this peer was created with.
     pub fn channels(&self) -> u8 {
-        self.session.channels
+        self.core.channels
     }
 
     /// The address the socket is bound to; `None` once closed.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.host.as_ref().map(|host| host.local_addr())
+        self.transport.as_ref().map(|transport| transport.host().local_addr())
     }
 
     /// The engine's statistics (RTT, loss, throttle, bytes) of the direct
@@ -274,19 +272,40 @@ impl EnetMultiplayerPeer {
     /// a mesh peer. `None` for a peer reached through the server, or one not
     /// connected.
     pub fn peer_stats(&self, peer: PeerId) -> Option<PeerStats> {
-        let member = self.session.roster.by_id(peer)?;
-        self.host.as_ref()?.peer_stats(member.handle)
+        self.transport.as_ref()?.link_stats(self.core.link_of(peer)?)
     }
 
     /// The remote address of the direct connection to `peer`.
     pub fn peer_address(&self, peer: PeerId) -> Option<SocketAddr> {
-        let member = self.session.roster.by_id(peer)?;
-        self.host.as_ref()?.peer_address(member.handle)
+        self.transport.as_ref()?.link_address(self.core.link_of(peer)?)
     }
 
     /// Counters of relayed, refused and dropped packets.
     pub fn stats(&self) -> MultiplayerStats {
-        self.session.stats
+        self.core.stats
+    }
+
+    /// The next authentication message a peer sent while authenticating
+    /// (Godot's `auth_callback(id, data)`), with
+    /// [`EnetPeerOptions::authentication`] on. Poll first; a poll returns as
+    /// soon as one arrives.
+    pub fn next_auth_message(&mut self) -> Option<AuthMessage> {
+        self.core.next_auth_message()
+    }
+
+    /// Sends authentication data to a peer that is authenticating (Godot's
+    /// `send_auth`): `[07 00][data]`, reliable, channel 0.
+    pub fn send_auth(&mut self, peer: PeerId, data: &[u8]) -> Result<(), AuthError> {
+        let transport = self.transport.as_mut().ok_or(AuthError::NotPending(peer))?;
+        self.core.send_auth(transport, peer, data)
+    }
+
+    /// Completes this side's authentication of `peer` (Godot's
+    /// `complete_auth`): `[07 00]`. The peer is admitted — `Connected`,
+    /// announced, relayed — once it completed too.
+    pub fn complete_auth(&mut self, peer: PeerId) -> Result<(), AuthError> {
+        let transport = self.transport.as_mut().ok_or(AuthError::NotPending(peer))?;
+        self.core.complete_auth(transport, peer)
     }
 
     /// Why the last connection this peer dialled was refused, if the remote
@@ -295,76 +314,60 @@ impl EnetMultiplayerPeer {
     /// connected (`None` after a timeout or an unknown code); on a mesh
     /// peer, why a dialled peer did not come.
     pub fn refusal(&self) -> Option<RefuseReason> {
-        self.session.refusal
+        self.core.refusal
     }
 }
 
-/// A host on `bind` that leaves every CONNECT to the multiplayer layer.
-fn open_host(
-    bind: SocketAddr,
-    mut endpoint: EndpointConfig,
-    enet_channels: usize,
-) -> Result<Host, HostError> {
-    endpoint.channel_limit(enet_channels).manual_accept(true);
-    let mut config = HostConfig::server(bind);
-    config.socket(SocketConfig::new(bind).dual_stack(bind.is_ipv6()));
-    *config.endpoint() = endpoint;
-    Host::new(config)
+/// The core settings of an ENet-backed peer.
+fn core_config(
+    role: Role,
+    profile: WireProfile,
+    channels: u8,
+    max_clients: usize,
+    transport: &EnetTransport,
+    options: EnetPeerOptions,
+) -> CoreConfig {
+    CoreConfig {
+        role,
+        profile,
+        channels,
+        max_clients,
+        max_frame_size: transport.max_frame_size(),
+        options: options.session,
+    }
 }
 
 impl MultiplayerPeer for EnetMultiplayerPeer {
-    fn transfer_channel(&self) -> u8 {
-        self.session.transfer_channel
-    }
-
-    fn set_transfer_channel(&mut self, channel: u8) {
-        self.session.transfer_channel = channel;
-    }
-
-    fn transfer_mode(&self) -> TransferMode {
-        self.session.transfer_mode
-    }
-
-    fn set_transfer_mode(&mut self, mode: TransferMode) {
-        self.session.transfer_mode = mode;
-    }
-
-    fn set_target_peer(&mut self, target: Target) {
-        self.session.target = target;
-    }
-
-    fn is_refusing_new_connections(&self) -> bool {
-        self.session.refuse_new_connections
-    }
+    super::session::delegate_to_core!();
 
     /// Newcomers are refused at the handshake with
     /// [`RefuseReason::RefusingConnections`], so they learn at once.
     fn set_refuse_new_connections(&mut self, refuse: bool) {
-        self.session.refuse_new_connections = refuse;
+        self.core.refuse_new_connections = refuse;
     }
 
-    /// 1 on a server; on a client, the id it offered last (a refused id is
-    /// replaced by a fresh one); on a mesh peer, the id it was created with.
+    /// 1 on a server; on a mesh peer, the id it was created with; on a
+    /// client, the id it offered last. A client's id can change while it is
+    /// [`Connecting`](ConnectionStatus::Connecting): a server that refuses
+    /// it as invalid or duplicate makes the client retry with a fresh one
+    /// ([`EnetPeerOptions::id_retries`]). Nothing is sent or emitted under
+    /// a refused id (sending needs `Connected`), so the id read once
+    /// `Connected(PeerId::SERVER)` arrived is the one the session knows.
     fn unique_id(&self) -> PeerId {
-        self.session.unique_id
+        self.core.unique_id
     }
 
     /// Whether this peer was created as a server (a mesh peer is not one,
     /// whatever its id).
     fn is_server(&self) -> bool {
-        self.session.role == Role::Server
+        self.core.role == Role::Server
     }
 
-    fn connection_status(&self) -> ConnectionStatus {
-        self.session.status
-    }
-
-    /// True for a server that relays (relay profile with
-    /// [`EnetPeerOptions::server_relay`] on, or the godot4 profile, whose
-    /// relay is the layer above's) and for clients; false for mesh peers.
+    /// True for a server that relays ([`EnetPeerOptions::server_relay`],
+    /// on by default) and for clients; false for mesh peers.
     fn is_server_relay_supported(&self) -> bool {
-        match self.session.role {
-            Role::Server => self.session.relay || self.session.profile == WireProfile::Godot4,
+        match self.core.role {
+            Role::Server => self.core.relay,
             Role::Client => true,
             Role::Mesh => false,
         }
@@ -378,12 +381,8 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
     /// connection refuses (a channel it did not negotiate, a full queue) are
     /// counted in [`MultiplayerStats::copies_failed`].
     fn put_packet(&mut self, payload: &[u8]) -> Result<(), PutPacketError> {
-        let host = self.host.as_ref().ok_or(PutPacketError::NotConnected)?;
-        self.session.put(host, payload)
-    }
-
-    fn max_packet_size(&self) -> usize {
-        self.session.max_packet_size
+        let transport = self.transport.as_mut().ok_or(PutPacketError::NotConnected)?;
+        self.core.put(transport, payload)
     }
 
     /// Receives, relays, runs timers, and sends what is queued.
@@ -393,42 +392,36 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
     /// else already arrived, and flushes everything queued, so replies and
     /// relayed copies leave together. Timeouts above a day wait a day.
     fn poll_timeout(&mut self, timeout: Duration) -> Result<(), PollError> {
-        let host = self.host.as_mut().ok_or(PollError::Closed)?;
-        let session = &mut self.session;
-        session.progress = false;
-        let wait =
-            if session.inbox.is_empty() { timeout.min(MAX_POLL_WAIT) } else { Duration::ZERO };
+        let transport = self.transport.as_mut().ok_or(PollError::Closed)?;
+        let core = &mut self.core;
+        core.progress = false;
+        let wait = if core.has_incoming() { Duration::ZERO } else { timeout.min(MAX_POLL_WAIT) };
         let deadline = Instant::now() + wait;
         loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let Some(event) = host.service(remaining).map_err(poll_error)? else { break };
-            session.handle(host, event);
-            while let Some(event) = host.next_event() {
-                session.handle(host, event);
+            let now = Instant::now();
+            core.run_timers(transport, now);
+            // Authentication timeouts wake the wait too.
+            let until = core.next_deadline().map_or(deadline, |at| at.min(deadline));
+            let remaining = until.saturating_duration_since(now);
+            if let Some(event) = transport.host_mut().service(remaining).map_err(poll_error)? {
+                if let Some(event) = transport.translate(event) {
+                    core.handle(transport, event);
+                }
+                while let Some(event) = transport.poll_event() {
+                    core.handle(transport, event);
+                }
             }
-            if session.progress || Instant::now() >= deadline {
+            if core.progress || Instant::now() >= deadline {
                 break;
             }
         }
-        host.flush().map_err(poll_error)
-    }
-
-    fn next_incoming(&mut self) -> Option<Incoming> {
-        self.session.inbox.pop()
-    }
-
-    fn peek_packet(&self) -> Option<PacketInfo> {
-        self.session.inbox.peek_packet()
-    }
-
-    fn available_packet_count(&self) -> usize {
-        self.session.inbox.packet_count()
+        transport.host().flush().map_err(poll_error)
     }
 
     /// Hands the buffer to the engine, which reuses it for a later packet.
     fn recycle(&mut self, payload: Vec<u8>) {
-        if let Some(host) = &self.host {
-            host.recycle(payload);
+        if let Some(transport) = self.transport.as_mut() {
+            transport.recycle(0, payload);
         }
     }
 
@@ -436,61 +429,39 @@ impl MultiplayerPeer for EnetMultiplayerPeer {
     /// server (on a client), a mesh peer.
     ///
     /// Without `force`, queued packets go first, then a
-    /// [`PeerEvent::Disconnected`](super::PeerEvent::Disconnected) follows once the peer acknowledged; on a
-    /// relay server the other clients are told then. With `force`, the peer
-    /// gets one unacknowledged DISCONNECT and is forgotten at once, with no
-    /// event; on a relay server the other clients are told at once. A client
-    /// forcing its server's disconnect closes, as Godot's does.
+    /// [`PeerEvent::Disconnected`](super::PeerEvent::Disconnected) follows
+    /// once the peer acknowledged; on a relaying server the other clients
+    /// are told then. With `force`, what was queued is flushed (sent once),
+    /// then the peer gets one unacknowledged DISCONNECT and is forgotten at
+    /// once, with no event; on a relaying server the other clients are told
+    /// at once. A client forcing its server's disconnect closes, as Godot's
+    /// does. A peer still authenticating ends with
+    /// [`PeerEvent::AuthenticationFailed`](super::PeerEvent::AuthenticationFailed)
+    /// instead of `Disconnected`.
     fn disconnect_peer(&mut self, peer: PeerId, force: bool) -> Result<(), DisconnectPeerError> {
-        let unknown = DisconnectPeerError::UnknownPeer(peer);
-        let host = self.host.as_ref().ok_or(unknown)?;
-        let session = &mut self.session;
-        let member = session.roster.by_id(peer).filter(|m| m.stage != Stage::Joining);
-        let member = member.ok_or(unknown)?;
-        let data = session.close_data();
-        if !force {
-            if member.stage == Stage::Connected {
-                host.disconnect_later(member.handle, data).map_err(|_| unknown)?;
-                session.roster.set_stage(member.handle, Stage::Leaving);
-            }
-            return Ok(());
-        }
-        // Only a handle that died meanwhile fails, and then there is
-        // nobody left to tell.
-        let _ = host.disconnect_now(member.handle, data);
-        session.roster.remove(member.handle);
-        if session.relay {
-            session.announce_leave(host, peer);
-        }
-        if session.role == Role::Client {
+        let transport = self.transport.as_mut().ok_or(DisconnectPeerError::UnknownPeer(peer))?;
+        if self.core.disconnect_peer(transport, peer, force)? {
             self.close();
         }
         Ok(())
     }
 
-    /// Drops every connection at once: each peer gets one unacknowledged
+    /// Drops every connection at once: what was put before goes out first
+    /// (one flush: sent once, not resent if lost, as Godot, which flushes
+    /// every `put_packet`), then each peer gets one unacknowledged
     /// DISCONNECT (carrying this peer's id in the relay profile, 0 in
-    /// godot4, as Godot does). No events; queued packets are discarded; the
-    /// socket is closed.
+    /// godot4, as Godot does). No events; queued incoming packets are
+    /// discarded; the socket is closed. To be sure everything arrived,
+    /// disconnect gracefully first (`disconnect_peer(id, false)`) and poll
+    /// until the `Disconnected` events.
     fn close(&mut self) {
-        if let Some(host) = self.host.take() {
-            let data = self.session.close_data();
-            for member in self.session.roster.members() {
-                // A handle that died meanwhile has nobody left to tell.
-                let _ = host.disconnect_now(member.handle, data);
-            }
+        if let Some(mut transport) = self.transport.take() {
+            self.core.close(&mut transport);
             // Flushing cannot fail; a datagram the socket refuses is lost
             // like any other, and the remote times out.
-            let _ = host.flush();
+            let _ = transport.host().flush();
         }
-        let session = &mut self.session;
-        session.roster.clear();
-        session.inbox.clear();
-        if let Some(client) = session.client.as_mut() {
-            client.relayed.clear();
-            client.departed.clear();
-        }
-        session.status = ConnectionStatus::Disconnected;
+        self.core.forget_everyone();
     }
 }
 

@@ -1,15 +1,18 @@
-//! How a `MultiplayerPeer` session looks inside ENet payloads.
+//! How a `MultiplayerPeer` session looks inside transport payloads.
 //!
-//! Godot has used two framings over ENet, and Volley speaks both so that a
-//! Volley server can host real Godot clients. A host picks one
-//! [`WireProfile`]; everything here is a pure, allocation-free function of
-//! that choice:
+//! Godot has used two generations of session framing, and Volley speaks
+//! both so that a Volley server can host real Godot clients. A session picks
+//! one [`WireProfile`]; everything here is a pure, allocation-free function
+//! of that choice and of the transport:
 //!
-//! - channel mapping: [`WireProfile::enet_channel`] (sending) and
+//! - ENet channel mapping: [`WireProfile::enet_channel`] (sending) and
 //!   [`WireProfile::channel_kind`] (receiving), and
 //!   [`WireProfile::enet_channel_count`] for the CONNECT;
-//! - the relay profile's 8-byte [`RelayHeader`] and its [`SystemMessage`]s;
-//! - the server's relay decision, [`route_from_client`];
+//! - Godot 3 (the relay profile): ENet's 8-byte [`RelayHeader`] and its
+//!   [`SystemMessage`]s, and the server's relay decision,
+//!   [`route_from_client`];
+//! - Godot 4 (the godot4 profile): SceneMultiplayer's packets, the same on
+//!   every transport ([`scene`]);
 //! - the [`RefuseReason`] codes a Volley server puts in ENet's DISCONNECT.
 //!
 //! Values inside payloads are little-endian (ENet's own headers are
@@ -27,19 +30,20 @@
 //! assert_eq!(relay.channel_kind(0), Ok(ChannelKind::System));
 //! ```
 
+mod godot3;
 mod refuse;
-mod relay;
-mod relay_header;
-mod system_message;
+pub mod scene;
 
 use std::fmt;
 
 use volley_proto::TransferMode;
 
+pub use godot3::{
+    DropReason, Relay, RelayHeader, RelayHeaderError, SystemMessage, SystemMessageError,
+    route_from_client,
+};
 pub use refuse::RefuseReason;
-pub use relay::{DropReason, Relay, route_from_client};
-pub use relay_header::{RelayHeader, RelayHeaderError};
-pub use system_message::{SystemMessage, SystemMessageError};
+pub use scene::{ScenePacket, ScenePacketError};
 
 /// The largest channel count an ENet connection can have; channel ids are
 /// `0..=254` (`255` addresses the connection itself, never user data).
@@ -173,6 +177,22 @@ impl fmt::Display for WireProfile {
             Self::Godot4 => "godot4",
         })
     }
+}
+
+/// How the links of one transport frame a session's packets: decided by
+/// the session's generation ([`WireProfile`]) and the transport.
+///
+/// The session core reads and writes packets through this: it picks the
+/// codec of the link a packet came on or goes to, so that one session can
+/// hold links of several transports (a relayed packet is re-framed for a
+/// destination of another framing, never altering the user's bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum LinkFraming {
+    /// Godot 3 over ENet: a [`RelayHeader`] in front of every game packet,
+    /// [`SystemMessage`]s on ENet channel 0.
+    EnetGodot3,
+    /// Godot 4's SceneMultiplayer: the same bytes on every transport.
+    Scene,
 }
 
 /// What a received ENet channel carries.

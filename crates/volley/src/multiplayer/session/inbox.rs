@@ -7,22 +7,22 @@ use crate::multiplayer::{Incoming, Packet, PacketInfo, PeerEvent};
 /// Packets and events in arrival order, with the packet count kept so that
 /// `available_packet_count` needs no scan.
 #[derive(Debug, Default)]
-pub(super) struct Inbox {
+pub(crate) struct Inbox {
     queue: VecDeque<Incoming>,
     packets: usize,
 }
 
 impl Inbox {
-    pub(super) fn push_packet(&mut self, packet: Packet) {
+    pub(crate) fn push_packet(&mut self, packet: Packet) {
         self.packets += 1;
         self.queue.push_back(Incoming::Packet(packet));
     }
 
-    pub(super) fn push_event(&mut self, event: PeerEvent) {
+    pub(crate) fn push_event(&mut self, event: PeerEvent) {
         self.queue.push_back(Incoming::Event(event));
     }
 
-    pub(super) fn pop(&mut self) -> Option<Incoming> {
+    pub(crate) fn pop(&mut self) -> Option<Incoming> {
         let item = self.queue.pop_front()?;
         if matches!(item, Incoming::Packet(_)) {
             self.packets -= 1;
@@ -31,22 +31,22 @@ impl Inbox {
     }
 
     /// The first queued packet, past any events in front of it.
-    pub(super) fn peek_packet(&self) -> Option<PacketInfo> {
+    pub(crate) fn peek_packet(&self) -> Option<PacketInfo> {
         self.queue.iter().find_map(|item| match item {
             Incoming::Packet(packet) => Some(packet.info()),
             Incoming::Event(_) => None,
         })
     }
 
-    pub(super) fn packet_count(&self) -> usize {
+    pub(crate) fn packet_count(&self) -> usize {
         self.packets
     }
 
-    pub(super) fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
 
-    pub(super) fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.queue.clear();
         self.packets = 0;
     }

@@ -57,6 +57,9 @@ pub(crate) struct Entry {
     pub(crate) sent_time_offset: u16,
     /// The VERIFY_CONNECT may go (accepted, by the application or at once).
     pub(crate) accepted: bool,
+    /// The application holds a handle naming the slot: no other entry may
+    /// name it meanwhile (manual accept).
+    pub(crate) exclusive: bool,
     /// In the outbox.
     queued: bool,
     /// Protocol times the VERIFY_CONNECT was sent, newest last.
@@ -107,6 +110,7 @@ impl Entry {
             verify,
             sent_time_offset,
             accepted: false,
+            exclusive: false,
             queued: false,
             sends: [0; SENDS_KEPT],
             send_count: 0,
@@ -150,6 +154,8 @@ pub(crate) struct HalfOpenTable {
     by_serial: HashMap<u32, u32>,
     /// Entries by IP address (at most the per-address limit each).
     by_ip: HashMap<IpAddr, IpEntries>,
+    /// Slots named by exclusive entries.
+    named: HashMap<u16, u32>,
     /// (entry, serial, deadline) in deadline order; records of removed or
     /// refreshed entries are skipped when they come up.
     expiry: VecDeque<(u32, u32, u32)>,
@@ -189,6 +195,11 @@ impl HalfOpenTable {
 
     pub(crate) fn get_mut(&mut self, index: u32) -> Option<&mut Entry> {
         self.entries.get_mut(index as usize)?.as_mut()
+    }
+
+    /// Whether an exclusive entry names `slot`.
+    pub(crate) fn is_named(&self, slot: u16) -> bool {
+        self.named.contains_key(&slot)
     }
 
     /// The entry whose handle generation is `serial`.
@@ -234,6 +245,11 @@ impl HalfOpenTable {
             }
         };
         self.by_serial.insert(serial, index);
+        if let Some(entry) = self.get(index)
+            && entry.exclusive
+        {
+            self.named.insert(entry.slot, index);
+        }
         if let Some(same_ip) = self.by_ip.get_mut(&ip) {
             same_ip.head = index;
         }
@@ -248,6 +264,9 @@ impl HalfOpenTable {
         self.free.push(index);
         self.live -= 1;
         self.by_serial.remove(&entry.serial);
+        if entry.exclusive {
+            self.named.remove(&entry.slot);
+        }
         let ip = entry.address.ip();
         if let Some(same_ip) = self.by_ip.get_mut(&ip) {
             same_ip.count -= 1;

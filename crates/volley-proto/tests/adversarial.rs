@@ -316,3 +316,62 @@ fn a_blind_handshake_from_a_spoofed_address_never_connects_nor_amplifies() {
     assert!(sent <= 3 * received, "{sent} bytes sent to the victim for {received}");
     assert!(server.stats().handshake_proofs_failed > 0);
 }
+
+/// With manual accept the application holds a handle for each request,
+/// naming the slot the connection will take: no two live requests may name
+/// the same slot, even under a flood that evicts them.
+#[test]
+fn manual_accept_requests_name_distinct_slots_under_a_flood() {
+    let mut config = EndpointConfig::default();
+    config.peer_limit(8).manual_accept(true);
+    let mut server = Endpoint::with_seed(config, 7).unwrap();
+    let mut client = Endpoint::with_seed(EndpointConfig::default(), 8).unwrap();
+    let mut now = Instant::now();
+    let mut buf = vec![0; TRANSMIT_BUFFER_SIZE];
+    let mut live = std::collections::HashMap::new();
+    let mut flood = 0u32;
+    let peer = client.connect(now, addr(SERVER), 1, 0).unwrap();
+    for _ in 0..300 {
+        now += Duration::from_millis(1);
+        // Three spoofed CONNECTs a millisecond: more than the free slots
+        // within a handshake's time, so requests are evicted all along.
+        for _ in 0..3 {
+            let from: SocketAddr =
+                format!("10.7.{}.{}:7", flood / 256 % 256, flood % 256).parse().unwrap();
+            server.handle_datagram(now, from, &connect_datagram(flood));
+            flood += 1;
+        }
+        client.handle_timeout(now);
+        server.handle_timeout(now);
+        while let Some(t) = client.poll_transmit(now, &mut buf) {
+            server.handle_datagram(now, addr(CLIENT), &buf[t.range]);
+        }
+        // The application accepts every request, as a game server does.
+        while let Some(event) = server.poll_event() {
+            match event {
+                Event::ConnectRequest { peer, .. } => {
+                    assert!(
+                        live.insert(peer.index(), peer).is_none(),
+                        "two live requests name slot {}",
+                        peer.index()
+                    );
+                    server.accept(peer).unwrap();
+                }
+                Event::Disconnected { peer, .. } => {
+                    assert_eq!(live.remove(&peer.index()), Some(peer));
+                }
+                Event::Connected { peer, .. } => {
+                    assert_eq!(live.get(&peer.index()), Some(&peer), "the request's handle");
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        while let Some(t) = server.poll_transmit(now, &mut buf) {
+            if t.destination == addr(CLIENT) {
+                client.handle_datagram(now, addr(SERVER), &buf[t.range]);
+            }
+        }
+    }
+    assert_eq!(client.peer_state(peer), Some(volley_proto::PeerState::Connected));
+    assert!(server.stats().half_open_evicted > 0);
+}

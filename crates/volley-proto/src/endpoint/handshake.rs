@@ -59,14 +59,20 @@ impl Endpoint {
             self.stats.connects_ignored += 1;
             return;
         }
-        if self.half_open.len() >= self.config.max_half_open
-            && let Some(oldest) = self.half_open.oldest()
-        {
-            // A flood cannot pin the table: the oldest attempt makes room.
-            self.stats.half_open_evicted += 1;
-            self.drop_half_open(oldest, DisconnectReason::Evicted, 0);
+        // With manual accept the application holds a handle naming the
+        // slot from the request on, so no two attempts may name the same one:
+        // there are as many attempts as free slots (instead of the table's
+        // size), the oldest still making room.
+        let exclusive = self.config.manual_accept;
+        if self.half_open.len() >= self.config.max_half_open {
+            self.evict_oldest_half_open();
         }
-        let Some(slot) = self.tentative_slot() else {
+        let mut slot = self.tentative_slot(exclusive);
+        if slot.is_none() && exclusive {
+            self.evict_oldest_half_open();
+            slot = self.tentative_slot(exclusive);
+        }
+        let Some(slot) = slot else {
             self.stats.connects_ignored += 1;
             return;
         };
@@ -108,6 +114,7 @@ impl Endpoint {
         let mut entry =
             Entry::new(serial, from, slot as u16, params, data, verify, offset, now, lifetime);
         entry.accepted = !manual;
+        entry.exclusive = exclusive;
         let index = self.half_open.insert(entry);
         self.half_open.note_received(index, wire_len);
         if manual {
@@ -119,6 +126,14 @@ impl Endpoint {
             });
         } else {
             self.half_open.queue_verify(index);
+        }
+    }
+
+    /// A flood cannot pin the table: the oldest attempt makes room.
+    fn evict_oldest_half_open(&mut self) {
+        if let Some(oldest) = self.half_open.oldest() {
+            self.stats.half_open_evicted += 1;
+            self.drop_half_open(oldest, DisconnectReason::Evicted, 0);
         }
     }
 
@@ -138,12 +153,14 @@ impl Endpoint {
     }
 
     /// A free slot to name in a VERIFY_CONNECT, taken in turn, so that
-    /// attempts in progress at once name different slots while enough are free.
-    fn tentative_slot(&mut self) -> Option<usize> {
+    /// attempts in progress at once name different slots while enough are
+    /// free; `exclusive`: one no other exclusive attempt names.
+    fn tentative_slot(&mut self, exclusive: bool) -> Option<usize> {
         let (slots, cursor) = (self.peers.len(), self.half_open.cursor);
-        let slot = (0..slots)
-            .map(|step| (cursor + step) % slots)
-            .find(|&i| self.peers[i].state == PeerState::Disconnected)?;
+        let slot = (0..slots).map(|step| (cursor + step) % slots).find(|&i| {
+            self.peers[i].state == PeerState::Disconnected
+                && !(exclusive && self.half_open.is_named(i as u16))
+        })?;
         self.half_open.cursor = slot + 1;
         Some(slot)
     }

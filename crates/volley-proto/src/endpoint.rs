@@ -940,9 +940,22 @@ impl Endpoint {
         if p.state == PeerState::DisconnectLater {
             return Flow::Continue; // acknowledged, discarded
         }
-        if let CommandBody::SendUnsequenced { unsequenced_group, .. } = command.body
-            && !p.unsequenced_window.accept(unsequenced_group)
-        {
+        if let CommandBody::SendUnsequenced { unsequenced_group, data } = command.body {
+            if !p.unsequenced_window.accept(unsequenced_group) {
+                return Flow::Continue;
+            }
+            // Delivered at once: straight to the events, charged what it occupies.
+            let payload = self.pool.copy_of(data);
+            let charge = delivered_charge(&payload);
+            if !self.budget.admits(p.waiting, self.host_waiting, charge) {
+                self.pool.give(payload);
+                self.stats.dropped_waiting_data += 1;
+                return Flow::Dropped;
+            }
+            p.waiting += charge;
+            self.host_waiting += charge;
+            let (peer, mode) = (p.handle(), TransferMode::Unreliable);
+            self.events.push_back(Event::Received { peer, channel, mode, payload });
             return Flow::Continue;
         }
         let mut cx = ReceiveContext {
@@ -956,16 +969,16 @@ impl Endpoint {
         };
         let result = p.receive(channel, command, &mut cx);
         self.stats.fragment_groups_shed += cx.shed as u64;
-        if cx.over_budget && p.holds_stale_fragments(now, p.timeouts.maximum) {
-            // Over its budget with groups no sender leaves incomplete: the
-            // peer itself goes.
-            self.delivered.clear();
-            self.evict(index);
-            return Flow::Dropped;
-        }
-        let handle = p.handle();
+        let (over_budget, handle) = (cx.over_budget, p.handle());
         for (mode, payload) in self.delivered.drain(..) {
             self.events.push_back(Event::Received { peer: handle, channel, mode, payload });
+        }
+        let p = &mut self.peers[index];
+        if over_budget && p.holds_stale_fragments(now, p.timeouts.maximum) {
+            // Over its budget with groups no sender leaves incomplete: the
+            // peer itself goes.
+            self.evict(index);
+            return Flow::Dropped;
         }
         match result {
             Ok(()) => Flow::Continue,

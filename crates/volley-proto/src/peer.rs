@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::budget::WaitingBudget;
-use crate::channel::{Delivery, IncomingChannel, Violation, delivered_charge};
+use crate::channel::{Delivery, IncomingChannel, Violation};
 use crate::constants::{MAX_WINDOW_SIZE, NO_PEER_ID, UNUSED_SESSION_ID};
 use crate::outgoing::{OutKind, OutgoingCommand, PacketSlice, PacketStore};
 use crate::pool::BufferPool;
@@ -279,11 +279,12 @@ impl Peer {
         released
     }
 
-    /// Hands a data command (any but SEND_UNSEQUENCED's duplicate check,
-    /// done by the caller) to its channel, within the peer's budget. A peer
+    /// Hands a data command (SEND_UNSEQUENCED, delivered at once, is the
+    /// caller's) to its channel, within the peer's budget. A peer
     /// over its budget pays: unreliable data is dropped, and for reliable
     /// data its incomplete unreliable fragment groups are dropped and the
     /// command tried once more.
+    #[inline]
     pub(crate) fn receive(
         &mut self,
         channel: u8,
@@ -326,18 +327,6 @@ impl Peer {
             CommandBody::SendFragment(f) => incoming.receive_fragment(seq, &f, true, &mut d),
             CommandBody::SendUnreliableFragment(f) => {
                 incoming.receive_fragment(seq, &f, false, &mut d)
-            }
-            CommandBody::SendUnsequenced { data, .. } => {
-                let copy = d.pool.copy_of(data);
-                let charge = delivered_charge(&copy);
-                if !d.budget.admits(*d.waiting, *d.host_waiting, charge) {
-                    d.pool.give(copy);
-                    return Err(Violation::WaitingData);
-                }
-                *d.waiting += charge;
-                *d.host_waiting += charge;
-                d.out.push_back((TransferMode::Unreliable, copy));
-                Ok(())
             }
             _ => Ok(()),
         }

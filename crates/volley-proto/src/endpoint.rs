@@ -207,7 +207,7 @@ impl Endpoint {
             events: VecDeque::new(),
             ready: VecDeque::new(),
             direct: VecDeque::new(),
-            pool: BufferPool::new(2048, 16 << 20, 64 * 1024),
+            pool: BufferPool::new(2048, 4 << 20, 64 * 1024),
             host_waiting: 0,
             budget: WaitingBudget::new(&config),
             queue_budget: QueueBudget::new(&config),

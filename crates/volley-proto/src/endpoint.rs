@@ -1292,12 +1292,14 @@ impl Endpoint {
             self.stats.datagrams_sent += 1;
             return Some(Transmit { destination: direct.destination, range: 0..len });
         }
-        let lifetime = duration_ms(self.config.timeouts.minimum);
-        if let Some((destination, range)) =
-            self.half_open.poll_transmit(now_ms, buf, self.config.checksum, lifetime)
-        {
-            self.stats.datagrams_sent += 1;
-            return Some(Transmit { destination, range });
+        if self.half_open.has_outgoing() {
+            let lifetime = duration_ms(self.config.timeouts.minimum);
+            if let Some((destination, range)) =
+                self.half_open.poll_transmit(now_ms, buf, self.config.checksum, lifetime)
+            {
+                self.stats.datagrams_sent += 1;
+                return Some(Transmit { destination, range });
+            }
         }
         while let Some(index) = self.ready.pop_front() {
             let index = usize::from(index);

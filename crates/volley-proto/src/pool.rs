@@ -42,23 +42,26 @@ impl BufferPool {
     }
 
     /// An empty buffer for about `len` bytes, reused when one of its class is free.
+    #[inline]
     pub(crate) fn take_for(&mut self, len: usize) -> Vec<u8> {
-        if len <= TINY_CAPACITY {
-            return self.tiny.pop().unwrap_or_default();
-        }
-        if len <= SMALL_CAPACITY {
-            return self.small.pop().unwrap_or_default();
-        }
-        match self.large.pop() {
-            Some(buf) => {
-                self.large_bytes -= buf.capacity();
-                buf
-            }
-            None => Vec::new(),
-        }
+        let list = if len <= TINY_CAPACITY {
+            &mut self.tiny
+        } else if len <= SMALL_CAPACITY {
+            &mut self.small
+        } else {
+            return self.take_large();
+        };
+        list.pop().unwrap_or_default()
+    }
+
+    fn take_large(&mut self) -> Vec<u8> {
+        let buf = self.large.pop().unwrap_or_default();
+        self.large_bytes -= buf.capacity();
+        buf
     }
 
     /// A buffer holding a copy of `data`.
+    #[inline]
     pub(crate) fn copy_of(&mut self, data: &[u8]) -> Vec<u8> {
         let mut buf = self.take_for(data.len());
         buf.extend_from_slice(data);
@@ -66,23 +69,26 @@ impl BufferPool {
     }
 
     /// Returns a buffer for reuse (large or surplus ones are freed).
+    #[inline]
     pub(crate) fn give(&mut self, mut buf: Vec<u8>) {
         let capacity = buf.capacity();
-        if capacity == 0 {
-            return;
-        }
-        buf.clear();
-        if capacity <= TINY_CAPACITY {
-            if self.tiny.len() < self.max_small {
-                self.tiny.push(buf);
-            }
+        let list = if capacity <= TINY_CAPACITY {
+            &mut self.tiny
         } else if capacity <= SMALL_CAPACITY {
-            if self.small.len() < self.max_small {
-                self.small.push(buf);
-            }
-        } else if capacity <= self.max_capacity
-            && self.large_bytes + capacity <= self.max_large_bytes
-        {
+            &mut self.small
+        } else {
+            return self.give_large(buf);
+        };
+        if capacity != 0 && list.len() < self.max_small {
+            buf.clear();
+            list.push(buf);
+        }
+    }
+
+    fn give_large(&mut self, mut buf: Vec<u8>) {
+        let capacity = buf.capacity();
+        if capacity <= self.max_capacity && self.large_bytes + capacity <= self.max_large_bytes {
+            buf.clear();
             self.large_bytes += capacity;
             self.large.push(buf);
         }

@@ -366,9 +366,12 @@ impl ReliableSender {
             }
         }
         let mut next: Option<u32> = None;
+        // The age of the oldest command sent and not acknowledged.
+        let mut oldest = 0;
         let mut i = 0;
         while i < self.in_flight.len() {
             let command = &self.in_flight[i];
+            oldest = oldest.max(time_difference(now, command.first_sent));
             let deadline = command.sent_time.wrapping_add(command.rto);
             if time_less(now, deadline) {
                 if next.is_none_or(|n| time_less(deadline, n)) {
@@ -393,9 +396,11 @@ impl ReliableSender {
         }
         // A command acknowledged around but never itself for the timeout
         // maximum will not get through, whatever else the peer acknowledges
-        // (a resend queue keeps only sent commands' first times meaningful).
-        let sent = self.in_flight.iter().chain(self.resend.iter().filter(|c| c.send_attempts > 0));
-        if sent.map(|c| time_difference(now, c.first_sent)).max().unwrap_or(0) >= timeouts.maximum {
+        // (in the resend queue, only commands sent before have a first time).
+        for command in self.resend.iter().filter(|c| c.send_attempts > 0) {
+            oldest = oldest.max(time_difference(now, command.first_sent));
+        }
+        if oldest >= timeouts.maximum {
             return TimeoutCheck::Dead;
         }
         // While commands are overdue, the dead-peer deadline is a timer too.

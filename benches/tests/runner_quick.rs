@@ -11,8 +11,10 @@ const PATIENCE: Duration = Duration::from_secs(120);
 
 #[test]
 fn quick_reliable_stream_for_volley_and_raw_udp() {
+    let charts = std::env::temp_dir().join(format!("volley-bench-charts-{}", std::process::id()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_volley-bench"))
-        .args(["--quick", "--scenario", "reliable-64", "--systems", "raw", "--json"])
+        .args(["--quick", "--scenario", "reliable-64", "--systems", "raw", "--json", "--charts"])
+        .arg(&charts)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -41,6 +43,16 @@ fn quick_reliable_stream_for_volley_and_raw_udp() {
     assert!(!stdout.contains("failed"), "{stdout}");
     // Progress went to stderr, not into the JSON.
     assert!(stderr.contains("reliable-64"), "{stderr}");
+    // Next to the table: the table, the JSON, and the scenario's chart with
+    // both systems and the ratio; the runner says where.
+    assert!(stderr.contains(&charts.display().to_string()), "{stderr}");
+    let svg = std::fs::read_to_string(charts.join("reliable-64.svg")).expect("the chart");
+    let json = std::fs::read_to_string(charts.join("report.json")).expect("the JSON report");
+    let table = std::fs::read_to_string(charts.join("table.md")).expect("the table");
+    let _ = std::fs::remove_dir_all(&charts);
+    assert!(svg.starts_with("<svg") && svg.contains("raw UDP") && svg.contains("(Volley = "));
+    assert_eq!(json, stdout.trim_end());
+    assert!(table.contains("| reliable 64 B ↑"), "{table}");
 }
 
 #[test]

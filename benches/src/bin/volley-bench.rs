@@ -7,22 +7,31 @@
 //! cargo run --release -p volley-bench --features enet-c --bin volley-bench -- attacks
 //! ```
 //!
+//! Besides printing the table, it writes the table (`table.md`), the report
+//! as JSON (`report.json`) and one SVG chart per scenario into the charts
+//! directory, `target/volley-bench/` by default.
+//!
 //! `attacks` runs the attack suite (`volley_bench::attack`) instead;
 //! `attack-server` is the echo server it attacks, in a process of its own.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use volley_bench::attack::{self, Attack, Target};
-use volley_bench::suite::{Options, run, scenarios};
+use volley_bench::suite::report::Report;
+use volley_bench::suite::{Options, chart, run, scenarios};
 
 const USAGE: &str = "\
-usage: volley-bench [--quick] [--scenario NAME]... [--systems A,B,...] [--repeat N] [--json] [--list]
+usage: volley-bench [--quick] [--scenario NAME]... [--systems A,B,...] [--repeat N] [--json]
+                    [--charts DIR] [--list]
 
   --quick            CI-sized run (short measurements, fewer clients)
   --scenario NAME    only scenarios whose name starts with NAME (repeatable)
   --systems A,B      only these systems (name prefixes; Volley always runs)
   --repeat N         measure each cell N times and show the median (default 1)
   --json             print the report as JSON instead of a table
+  --charts DIR       where to write table.md, report.json and one SVG chart per
+                     scenario (default: target/volley-bench next to the build)
   --list             list the scenarios and systems, then exit
 
 usage: volley-bench attacks [--quick] [--attack NAME]... [--systems A,B]
@@ -38,6 +47,7 @@ struct Args {
     options: Options,
     json: bool,
     list: bool,
+    charts: Option<PathBuf>,
 }
 
 fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -45,6 +55,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
         options: Options { progress: true, ..Options::default() },
         json: false,
         list: false,
+        charts: None,
     };
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
@@ -61,6 +72,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--quick" => parsed.options.quick = true,
             "--json" => parsed.json = true,
             "--list" => parsed.list = true,
+            "--charts" => parsed.charts = Some(value("--charts")?.into()),
             "--scenario" => parsed.options.scenarios.push(value("--scenario")?),
             "--systems" => parsed.options.systems.extend(
                 value("--systems")?
@@ -187,11 +199,43 @@ fn main() -> ExitCode {
     if !cfg!(feature = "enet-c") {
         eprintln!("note: ENet's C library is left out; build with --features enet-c to compare it");
     }
+    let charts = args.charts.unwrap_or_else(default_charts_dir);
     let report = run(&args.options);
     if args.json {
         println!("{}", report.json());
     } else {
         print!("{}", report.table());
     }
-    ExitCode::SUCCESS
+    match write_outputs(&report, &charts) {
+        Ok(count) => {
+            let shown = std::path::absolute(&charts).unwrap_or(charts);
+            eprintln!(
+                "wrote the table, the JSON report and {count} SVG charts to {}",
+                shown.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("volley-bench: writing to {}: {e}", charts.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `target/volley-bench` beside the directory the binary was built into
+/// (`target/release`), or `./volley-bench` if that cannot be found.
+fn default_charts_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(|target| target.join("volley-bench")))
+        .unwrap_or_else(|| PathBuf::from("volley-bench"))
+}
+
+/// Writes the table, the JSON report and the charts into `dir`; returns
+/// how many charts.
+fn write_outputs(report: &Report, dir: &Path) -> std::io::Result<usize> {
+    let charts = chart::write_charts(report, dir)?;
+    std::fs::write(dir.join("table.md"), report.table())?;
+    std::fs::write(dir.join("report.json"), report.json())?;
+    Ok(charts.len())
 }

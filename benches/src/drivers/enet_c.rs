@@ -1,11 +1,11 @@
 //! ENet's C library (1.3.17, built from source by `enet-sys`), through the
-//! crate's [`EnetHost`](crate::enet_c_host::EnetHost) wrapper.
+//! crate's [`EnetHost`] wrapper.
 //!
 //! Driven as ENet's documentation says: `enet_host_service(host, &event,
 //! timeout)` until it reports no event (a zero timeout polls, a longer one
 //! sleeps in the OS on the socket), each received packet read in place and
 //! destroyed. ENet's send path walks a peer's whole outgoing queue on every
-//! service, so a stream is queued in batches of [`BATCH_BYTES`] whenever
+//! service, so a stream is queued in batches of `BATCH_BYTES` whenever
 //! that queue has drained (everything queued is in flight), which keeps the
 //! queue short and the reliable window full. ENet asks the kernel for 256
 //! KiB socket buffers itself.

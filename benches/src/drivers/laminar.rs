@@ -8,7 +8,7 @@
 //!   the other way, and each header acknowledges the newest 33 sequence
 //!   numbers. The server therefore answers every service call in which a
 //!   peer sent it data with an empty reliable packet (sent at once with a
-//!   second `manual_poll`), and a sender keeps at most [`WINDOW`] messages
+//!   second `manual_poll`), and a sender keeps at most `WINDOW` messages
 //!   unconfirmed, or older packets fall out of the acknowledged range and
 //!   are sent again.
 //! - There is no handshake: a connection exists once both ends sent and

@@ -3,8 +3,8 @@
 //!
 //! Messages are packed as the engines pack theirs: each send appends a
 //! 2-byte length and the message to a datagram, which goes out when the
-//! next message would not fit (at most [`MESSAGES_PER_DATAGRAM`] messages and
-//! [`PACKED_DATAGRAM`] bytes) or at the next service or flush. A message
+//! next message would not fit (at most `MESSAGES_PER_DATAGRAM` messages and
+//! `PACKED_DATAGRAM` bytes) or at the next service or flush. A message
 //! larger than that travels alone.
 //!
 //! Both sockets get the kernel buffers ENet and Volley ask for (256 KiB

@@ -7,8 +7,8 @@
 //! messages, then `send_packets`. renet sends on each call everything due,
 //! up to `available_bytes_per_tick`, and resends what is unacknowledged
 //! after `resend_time`; it has no congestion window, so a stream is fed a
-//! batch whenever fewer than [`LOW_MARK`] bytes of it are unconfirmed by the
-//! receiver, topping up to [`HIGH_MARK`]. Channel 0 is reliable-ordered,
+//! batch whenever fewer than `LOW_MARK` bytes of it are unconfirmed by the
+//! receiver, topping up to `HIGH_MARK`. Channel 0 is reliable-ordered,
 //! channel 1 unreliable.
 //!
 //! renet_netcode owns its socket and has no way to wait on it, so a

@@ -10,6 +10,7 @@
 //! println!("{}", report.table());
 //! ```
 
+pub mod chart;
 pub mod cpu;
 mod cpu_only;
 pub mod netns;

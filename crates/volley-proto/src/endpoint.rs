@@ -32,6 +32,7 @@ use crate::reliable::{TimeoutCheck, TimeoutMs};
 use crate::stats::{EndpointStats, PeerStats};
 use crate::throttle::PacketThrottle;
 use crate::time::{Clock, duration_ms, time_difference, time_less};
+use crate::trace;
 use crate::wire::{
     Command, CommandBody, CommandHeader, Commands, ConnectParams, Datagram, DatagramWriter, Header,
     MAX_HEADER_LEN, ThrottleParams,
@@ -177,6 +178,7 @@ pub struct Endpoint {
     /// Compressed bodies on the way out, decompressed ones on the way in.
     compress_buf: Vec<u8>,
     decompress_buf: Vec<u8>,
+    drop_log: trace::DropLog,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -229,6 +231,7 @@ impl Endpoint {
             decompress_buf: vec![0; MAX_DATAGRAM_SIZE],
             clock: None,
             last_now: None,
+            drop_log: trace::DropLog::default(),
             config,
         })
     }
@@ -284,6 +287,7 @@ impl Endpoint {
     /// Ends the connection at `index`: the application is told why, then the slot is freed.
     fn end_peer(&mut self, index: usize, reason: DisconnectReason, data: u32) {
         let peer = self.peers[index].handle();
+        trace::lifecycle!(%peer, address = %self.peers[index].address, %reason, data, "disconnected");
         self.events.push_back(Event::Disconnected { peer, reason, data });
         self.free_slot(index);
     }
@@ -366,6 +370,7 @@ impl Endpoint {
         };
         peer.queue_control(OutKind::Connect { params, data }, true);
         let handle = peer.handle();
+        trace::lifecycle!(peer = %handle, %address, channel_count, "connecting");
         self.mark_ready(index);
         Ok(handle)
     }
@@ -706,6 +711,11 @@ impl Endpoint {
     /// Malformed, misaddressed, stale-session or bad-checksum datagrams are
     /// dropped and counted in [`stats`](Self::stats); they never disturb a peer.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.receive_datagram(now, from, bytes);
+        self.drop_log.after_datagram(&self.stats, from, now);
+    }
+
+    fn receive_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
         let now_ms = self.tick(now);
         self.stats.datagrams_received += 1;
         let Ok(datagram) = Datagram::parse(bytes, self.config.checksum) else {
@@ -1092,6 +1102,7 @@ impl Endpoint {
         p.state = PeerState::Connected;
         let handle = p.handle();
         self.recalculate_bandwidth = true;
+        trace::lifecycle!(peer = %handle, address = %p.address, "connected");
         self.events.push_back(Event::Connected { peer: handle, data: 0 });
         Flow::Continue
     }
@@ -1141,6 +1152,7 @@ impl Endpoint {
     /// Advances timers to `now`: resends, timeouts, keep-alives, bandwidth.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now_ms = self.tick(now);
+        self.drop_log.on_timer(&self.stats, now);
         if time_difference(now_ms, self.bandwidth_epoch) >= duration_ms(BANDWIDTH_THROTTLE_INTERVAL)
         {
             self.bandwidth_throttle(now_ms);

@@ -1,13 +1,16 @@
-//! A chat room on the ENet-backed MultiplayerPeer (relay profile).
+//! A chat room for desktop (ENet) and browser (WebSocket) clients at once,
+//! on a Volley server session in Godot 3's framing (the relay profile).
 //!
 //! ```text
-//! cargo run -p volley --example chat -- server 127.0.0.1:7777
+//! cargo run -p volley --example chat -- server 127.0.0.1:7777 --web 127.0.0.1:7778
 //! cargo run -p volley --example chat -- client 127.0.0.1:7777 alice
+//! cargo run -p volley --example chat -- client ws://127.0.0.1:7778/ bob
 //! ```
 //!
-//! Every line typed is sent to everyone; `/msg ID text` sends to one peer
-//! (through the server, for clients), `/who` lists who is here, `/quit`
-//! leaves. Joins and leaves are printed as they happen.
+//! and open `crates/volley/examples/chat.html` in a browser: it joins the
+//! same room over WebSocket. Every line typed is sent to everyone; `/msg ID
+//! text` sends to one peer (through the server, for clients), `/who` lists
+//! who is here, `/quit` leaves. Joins and leaves are printed as they happen.
 
 use std::collections::BTreeSet;
 use std::io::BufRead;
@@ -17,13 +20,37 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use volley::multiplayer::enet::{EnetMultiplayerPeer, EnetPeerOptions};
-use volley::multiplayer::framing::WireProfile;
+use volley::multiplayer::enet::{EnetListener, EnetMultiplayerPeer, EnetPeerOptions};
+use volley::multiplayer::framing::{RefuseReason, WireProfile};
+use volley::multiplayer::session::ServerSession;
+use volley::multiplayer::websocket::{WebSocketMultiplayerPeer, WsClientOptions, WsListener};
 use volley::multiplayer::{
     ConnectionStatus, Incoming, MultiplayerPeer, PeerEvent, PeerId, PutPacketError, Target,
 };
 
-const USAGE: &str = "usage: chat server ADDR | chat client ADDR NAME";
+/// A peer of the chat: a server session, or a client of either transport.
+trait ChatPeer: MultiplayerPeer {
+    /// Why the server turned this client away, if it said.
+    fn refusal(&self) -> Option<RefuseReason> {
+        None
+    }
+}
+
+impl ChatPeer for ServerSession {}
+
+impl ChatPeer for EnetMultiplayerPeer {
+    fn refusal(&self) -> Option<RefuseReason> {
+        Self::refusal(self)
+    }
+}
+
+impl ChatPeer for WebSocketMultiplayerPeer {
+    fn refusal(&self) -> Option<RefuseReason> {
+        Self::refusal(self)
+    }
+}
+
+const USAGE: &str = "usage: chat server ADDR [--web WS_ADDR] | chat client ADDR NAME | chat client ws://WS_ADDR/ NAME";
 /// How long a frame of the loop waits for the network.
 const FRAME: Duration = Duration::from_millis(50);
 /// How long leaving waits for the server to acknowledge.
@@ -48,30 +75,43 @@ fn main() -> ExitCode {
 }
 
 /// Creates the peer the command line asks for, and the name to chat under.
-fn start(args: &[String]) -> Result<(EnetMultiplayerPeer, String), String> {
+fn start(args: &[String]) -> Result<(Box<dyn ChatPeer>, String), String> {
     let parse = |addr: &str| addr.parse::<SocketAddr>().map_err(|e| format!("{addr}: {e}"));
-    let options = EnetPeerOptions::default();
+    let profile = WireProfile::Relay;
     match args {
-        [role, addr] if role == "server" => {
-            let peer = EnetMultiplayerPeer::create_server(
-                parse(addr)?,
-                32,
-                1,
-                WireProfile::Relay,
-                options,
-            )
-            .map_err(|e| e.to_string())?;
-            if let Some(bound) = peer.local_addr() {
-                println!("serving on {bound}");
+        [role, addr, rest @ ..] if role == "server" => {
+            let mut builder = ServerSession::builder(profile)
+                .max_clients(32)
+                .enet(EnetListener::new(parse(addr)?));
+            match rest {
+                [] => {}
+                [flag, web] if flag == "--web" => {
+                    builder = builder.websocket(WsListener::new(parse(web)?));
+                }
+                _ => return Err(USAGE.to_owned()),
             }
-            Ok((peer, "server".to_owned()))
+            let session = builder.build().map_err(|e| e.to_string())?;
+            for index in 0..session.listener_count() {
+                if let Some(bound) = session.local_addr(index) {
+                    let kind = if index == 0 { "ENet (UDP)" } else { "WebSocket (TCP)" };
+                    println!("serving {kind} on {bound}");
+                }
+            }
+            Ok((Box::new(session), "server".to_owned()))
+        }
+        [role, url, name] if role == "client" && url.starts_with("ws") => {
+            let options = WsClientOptions::default();
+            let peer = WebSocketMultiplayerPeer::create_client(url, profile, options)
+                .map_err(|e| e.to_string())?;
+            println!("connecting to {url}...");
+            Ok((Box::new(peer), name.clone()))
         }
         [role, addr, name] if role == "client" => {
-            let peer =
-                EnetMultiplayerPeer::create_client(parse(addr)?, 1, WireProfile::Relay, options)
-                    .map_err(|e| e.to_string())?;
+            let options = EnetPeerOptions::default();
+            let peer = EnetMultiplayerPeer::create_client(parse(addr)?, 1, profile, options)
+                .map_err(|e| e.to_string())?;
             println!("connecting to {addr}...");
-            Ok((peer, name.clone()))
+            Ok((Box::new(peer), name.clone()))
         }
         _ => Err(USAGE.to_owned()),
     }
@@ -92,13 +132,13 @@ fn stdin_lines() -> Receiver<String> {
     receiver
 }
 
-fn run(mut peer: EnetMultiplayerPeer, name: &str, input: Receiver<String>) -> Result<(), String> {
+fn run(mut peer: Box<dyn ChatPeer>, name: &str, input: Receiver<String>) -> Result<(), String> {
     let mut present = BTreeSet::new();
     let mut was_connected = false;
     loop {
         peer.poll_timeout(FRAME).map_err(|e| e.to_string())?;
         while let Some(incoming) = peer.next_incoming() {
-            show(&mut peer, incoming, &mut present);
+            show(&mut *peer, incoming, &mut present);
         }
         match peer.connection_status() {
             ConnectionStatus::Connected if !was_connected => {
@@ -124,7 +164,7 @@ fn run(mut peer: EnetMultiplayerPeer, name: &str, input: Receiver<String>) -> Re
         };
         let command = command(&line);
         if let Command::Quit = command {
-            leave(&mut peer);
+            leave(&mut *peer);
             return Ok(());
         }
         if !was_connected {
@@ -137,16 +177,16 @@ fn run(mut peer: EnetMultiplayerPeer, name: &str, input: Receiver<String>) -> Re
                 let ids: Vec<String> = present.iter().map(PeerId::to_string).collect();
                 println!("here: you ({}), {}", peer.unique_id(), ids.join(", "));
             }
-            Command::Say(text) => say(&mut peer, Target::Broadcast, &format!("{name}: {text}")),
+            Command::Say(text) => say(&mut *peer, Target::Broadcast, &format!("{name}: {text}")),
             Command::Whisper(to, text) => {
-                say(&mut peer, Target::Peer(to), &format!("{name} (to you): {text}"));
+                say(&mut *peer, Target::Peer(to), &format!("{name} (to you): {text}"));
             }
             Command::Invalid(why) => println!("{why}"),
         }
     }
 }
 
-fn show(peer: &mut EnetMultiplayerPeer, incoming: Incoming, present: &mut BTreeSet<PeerId>) {
+fn show(peer: &mut dyn ChatPeer, incoming: Incoming, present: &mut BTreeSet<PeerId>) {
     match incoming {
         Incoming::Packet(packet) => {
             println!("[{}] {}", packet.from, String::from_utf8_lossy(&packet.payload));
@@ -164,7 +204,7 @@ fn show(peer: &mut EnetMultiplayerPeer, incoming: Incoming, present: &mut BTreeS
     }
 }
 
-fn say(peer: &mut EnetMultiplayerPeer, target: Target, text: &str) {
+fn say(peer: &mut dyn ChatPeer, target: Target, text: &str) {
     peer.set_target_peer(target);
     match peer.put_packet(text.as_bytes()) {
         Ok(()) => {}
@@ -174,7 +214,7 @@ fn say(peer: &mut EnetMultiplayerPeer, target: Target, text: &str) {
 }
 
 /// Leaves politely: a client waits (briefly) for the server to acknowledge.
-fn leave(peer: &mut EnetMultiplayerPeer) {
+fn leave(peer: &mut dyn ChatPeer) {
     if peer.is_server() || peer.disconnect_peer(PeerId::SERVER, false).is_err() {
         peer.close();
         return;

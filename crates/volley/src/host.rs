@@ -21,6 +21,7 @@ use volley_proto::{
 };
 
 use crate::socket::{BindError, HostSocket, RecvBatch, SendBatch, SocketConfig};
+use crate::trace;
 
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -156,6 +157,7 @@ struct Core {
     /// The last flush left datagrams the socket would not take; a writable
     /// event, not a timer, says when to try again.
     backlogged: bool,
+    drop_log: trace::SocketDropLog,
 }
 
 impl Core {
@@ -224,6 +226,7 @@ impl Core {
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }
+        self.drop_log.check(&self.socket.stats(), now);
         match self.endpoint.poll_event() {
             // More than one datagram is a stream: its sender's window waits
             // on the acknowledgements, which go at once.
@@ -499,7 +502,9 @@ impl Host {
             tx: vec![0; TRANSMIT_BUFFER_SIZE],
             unread: false,
             backlogged: false,
+            drop_log: trace::SocketDropLog::default(),
         };
+        trace::host!(%local_addr, "host socket open");
         let handle = HostHandle {
             core: Arc::new(Mutex::new(core)),
             waker: Arc::new(OnceLock::new()),

@@ -3,7 +3,8 @@
 //! broadcasting to each other (every packet relayed twice): Godot 3's relay
 //! profile, Godot 4's SceneMultiplayer relay (the server rewrites each
 //! relay and takes its inner packet), and a server on two listeners with
-//! Godot 4's RAW packets.
+//! Godot 4's RAW packets. The WebSocket peer's count is bounded instead:
+//! one allocation per message sent (tungstenite's `Bytes`).
 //!
 //! Its own test binary without the libtest harness, so that no other
 //! thread allocates while it counts.
@@ -16,6 +17,7 @@ use volley::TransferMode;
 use volley::multiplayer::enet::{EnetListener, EnetMultiplayerPeer, EnetPeerOptions};
 use volley::multiplayer::framing::WireProfile;
 use volley::multiplayer::session::{ServerSession, SessionOptions};
+use volley::multiplayer::websocket::{WebSocketMultiplayerPeer, WsClientOptions, WsListener};
 use volley::multiplayer::{ConnectionStatus, Incoming, MultiplayerPeer, Target};
 
 /// The system allocator, counting allocations and reallocations.
@@ -111,7 +113,54 @@ fn session(
     peers
 }
 
+/// A WebSocket server and three WebSocket clients of `profile`.
+fn websocket_session(profile: WireProfile) -> Vec<Box<dyn MultiplayerPeer>> {
+    let listener = WsListener::new("127.0.0.1:0".parse().expect("address"));
+    let server =
+        WebSocketMultiplayerPeer::create_server(listener, 8, profile, SessionOptions::default())
+            .expect("server");
+    let url = format!("ws://{}/", server.local_addr().expect("open"));
+    let mut peers: Vec<Box<dyn MultiplayerPeer>> = vec![Box::new(server)];
+    for _ in 0..3 {
+        let client =
+            WebSocketMultiplayerPeer::create_client(&url, profile, WsClientOptions::default());
+        peers.push(Box::new(client.expect("client")));
+    }
+    peers
+}
+
+/// The WebSocket path is not allocation-free: tungstenite takes every
+/// message to send as `Bytes` of its own. It allocates once per distinct
+/// message sent (a client's broadcast, and the server's relayed copy, shared
+/// by both destinations) and nothing per message received.
+fn websocket() {
+    for profile in [WireProfile::Relay, WireProfile::Godot4] {
+        let mut peers = websocket_session(profile);
+        let end = Instant::now() + Duration::from_secs(10);
+        while peers.iter().any(|p| p.connection_status() != ConnectionStatus::Connected) {
+            assert!(Instant::now() < end, "websocket {profile}: the session did not form");
+            frames(&mut peers, 1);
+        }
+        frames(&mut peers, 500);
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let received = frames(&mut peers, 2000);
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        // 2000 rounds x 3 clients broadcast; each is sent once by its client
+        // and relayed once by the server.
+        let messages_sent = 2000 * 3 * 2;
+        assert!(received > 15_000, "websocket {profile}: only {received} packets arrived");
+        assert!(
+            allocations <= messages_sent + 64,
+            "websocket {profile}: {allocations} allocations for {messages_sent} messages sent"
+        );
+        println!(
+            "multiplayer_alloc, websocket {profile}: {received} packets read, {allocations} allocations for {messages_sent} messages sent"
+        );
+    }
+}
+
 fn main() {
+    websocket();
     type Build = fn() -> Vec<Box<dyn MultiplayerPeer>>;
     let scenarios: [(&str, Build); 3] = [
         ("relay", || session(WireProfile::Relay, false, EnetPeerOptions::default())),

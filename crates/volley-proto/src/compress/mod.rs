@@ -49,6 +49,7 @@ pub trait Compressor: Send {
 /// ENet reports every one of these as a zero length and drops the datagram;
 /// a receiver should do the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DecompressError {
     /// The compressed body has no bytes at all.
     EmptyInput,

@@ -96,6 +96,7 @@ impl From<PeerId> for NonZeroU32 {
 
 /// A number that is not a valid [`PeerId`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PeerIdError {
     /// Zero is not a peer (as a target it means "broadcast").
     Zero,

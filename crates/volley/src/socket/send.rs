@@ -48,6 +48,7 @@ pub struct SendBatch {
 
 /// Why [`SendBatch::push`] refused a datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SendBatchError {
     /// The batch already holds `capacity` datagrams; send it first.
     Full {

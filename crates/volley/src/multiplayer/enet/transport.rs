@@ -368,4 +368,8 @@ impl Transport for EnetTransport {
     fn flush(&mut self) -> io::Result<()> {
         self.host.flush().map_err(io_error)
     }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }

@@ -191,6 +191,10 @@ pub(crate) enum LinkFraming {
     /// Godot 3 over ENet: a [`RelayHeader`] in front of every game packet,
     /// [`SystemMessage`]s on ENet channel 0.
     EnetGodot3,
+    /// Godot 3 over WebSocket: `[type u8]` and a [`RelayHeader`] in front of
+    /// every message; system messages are typed messages of their own
+    /// ([`godot3`](crate::multiplayer::websocket::framing::godot3)).
+    WsGodot3,
     /// Godot 4's SceneMultiplayer: the same bytes on every transport.
     Scene,
 }
@@ -206,6 +210,7 @@ pub enum ChannelKind {
 
 /// A channel number outside what the profile or ENet can carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ChannelError {
     /// The user channel is above the highest one available. Use a lower
     /// channel, or connect with more ENet channels.

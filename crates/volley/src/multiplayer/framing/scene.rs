@@ -157,6 +157,7 @@ fn sys(sub: u8, peer: i32) -> [u8; SYS_HEADER_LEN] {
 /// A packet the session layer cannot read; drop it and count it (Godot
 /// logs and drops these; it never disconnects for them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ScenePacketError {
     /// No bytes at all.
     Empty,

@@ -7,6 +7,7 @@ use std::ops::Deref;
 use super::admission::Announcement;
 use super::link::Lane;
 use crate::multiplayer::framing::{LinkFraming, RelayHeader, SystemMessage, scene};
+use crate::multiplayer::websocket::framing::godot3::{self, Godot3Message, Godot3System};
 
 /// A system message, built on the stack.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +42,12 @@ pub(crate) fn announcement(framing: LinkFraming, announcement: Announcement) -> 
         (LinkFraming::EnetGodot3, Announcement::Removed(id)) => {
             (Lane::System, Short::new(&SystemMessage::PeerRemoved(id).to_bytes()))
         }
+        (LinkFraming::WsGodot3, Announcement::Added(id)) => {
+            (Lane::RELIABLE_0, Short::new(&Godot3System::PeerAdded(id).to_bytes()))
+        }
+        (LinkFraming::WsGodot3, Announcement::Removed(id)) => {
+            (Lane::RELIABLE_0, Short::new(&Godot3System::PeerRemoved(id).to_bytes()))
+        }
         (LinkFraming::Scene, Announcement::Added(id)) => {
             (Lane::RELIABLE_0, Short::new(&scene::add_peer(id)))
         }
@@ -74,6 +81,18 @@ pub(crate) fn decode_godot3(
         (LinkFraming::EnetGodot3, Lane::User { .. }) => {
             RelayHeader::decode(packet).ok().map(|(header, _)| Godot3Packet::Data(header))
         }
+        // One lane: system messages are typed messages. SYS_ID is the
+        // transport's business, before the link is up.
+        (LinkFraming::WsGodot3, _) => match Godot3Message::decode(packet).ok()? {
+            Godot3Message::Data { header, .. } => Some(Godot3Packet::Data(header)),
+            Godot3Message::System(Godot3System::PeerAdded(id)) if !id.is_server() => {
+                Some(Godot3Packet::System(Announcement::Added(id)))
+            }
+            Godot3Message::System(Godot3System::PeerRemoved(id)) => {
+                Some(Godot3Packet::System(Announcement::Removed(id)))
+            }
+            Godot3Message::System(_) => None,
+        },
         (LinkFraming::Scene, _) => None,
     }
 }
@@ -83,6 +102,7 @@ pub(crate) fn decode_godot3(
 pub(crate) fn godot3_header_len(framing: LinkFraming) -> usize {
     match framing {
         LinkFraming::EnetGodot3 => RelayHeader::LEN,
+        LinkFraming::WsGodot3 => godot3::HEADER_LEN,
         LinkFraming::Scene => 0,
     }
 }
@@ -96,8 +116,10 @@ pub(crate) fn encode_godot3(
     user: &[u8],
 ) {
     out.clear();
-    if framing == LinkFraming::EnetGodot3 {
-        out.extend_from_slice(&header.to_bytes());
+    match framing {
+        LinkFraming::EnetGodot3 => out.extend_from_slice(&header.to_bytes()),
+        LinkFraming::WsGodot3 => out.extend_from_slice(&godot3::data_header_from_relay(header)),
+        LinkFraming::Scene => {}
     }
     out.extend_from_slice(user);
 }
@@ -143,5 +165,38 @@ mod tests {
         assert_eq!(decode_godot3(LinkFraming::EnetGodot3, Lane::System, &frame), None);
         assert_eq!(decode_godot3(LinkFraming::Scene, user, &frame), None);
         assert_eq!(godot3_header_len(LinkFraming::EnetGodot3), 8);
+    }
+
+    #[test]
+    fn godot3_over_websocket_has_a_type_byte_and_typed_system_messages() {
+        let (lane, bytes) = announcement(LinkFraming::WsGodot3, Announcement::Added(id(0x2B)));
+        assert_eq!(
+            (lane, &bytes[..]),
+            (Lane::RELIABLE_0, &[1, 1, 0, 0, 0, 0, 0, 0, 0, 0x2B, 0, 0, 0][..])
+        );
+        let (lane, bytes) = announcement(LinkFraming::WsGodot3, Announcement::Removed(id(0x2B)));
+        assert_eq!(
+            (lane, &bytes[..]),
+            (Lane::RELIABLE_0, &[2, 1, 0, 0, 0, 0, 0, 0, 0, 0x2B, 0, 0, 0][..])
+        );
+        let header = RelayHeader::new(id(0x2B), Target::AllExcept(id(0x5C)));
+        let mut frame = Vec::new();
+        encode_godot3(LinkFraming::WsGodot3, &mut frame, header, b"hi");
+        assert_eq!(frame, [0, 0x2B, 0, 0, 0, 0xA4, 0xFF, 0xFF, 0xFF, b'h', b'i']);
+        let lane = Lane::RELIABLE_0;
+        assert_eq!(
+            decode_godot3(LinkFraming::WsGodot3, lane, &frame),
+            Some(Godot3Packet::Data(header))
+        );
+        assert_eq!(godot3_header_len(LinkFraming::WsGodot3), 9);
+        assert_eq!(
+            decode_godot3(LinkFraming::WsGodot3, lane, &bytes),
+            Some(Godot3Packet::System(Announcement::Removed(id(0x2B))))
+        );
+        // SYS_ID and SYS_ADD(1) belong to the handshake, not the session.
+        for system in [Godot3System::AssignId(id(7)), Godot3System::PeerAdded(PeerId::SERVER)] {
+            assert_eq!(decode_godot3(LinkFraming::WsGodot3, lane, &system.to_bytes()), None);
+        }
+        assert_eq!(decode_godot3(LinkFraming::WsGodot3, lane, &frame[..8]), None);
     }
 }

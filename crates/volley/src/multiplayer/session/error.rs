@@ -38,6 +38,12 @@ pub enum CreateError {
     /// The poll instance that waits on the session's listeners could not
     /// be made, or a listener could not be registered with it.
     Io(io::Error),
+    /// A WebSocket client could not start connecting (a bad URL, a host
+    /// that does not resolve, `wss://` without TLS).
+    Dial(crate::websocket::DialError),
+    /// A WebRTC listener's UDP socket could not be bound, or it has no
+    /// address to announce.
+    WebRtc(crate::webrtc::EndpointError),
 }
 
 impl fmt::Display for CreateError {
@@ -54,6 +60,8 @@ impl fmt::Display for CreateError {
                 write!(f, "{option} is Godot 4's: it needs the godot4 profile")
             }
             Self::Io(e) => write!(f, "cannot poll the listeners: {e}"),
+            Self::Dial(e) => write!(f, "cannot connect: {e}"),
+            Self::WebRtc(e) => e.fmt(f),
         }
     }
 }
@@ -63,6 +71,8 @@ impl std::error::Error for CreateError {
         match self {
             Self::Host(e) => Some(e),
             Self::Io(e) => Some(e),
+            Self::Dial(e) => Some(e),
+            Self::WebRtc(e) => Some(e),
             _ => None,
         }
     }
@@ -71,6 +81,18 @@ impl std::error::Error for CreateError {
 impl From<HostError> for CreateError {
     fn from(e: HostError) -> Self {
         Self::Host(e)
+    }
+}
+
+impl From<crate::websocket::DialError> for CreateError {
+    fn from(e: crate::websocket::DialError) -> Self {
+        Self::Dial(e)
+    }
+}
+
+impl From<crate::webrtc::EndpointError> for CreateError {
+    fn from(e: crate::webrtc::EndpointError) -> Self {
+        Self::WebRtc(e)
     }
 }
 

@@ -57,10 +57,8 @@ pub(crate) enum IdClaim {
     /// The remote offers an id the server checks (ENet: CONNECT `data`).
     Offered(u32),
     /// The server assigns one (WebSocket: Godot sends it to the client).
-    #[cfg_attr(not(test), expect(dead_code, reason = "claimed by server-assigned transports"))]
     Assign,
     /// The application chose it (WebRTC signalling, `add_peer(conn, id)`).
-    #[cfg_attr(not(test), expect(dead_code, reason = "claimed by signalled transports"))]
     Chosen(PeerId),
 }
 

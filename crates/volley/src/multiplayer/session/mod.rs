@@ -59,7 +59,7 @@ mod error;
 mod inbox;
 pub(crate) mod link;
 mod options;
-mod reactor;
+pub(crate) mod reactor;
 mod receive;
 mod roster;
 mod scene;
@@ -83,7 +83,7 @@ use inbox::Inbox;
 use link::{LinkId, Links};
 pub use options::SessionOptions;
 use roster::{Roster, Stage};
-pub(crate) use server::MAX_POLL_WAIT;
+pub(crate) use server::{MAX_POLL_WAIT, serve};
 pub use server::{ServerSession, ServerSessionBuilder};
 pub use stats::MultiplayerStats;
 
@@ -144,6 +144,90 @@ macro_rules! delegate_to_core {
     };
 }
 pub(crate) use delegate_to_core;
+
+/// The [`MultiplayerPeer`](crate::multiplayer::MultiplayerPeer) methods of
+/// a driver that holds its `core`, its `transports` (an
+/// `Option<TransportSet>`, `None` once closed) and its `reactor`, and waits
+/// in [`serve`]: sending, polling, recycling, disconnecting and closing, the
+/// same for every such driver ([`ServerSession`], the WebSocket peer).
+macro_rules! delegate_to_transports {
+    () => {
+        /// Queues the packet on every link the target covers; it leaves at
+        /// the next poll.
+        fn put_packet(
+            &mut self,
+            payload: &[u8],
+        ) -> Result<(), $crate::multiplayer::PutPacketError> {
+            let transports = self
+                .transports
+                .as_mut()
+                .ok_or($crate::multiplayer::PutPacketError::NotConnected)?;
+            self.core.put(transports, payload)
+        }
+
+        /// Serves every transport: receives, relays, runs timers, sends.
+        ///
+        /// Waits on one poll until something reaches the application or
+        /// `timeout` passes; then handles whatever else already arrived on
+        /// any transport, and flushes them all. Timeouts above a day wait a
+        /// day.
+        fn poll_timeout(
+            &mut self,
+            timeout: std::time::Duration,
+        ) -> Result<(), $crate::multiplayer::PollError> {
+            let mut transports =
+                self.transports.take().ok_or($crate::multiplayer::PollError::Closed)?;
+            let result = $crate::multiplayer::session::serve(
+                &mut self.core,
+                &mut transports,
+                &mut self.reactor,
+                timeout,
+            );
+            self.transports = Some(transports);
+            result
+        }
+
+        /// Hands the buffer back to a transport's pool for a later packet.
+        fn recycle(&mut self, payload: Vec<u8>) {
+            if let Some(transports) = self.transports.as_mut() {
+                self.core.recycle(transports, payload);
+            }
+        }
+
+        /// As [`EnetMultiplayerPeer::disconnect_peer`](crate::multiplayer::EnetMultiplayerPeer),
+        /// whatever transport the peer is on; a client forcing its server
+        /// away closes.
+        fn disconnect_peer(
+            &mut self,
+            peer: $crate::multiplayer::PeerId,
+            force: bool,
+        ) -> Result<(), $crate::multiplayer::DisconnectPeerError> {
+            let transports = self
+                .transports
+                .as_mut()
+                .ok_or($crate::multiplayer::DisconnectPeerError::UnknownPeer(peer))?;
+            if self.core.disconnect_peer(transports, peer, force)? {
+                $crate::multiplayer::MultiplayerPeer::close(self);
+            }
+            Ok(())
+        }
+
+        /// Sends what was put before, then drops every link of every
+        /// transport at once, as
+        /// [`EnetMultiplayerPeer::close`](crate::multiplayer::EnetMultiplayerPeer)
+        /// does, and closes the transports.
+        fn close(&mut self) {
+            if let Some(mut transports) = self.transports.take() {
+                self.core.close(&mut transports);
+                // What a socket refuses now is lost like any other
+                // datagram or message; the remote finds the link gone.
+                let _ = transports.flush();
+            }
+            self.core.forget_everyone();
+        }
+    };
+}
+pub(crate) use delegate_to_transports;
 
 /// Checks a session's settings against `profile`: the user channel count
 /// it carries, and SceneMultiplayer's RAW packets and authentication, which

@@ -101,6 +101,7 @@ impl Core {
         header: RelayHeader,
         packet: &[u8],
     ) {
+        crate::trace::relay!(from = %sender.id, ?relay, len = packet.len(), "relay decision");
         match relay {
             Relay::Drop(DropReason::SpoofedSource { .. }) => self.stats.dropped_spoofed += 1,
             Relay::Drop(_) => self.stats.dropped_unroutable += 1,

@@ -88,6 +88,7 @@ impl Core {
         mut packet: Vec<u8>,
     ) {
         let transport = sender.link.transport;
+        crate::trace::relay!(from = %sender.id, destination, relay = self.relay, "relay request");
         let target = match Target::try_from(destination) {
             Ok(target) if self.relay => target,
             // Relay off, or -2^31, which names no peer.

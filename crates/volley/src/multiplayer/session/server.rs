@@ -13,9 +13,12 @@ use super::{
 };
 use crate::multiplayer::enet::{EnetListener, EnetTransport};
 use crate::multiplayer::framing::WireProfile;
-use crate::multiplayer::{
-    ConnectionStatus, DisconnectPeerError, MultiplayerPeer, PeerId, PollError, PutPacketError,
-};
+use crate::multiplayer::webrtc::WebRtcListener;
+use crate::multiplayer::webrtc::transport::WebRtcTransport;
+use crate::multiplayer::websocket::{WsListener, WsTransport};
+use crate::multiplayer::{ConnectionStatus, MultiplayerPeer, PeerId, PollError};
+use crate::webrtc::EndpointStats;
+use crate::websocket::WsServerStats;
 
 /// The longest a single poll waits; longer timeouts are cut to this.
 pub(crate) const MAX_POLL_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -27,6 +30,8 @@ const MAX_LISTENERS: u16 = 255;
 #[derive(Debug, Clone)]
 enum Listener {
     Enet(EnetListener),
+    WebSocket(WsListener),
+    WebRtc(WebRtcListener),
 }
 
 /// Sets up a [`ServerSession`]: the wire profile, the session's limits and
@@ -86,6 +91,23 @@ impl ServerSessionBuilder {
         self
     }
 
+    /// Adds a TCP listener speaking WebSocket (browsers, Godot's
+    /// `WebSocketMultiplayerPeer`), in the session's generation's WebSocket
+    /// framing. Its links are numbered after the listeners added before it.
+    pub fn websocket(mut self, listener: WsListener) -> Self {
+        self.listeners.push(Listener::WebSocket(listener));
+        self
+    }
+
+    /// Adds a WebRTC listener (browsers' unreliable traffic, Godot's
+    /// `WebRTCMultiplayerPeer` clients), godot4 profile only, with its
+    /// signalling path if it has one. Its links are numbered after the
+    /// listeners added before it.
+    pub fn webrtc(mut self, listener: WebRtcListener) -> Self {
+        self.listeners.push(Listener::WebRtc(listener));
+        self
+    }
+
     /// Opens every listener and starts the session.
     pub fn build(self) -> Result<ServerSession, CreateError> {
         if self.listeners.is_empty() {
@@ -103,7 +125,7 @@ impl ServerSessionBuilder {
                 .ok()
                 .filter(|&index| index < MAX_LISTENERS)
                 .ok_or(CreateError::TooManyListeners)?;
-            let mut transport = match listener {
+            let mut transport: Box<dyn Transport> = match listener {
                 Listener::Enet(listener) => Box::new(EnetTransport::listen(
                     index,
                     &listener,
@@ -111,6 +133,20 @@ impl ServerSessionBuilder {
                     self.channels,
                     self.max_clients,
                 )?),
+                Listener::WebSocket(listener) => {
+                    Box::new(WsTransport::server(index, listener.open()?, self.profile))
+                }
+                Listener::WebRtc(_) if self.profile != WireProfile::Godot4 => {
+                    return Err(CreateError::Godot4Only("a WebRTC listener"));
+                }
+                Listener::WebRtc(listener) => {
+                    let signalling = listener.signalling.as_ref().map(WsListener::open);
+                    Box::new(WebRtcTransport::listen(
+                        index,
+                        listener.endpoint,
+                        signalling.transpose()?,
+                    )?)
+                }
             };
             transport.register(reactor.registry(), Tokens::new(index))?;
             addresses.push(transport.local_addr());
@@ -130,10 +166,11 @@ impl ServerSessionBuilder {
     }
 }
 
-/// A server [`MultiplayerPeer`] on several listeners at once — say ENet on
-/// IPv4 and on IPv6, or on two ports — with one id space: clients of every
-/// listener see each other join and leave, broadcasts reach them all, and
-/// client-to-client packets are relayed across listeners.
+/// A server [`MultiplayerPeer`] on several listeners at once — say ENet
+/// (UDP) for desktop clients and WebSocket (TCP) for browsers, or ENet on
+/// IPv4 and on IPv6 — with one id space: clients of every listener see each
+/// other join and leave, broadcasts reach them all, and client-to-client
+/// packets are relayed across listeners (and transports).
 ///
 /// It behaves as [`EnetMultiplayerPeer::create_server`](crate::multiplayer::EnetMultiplayerPeer::create_server)
 /// in everything else; build it with [`ServerSession::builder`]. One poll
@@ -197,6 +234,30 @@ impl ServerSession {
         self.transports.as_ref()?.get(usize::from(link.transport))?.link_stats(link)
     }
 
+    /// The TCP connection counters of listener `index` (accepted, refused
+    /// at accept, failed or timed-out upgrades, peers closed for abuse or
+    /// silence) if it is a WebSocket listener; `None` otherwise.
+    pub fn websocket_stats(&self, index: usize) -> Option<WsServerStats> {
+        let transport = self.transports.as_ref()?.get(index)?;
+        transport.as_any().downcast_ref::<WsTransport>()?.server_stats()
+    }
+
+    /// The address of listener `index`'s signalling path, if it is a
+    /// WebRTC listener with one: where browsers open their WebSocket.
+    pub fn webrtc_signalling_addr(&self, index: usize) -> Option<SocketAddr> {
+        let transport = self.transports.as_ref()?.get(index)?;
+        transport.as_any().downcast_ref::<WebRtcTransport>()?.signalling_addr()
+    }
+
+    /// What listener `index` dropped and refused, if it is a WebRTC
+    /// listener: garbage datagrams, negotiations over the cap or out of
+    /// time, and the signalling messages it refused.
+    pub fn webrtc_stats(&self, index: usize) -> Option<(EndpointStats, u64)> {
+        let transport = self.transports.as_ref()?.get(index)?;
+        let webrtc = transport.as_any().downcast_ref::<WebRtcTransport>()?;
+        Some((webrtc.endpoint().stats(), webrtc.signalling_refused()))
+    }
+
     /// Which listener (its index) client `peer` came through.
     pub fn peer_listener(&self, peer: PeerId) -> Option<usize> {
         self.core.link_of(peer).map(|link| usize::from(link.transport))
@@ -219,19 +280,6 @@ impl ServerSession {
     pub fn complete_auth(&mut self, peer: PeerId) -> Result<(), AuthError> {
         let transports = self.transports.as_mut().ok_or(AuthError::NotPending(peer))?;
         self.core.complete_auth(transports, peer)
-    }
-
-    /// Pumps every transport once and hands their events to the core.
-    fn pump(&mut self, transports: &mut TransportSet) -> Result<(), PollError> {
-        let now = Instant::now();
-        for index in 0..transports.len() {
-            let Some(transport) = transports.get_mut(index) else { continue };
-            transport.pump(now)?;
-            while let Some(event) = transports.get_mut(index).and_then(|t| t.poll_event()) {
-                self.core.handle(transports, event);
-            }
-        }
-        Ok(())
     }
 }
 
@@ -259,77 +307,53 @@ impl MultiplayerPeer for ServerSession {
         self.core.relay
     }
 
-    /// Queues the packet on every link the target covers, whatever its
-    /// listener; it leaves at the next poll.
-    fn put_packet(&mut self, payload: &[u8]) -> Result<(), PutPacketError> {
-        let transports = self.transports.as_mut().ok_or(PutPacketError::NotConnected)?;
-        self.core.put(transports, payload)
-    }
-
-    /// Serves every listener: receives, relays, runs timers, sends.
-    ///
-    /// Waits on one poll until something reaches the application or
-    /// `timeout` passes; then handles whatever else already arrived on any
-    /// listener, and flushes them all. Timeouts above a day wait a day.
-    fn poll_timeout(&mut self, timeout: Duration) -> Result<(), PollError> {
-        let mut transports = self.transports.take().ok_or(PollError::Closed)?;
-        let result = self.serve(&mut transports, timeout);
-        self.transports = Some(transports);
-        result
-    }
-
-    /// Hands the buffer back to a listener's pool for a later packet.
-    fn recycle(&mut self, payload: Vec<u8>) {
-        if let Some(transports) = self.transports.as_mut() {
-            self.core.recycle(transports, payload);
-        }
-    }
-
-    /// As [`EnetMultiplayerPeer::disconnect_peer`](crate::multiplayer::EnetMultiplayerPeer)
-    /// on a server, whatever listener the client came through.
-    fn disconnect_peer(&mut self, peer: PeerId, force: bool) -> Result<(), DisconnectPeerError> {
-        let transports = self.transports.as_mut().ok_or(DisconnectPeerError::UnknownPeer(peer))?;
-        self.core.disconnect_peer(transports, peer, force).map(drop)
-    }
-
-    /// Sends what was put before, then drops every client of every listener
-    /// at once, as
-    /// [`EnetMultiplayerPeer::close`](crate::multiplayer::EnetMultiplayerPeer)
-    /// does, and closes the listeners.
-    fn close(&mut self) {
-        if let Some(mut transports) = self.transports.take() {
-            self.core.close(&mut transports);
-            // A datagram the socket refuses is lost like any other; the
-            // remote times out.
-            let _ = transports.flush();
-        }
-        self.core.forget_everyone();
-    }
+    super::delegate_to_transports!();
 }
 
-impl ServerSession {
-    fn serve(&mut self, transports: &mut TransportSet, timeout: Duration) -> Result<(), PollError> {
-        self.core.progress = false;
-        let wait =
-            if self.core.has_incoming() { Duration::ZERO } else { timeout.min(MAX_POLL_WAIT) };
-        let deadline = Instant::now() + wait;
-        loop {
-            self.pump(transports)?;
-            let now = Instant::now();
-            self.core.run_timers(transports, now);
-            if self.core.progress || now >= deadline {
-                break;
-            }
-            // What the events made this side send (acknowledgements, relayed
-            // copies) leaves before the sleep.
-            transports.flush()?;
-            let wake = [transports.next_deadline(), self.core.next_deadline()]
-                .into_iter()
-                .flatten()
-                .fold(deadline, Instant::min);
-            self.reactor.wait(wake.saturating_duration_since(now), transports)?;
+/// Serves a session's transports for its core: the one poll loop every
+/// multi-transport driver runs ([`ServerSession`], the WebSocket peer).
+///
+/// Waits on `reactor` until something reaches the application or `timeout`
+/// passes (at once if items already wait); then handles whatever else
+/// already arrived on any transport, and flushes them all.
+pub(crate) fn serve(
+    core: &mut Core,
+    transports: &mut TransportSet,
+    reactor: &mut Reactor,
+    timeout: Duration,
+) -> Result<(), PollError> {
+    core.progress = false;
+    let wait = if core.has_incoming() { Duration::ZERO } else { timeout.min(MAX_POLL_WAIT) };
+    let deadline = Instant::now() + wait;
+    loop {
+        pump(core, transports)?;
+        let now = Instant::now();
+        core.run_timers(transports, now);
+        if core.progress || now >= deadline {
+            break;
         }
+        // What the events made this side send (acknowledgements, relayed
+        // copies) leaves before the sleep.
         transports.flush()?;
-        Ok(())
+        let wake = [transports.next_deadline(), core.next_deadline()]
+            .into_iter()
+            .flatten()
+            .fold(deadline, Instant::min);
+        reactor.wait(wake.saturating_duration_since(now), transports)?;
     }
+    transports.flush()?;
+    Ok(())
+}
+
+/// Pumps every transport once and hands their events to the core.
+fn pump(core: &mut Core, transports: &mut TransportSet) -> Result<(), PollError> {
+    let now = Instant::now();
+    for index in 0..transports.len() {
+        let Some(transport) = transports.get_mut(index) else { continue };
+        transport.pump(now)?;
+        while let Some(event) = transports.get_mut(index).and_then(|t| t.poll_event()) {
+            core.handle(transports, event);
+        }
+    }
+    Ok(())
 }

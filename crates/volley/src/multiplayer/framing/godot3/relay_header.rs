@@ -88,6 +88,7 @@ impl RelayHeader {
 
 /// A buffer too short to hold a [`RelayHeader`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RelayHeaderError {
     /// Fewer than 8 bytes: on receipt, drop the packet; on sending, reserve
     /// 8 bytes in front of the payload.

@@ -47,6 +47,7 @@ impl Relay {
 
 /// Why a relay-profile server dropped a client's packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DropReason {
     /// The header's source is not the id bound to the sending connection.
     SpoofedSource {

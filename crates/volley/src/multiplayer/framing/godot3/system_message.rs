@@ -76,6 +76,7 @@ impl SystemMessage {
 
 /// A channel-0 payload that is not a valid [`SystemMessage`]; drop it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SystemMessageError {
     /// System messages are exactly 8 bytes.
     WrongLength {

@@ -283,6 +283,15 @@ impl EnetHost {
         Ok(Duration::from_millis(millis.into()))
     }
 
+    /// The remote address of `peer`'s slot (`peer->address`).
+    #[allow(unsafe_code)]
+    pub fn peer_address(&self, peer: EnetPeer) -> Result<SocketAddrV4, EnetError> {
+        let peer = self.peer_ptr(peer)?;
+        // SAFETY: `peer` points into this live host's peer array; reading a
+        // plain field.
+        Ok(from_enet(unsafe { (*peer).address }))
+    }
+
     /// Sends everything queued now (`enet_host_flush`).
     #[allow(unsafe_code)]
     pub fn flush(&mut self) {

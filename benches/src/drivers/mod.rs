@@ -22,6 +22,7 @@ pub mod renet;
 pub mod rusty_enet;
 pub mod tungstenite;
 pub mod volley;
+pub mod volley_webrtc;
 pub mod volley_ws;
 
 /// How a message travels.
@@ -287,6 +288,7 @@ fn poll_one(entry: &mut libc::pollfd, millis: libc::c_int) -> std::io::Result<()
 pub fn all() -> Vec<&'static dyn System> {
     vec![
         &volley::Volley,
+        &volley_webrtc::VolleyWebRtc,
         &volley_ws::VolleyWs,
         #[cfg(feature = "enet-c")]
         &enet_c::EnetC,

@@ -107,6 +107,10 @@ pub enum DisconnectReason {
     Refused,
     /// This side's graceful disconnect completed.
     Local,
+    /// This side dropped the peer to protect the others: it was over its
+    /// memory budget while holding fragment groups no sender leaves
+    /// incomplete.
+    Evicted,
 }
 
 impl fmt::Display for DisconnectReason {
@@ -116,6 +120,7 @@ impl fmt::Display for DisconnectReason {
             Self::Timeout => "timed out",
             Self::Refused => "connection refused",
             Self::Local => "disconnected locally",
+            Self::Evicted => "dropped for abusing its budget",
         })
     }
 }

@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::ops::Deref;
 use std::time::Instant;
 
+use crate::channel::{delivered_charge, lent_charge};
 use crate::endpoint::Endpoint;
 use crate::error::{PeerError, SendError};
 use crate::event::{Event, LentEvent};
@@ -37,10 +38,11 @@ pub(crate) enum Payload {
 }
 
 impl Payload {
-    pub(crate) fn len(&self) -> usize {
+    /// What it is charged as waiting data until taken.
+    pub(crate) fn charge(&self) -> usize {
         match self {
-            Self::Owned(bytes) => bytes.len(),
-            Self::Lent { len, .. } => *len as usize,
+            Self::Owned(bytes) => delivered_charge(bytes),
+            Self::Lent { len, .. } => lent_charge(*len as usize),
         }
     }
 }

@@ -102,6 +102,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod budget;
 mod channel;
 pub mod compress;
 mod config;
@@ -112,6 +113,7 @@ mod event;
 mod fragment;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_checks;
+mod half_open;
 mod lend;
 mod mode;
 mod outgoing;

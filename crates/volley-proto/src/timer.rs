@@ -114,10 +114,8 @@ impl TimerQueue {
 /// reliable sender's timer (resend, probe, dead peer) and, for a connected
 /// peer with nothing in flight, the keep-alive ping.
 pub(crate) fn peer_deadline(peer: &Peer, now: u32) -> Option<u32> {
-    match peer.state {
-        PeerState::Disconnected => return None,
-        PeerState::AwaitingAccept => return Some(peer.state_deadline),
-        _ => {}
+    if peer.state == PeerState::Disconnected {
+        return None;
     }
     let resend = (peer.sender.next_timeout != 0).then_some(peer.sender.next_timeout);
     let ping = (peer.state == PeerState::Connected && peer.sender.is_idle()).then(|| {

@@ -28,6 +28,12 @@ mod batch;
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
 
+/// Most datagrams one pump reads (ENet's figure): under a flood the socket
+/// never runs dry, and what was read must reach the application (and its
+/// answers the wire) before reading on, or a legitimate peer's message
+/// waits behind the whole of the receive buffer.
+const MAX_RECEIVE_PER_PUMP: usize = 256;
+
 /// Settings of a [`Host`]: its socket and its protocol endpoint.
 ///
 /// # Examples
@@ -147,6 +153,9 @@ struct Core {
     recv: RecvBatch,
     send: SendBatch,
     tx: Vec<u8>,
+    /// The last receive stopped at [`MAX_RECEIVE_PER_PUMP`], not at an
+    /// empty socket: the edge-triggered poll will not report what waits.
+    unread: bool,
     /// The last flush left datagrams the socket would not take; a writable
     /// event, not a timer, says when to try again.
     backlogged: bool,
@@ -161,6 +170,7 @@ impl Core {
     /// "would block" (on these machines each system call is microseconds).
     fn receive(&mut self, now: Instant) -> io::Result<usize> {
         let mut datagrams = 0;
+        self.unread = false;
         loop {
             if self.socket.recv_batch(&mut self.recv)? == 0 {
                 break;
@@ -170,6 +180,10 @@ impl Core {
                 datagrams += 1;
             }
             if !self.recv.filled() {
+                break;
+            }
+            if datagrams >= MAX_RECEIVE_PER_PUMP {
+                self.unread = true;
                 break;
             }
         }
@@ -210,7 +224,7 @@ impl Core {
     /// which reports anything that arrived since.
     fn pump(&mut self, now: Instant, skip_receive: bool) -> io::Result<Pumped> {
         self.flush(now);
-        let received = if skip_receive { 0 } else { self.receive(now)? };
+        let received = if skip_receive && !self.unread { 0 } else { self.receive(now)? };
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }
@@ -408,6 +422,12 @@ impl HostHandle {
         self.core.lock().endpoint.stats()
     }
 
+    /// The socket's receive buffer as the kernel granted it (see
+    /// [`SocketConfig::DEFAULT_RECV_BUFFER_SIZE`] for raising the system's cap).
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        self.core.lock().socket.recv_buffer_size()
+    }
+
     /// Gives a received payload buffer back for reuse.
     pub fn recycle(&self, payload: Vec<u8>) {
         self.core.lock().endpoint.recycle(payload);
@@ -507,6 +527,7 @@ impl Host {
             recv: RecvBatch::default(),
             send: SendBatch::default(),
             tx: vec![0; TRANSMIT_BUFFER_SIZE],
+            unread: false,
             backlogged: false,
             drop_log: trace::SocketDropLog::default(),
         };
@@ -577,22 +598,29 @@ impl Host {
         loop {
             self.handle.wake_pending.store(false, Ordering::SeqCst);
             let now = Instant::now();
-            let (wake_at, drained) = {
+            let (wake_at, drained, unread) = {
                 let mut core = self.handle.core.lock();
                 let drained = match core.pump(now, skip_receive)? {
                     Pumped::Event(event) => return Ok(Some(event)),
                     Pumped::Idle { drained } => drained,
                 };
-                // With the socket full, the writable event wakes us; do not
-                // spin on an engine that is ready to send.
-                let wake_at = match core.endpoint.poll_timeout() {
-                    Some(t) if t > now || drained => t.min(deadline),
-                    _ => deadline,
+                let wake_at = if core.unread {
+                    // More waits in the socket: read it before any sleep.
+                    now
+                } else {
+                    // With the socket full, the writable event wakes us; do
+                    // not spin on an engine that is ready to send.
+                    match core.endpoint.poll_timeout() {
+                        Some(t) if t > now || drained => t.min(deadline),
+                        _ => deadline,
+                    }
                 };
-                (wake_at, drained)
+                (wake_at, drained, core.unread)
             };
             if now >= deadline {
-                if skip_receive {
+                // Nothing came unless the socket was read empty: an
+                // externally polled host is woken only by what arrives next.
+                if skip_receive || unread {
                     // No sleep after all: read before saying nothing came.
                     skip_receive = false;
                     continue;
@@ -696,6 +724,10 @@ impl Host {
     /// writable event is what to wait for.
     pub fn next_deadline(&self) -> Option<Instant> {
         let core = self.handle.core.lock();
+        if core.unread {
+            // The socket was not read empty: no edge will say so.
+            return Some(Instant::now());
+        }
         if core.backlogged { None } else { core.endpoint.poll_timeout() }
     }
 

@@ -89,6 +89,7 @@ mod host;
 pub mod multiplayer;
 pub mod socket;
 mod trace;
+pub mod webrtc;
 pub mod websocket;
 
 pub use host::{Host, HostConfig, HostError, HostHandle};

@@ -7,8 +7,10 @@
 //! so `cargo test` exercises every target's body even where the fuzzer
 //! cannot run.
 
+mod signal_json;
 mod ws_framing;
 
+pub use signal_json::signal_json;
 pub use ws_framing::ws_framing;
 
 #[cfg(test)]
@@ -24,6 +26,11 @@ mod tests {
             count += 1;
         }
         assert!(count > 0, "empty corpus for {target}");
+    }
+
+    #[test]
+    fn signal_json_corpus() {
+        replay("signal_json", super::signal_json);
     }
 
     #[test]

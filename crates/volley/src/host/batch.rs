@@ -55,6 +55,9 @@ impl Core {
                 break;
             }
         }
+        // Stopped by the cap, not by an empty socket: the edge-triggered
+        // poll will not report what waits, so the next service reads first.
+        self.unread = datagrams >= MAX_DATAGRAMS_PER_BATCH && self.recv.filled();
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }

@@ -45,6 +45,7 @@ pub mod framing;
 mod offline;
 mod peer_id;
 pub mod session;
+pub mod webrtc;
 pub mod websocket;
 
 use std::fmt;

@@ -28,9 +28,26 @@ pub struct SocketConfig {
 }
 
 impl SocketConfig {
-    /// Kernel buffer size used for both directions unless set otherwise; the
-    /// same 256 KiB ENet asks for.
+    /// Kernel send buffer unless set otherwise; the same 256 KiB ENet asks for.
     pub const DEFAULT_BUFFER_SIZE: usize = 256 * 1024;
+
+    /// Kernel receive buffer unless set otherwise: 1 MiB, sized for a
+    /// server, whose socket takes the bursts of every peer (and of floods)
+    /// while the host is busy; four times what ENet asks. Linux doubles it,
+    /// within twice `net.core.rmem_max` (often 208 KiB, which leaves 416 KiB),
+    /// unless the process may override the limit. Raise it to let servers
+    /// have their buffer:
+    ///
+    /// ```sh
+    /// sysctl -w net.core.rmem_max=2097152   # and in /etc/sysctl.conf to keep it
+    /// ```
+    ///
+    /// [`HostSocket::recv_buffer_size`](super::HostSocket::recv_buffer_size)
+    /// says what the kernel granted. Memory is used only while datagrams
+    /// wait in it. Much larger buffers absorb longer bursts but, under a
+    /// flood the host cannot keep up with, every datagram waits behind all
+    /// of them: latency grows with the buffer.
+    pub const DEFAULT_RECV_BUFFER_SIZE: usize = 1024 * 1024;
 
     /// Defaults, bound to `bind_address` (port 0 picks a free port).
     pub fn new(bind_address: SocketAddr) -> Self {
@@ -38,7 +55,7 @@ impl SocketConfig {
             bind_address,
             dual_stack: false,
             send_buffer_size: Self::DEFAULT_BUFFER_SIZE,
-            recv_buffer_size: Self::DEFAULT_BUFFER_SIZE,
+            recv_buffer_size: Self::DEFAULT_RECV_BUFFER_SIZE,
             reuse_address: false,
             reuse_port: false,
             segmentation_offload: true,
@@ -71,8 +88,9 @@ impl SocketConfig {
         self
     }
 
-    /// Kernel receive buffer (`SO_RCVBUF`) in bytes. Linux doubles the value
-    /// and caps it at `net.core.rmem_max`.
+    /// Kernel receive buffer (`SO_RCVBUF`) in bytes (default
+    /// [`Self::DEFAULT_RECV_BUFFER_SIZE`]). Linux doubles the value and caps
+    /// it at twice `net.core.rmem_max`.
     #[must_use]
     pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
         self.recv_buffer_size = bytes;

@@ -131,6 +131,17 @@ impl HostSocket {
         self.local_addr
     }
 
+    /// The receive buffer the kernel granted, in bytes (Linux reports twice
+    /// what was asked, as it counts its bookkeeping); less than asked means
+    /// the system's limit (`net.core.rmem_max` on Linux) capped it.
+    ///
+    /// # Errors
+    ///
+    /// The error of the `getsockopt` call.
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        socket2::SockRef::from(&self.socket).recv_buffer_size()
+    }
+
     /// What the socket has moved and dropped so far.
     pub fn stats(&self) -> SocketStats {
         self.stats

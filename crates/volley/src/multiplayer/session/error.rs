@@ -41,6 +41,9 @@ pub enum CreateError {
     /// A WebSocket client could not start connecting (a bad URL, a host
     /// that does not resolve, `wss://` without TLS).
     Dial(crate::websocket::DialError),
+    /// A WebRTC listener's UDP socket could not be bound, or it has no
+    /// address to announce.
+    WebRtc(crate::webrtc::EndpointError),
 }
 
 impl fmt::Display for CreateError {
@@ -58,6 +61,7 @@ impl fmt::Display for CreateError {
             }
             Self::Io(e) => write!(f, "cannot poll the listeners: {e}"),
             Self::Dial(e) => write!(f, "cannot connect: {e}"),
+            Self::WebRtc(e) => e.fmt(f),
         }
     }
 }
@@ -68,6 +72,7 @@ impl std::error::Error for CreateError {
             Self::Host(e) => Some(e),
             Self::Io(e) => Some(e),
             Self::Dial(e) => Some(e),
+            Self::WebRtc(e) => Some(e),
             _ => None,
         }
     }
@@ -82,6 +87,12 @@ impl From<HostError> for CreateError {
 impl From<crate::websocket::DialError> for CreateError {
     fn from(e: crate::websocket::DialError) -> Self {
         Self::Dial(e)
+    }
+}
+
+impl From<crate::webrtc::EndpointError> for CreateError {
+    fn from(e: crate::webrtc::EndpointError) -> Self {
+        Self::WebRtc(e)
     }
 }
 

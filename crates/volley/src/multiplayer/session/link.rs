@@ -59,7 +59,6 @@ pub(crate) enum IdClaim {
     /// The server assigns one (WebSocket: Godot sends it to the client).
     Assign,
     /// The application chose it (WebRTC signalling, `add_peer(conn, id)`).
-    #[cfg_attr(not(test), expect(dead_code, reason = "claimed by signalled transports"))]
     Chosen(PeerId),
 }
 

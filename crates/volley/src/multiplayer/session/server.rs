@@ -13,8 +13,11 @@ use super::{
 };
 use crate::multiplayer::enet::{EnetListener, EnetTransport};
 use crate::multiplayer::framing::WireProfile;
+use crate::multiplayer::webrtc::WebRtcListener;
+use crate::multiplayer::webrtc::transport::WebRtcTransport;
 use crate::multiplayer::websocket::{WsListener, WsTransport};
 use crate::multiplayer::{ConnectionStatus, MultiplayerPeer, PeerId, PollError};
+use crate::webrtc::EndpointStats;
 use crate::websocket::WsServerStats;
 
 /// The longest a single poll waits; longer timeouts are cut to this.
@@ -28,6 +31,7 @@ const MAX_LISTENERS: u16 = 255;
 enum Listener {
     Enet(EnetListener),
     WebSocket(WsListener),
+    WebRtc(WebRtcListener),
 }
 
 /// Sets up a [`ServerSession`]: the wire profile, the session's limits and
@@ -95,6 +99,15 @@ impl ServerSessionBuilder {
         self
     }
 
+    /// Adds a WebRTC listener (browsers' unreliable traffic, Godot's
+    /// `WebRTCMultiplayerPeer` clients), godot4 profile only, with its
+    /// signalling path if it has one. Its links are numbered after the
+    /// listeners added before it.
+    pub fn webrtc(mut self, listener: WebRtcListener) -> Self {
+        self.listeners.push(Listener::WebRtc(listener));
+        self
+    }
+
     /// Opens every listener and starts the session.
     pub fn build(self) -> Result<ServerSession, CreateError> {
         if self.listeners.is_empty() {
@@ -122,6 +135,17 @@ impl ServerSessionBuilder {
                 )?),
                 Listener::WebSocket(listener) => {
                     Box::new(WsTransport::server(index, listener.open()?, self.profile))
+                }
+                Listener::WebRtc(_) if self.profile != WireProfile::Godot4 => {
+                    return Err(CreateError::Godot4Only("a WebRTC listener"));
+                }
+                Listener::WebRtc(listener) => {
+                    let signalling = listener.signalling.as_ref().map(WsListener::open);
+                    Box::new(WebRtcTransport::listen(
+                        index,
+                        listener.endpoint,
+                        signalling.transpose()?,
+                    )?)
                 }
             };
             transport.register(reactor.registry(), Tokens::new(index))?;
@@ -216,6 +240,22 @@ impl ServerSession {
     pub fn websocket_stats(&self, index: usize) -> Option<WsServerStats> {
         let transport = self.transports.as_ref()?.get(index)?;
         transport.as_any().downcast_ref::<WsTransport>()?.server_stats()
+    }
+
+    /// The address of listener `index`'s signalling path, if it is a
+    /// WebRTC listener with one: where browsers open their WebSocket.
+    pub fn webrtc_signalling_addr(&self, index: usize) -> Option<SocketAddr> {
+        let transport = self.transports.as_ref()?.get(index)?;
+        transport.as_any().downcast_ref::<WebRtcTransport>()?.signalling_addr()
+    }
+
+    /// What listener `index` dropped and refused, if it is a WebRTC
+    /// listener: garbage datagrams, negotiations over the cap or out of
+    /// time, and the signalling messages it refused.
+    pub fn webrtc_stats(&self, index: usize) -> Option<(EndpointStats, u64)> {
+        let transport = self.transports.as_ref()?.get(index)?;
+        let webrtc = transport.as_any().downcast_ref::<WebRtcTransport>()?;
+        Some((webrtc.endpoint().stats(), webrtc.signalling_refused()))
     }
 
     /// Which listener (its index) client `peer` came through.

@@ -7,6 +7,7 @@
 //! every transport registers its sockets with the session's one mio poll,
 //! and the session pumps each in turn; see `docs/architecture.md`.
 
+use std::any::Any;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -55,7 +56,10 @@ impl Tokens {
 
 /// One transport of a session: a set of links of one kind, and the I/O
 /// under them. The [`Links`] methods act on its links; these drive it.
-pub(crate) trait Transport: Links + fmt::Debug {
+///
+/// `Any` lets a driver reach its own transport's kind-specific methods
+/// (WebRTC signalling, say) inside a [`TransportSet`].
+pub(crate) trait Transport: Links + fmt::Debug + Any {
     /// The largest packet one of its links carries, framing included.
     fn max_frame_size(&self) -> usize;
 
@@ -116,6 +120,18 @@ impl TransportSet {
 
     pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut (dyn Transport + 'static)> {
         self.transports.get_mut(index).map(|t| &mut **t)
+    }
+
+    /// Transport `index` as its concrete kind `T`, if it is one.
+    pub(crate) fn get_mut_as<T: Transport>(&mut self, index: usize) -> Option<&mut T> {
+        let transport: &mut dyn Any = self.transports.get_mut(index)?.as_mut();
+        transport.downcast_mut()
+    }
+
+    /// Transport `index` as its concrete kind `T`, if it is one.
+    pub(crate) fn get_as<T: Transport>(&self, index: usize) -> Option<&T> {
+        let transport: &dyn Any = self.transports.get(index)?.as_ref();
+        transport.downcast_ref()
     }
 
     fn of(&mut self, link: LinkId) -> Option<&mut (dyn Transport + 'static)> {

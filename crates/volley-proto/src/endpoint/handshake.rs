@@ -17,6 +17,7 @@ use crate::event::{DisconnectReason, Event};
 use crate::half_open::{Entry, Proof};
 use crate::peer::{PeerHandle, PeerState};
 use crate::time::duration_ms;
+use crate::trace;
 use crate::wire::{CommandBody, Commands, ConnectParams, Datagram, Header};
 
 /// What a datagram for a half-open connection led to.
@@ -117,14 +118,17 @@ impl Endpoint {
         entry.exclusive = exclusive;
         let index = self.half_open.insert(entry);
         self.half_open.note_received(index, wire_len);
+        let peer = PeerHandle { index: slot as u16, generation: serial };
+        trace::lifecycle!(%peer, address = %from, data, channels, "connect request");
         if manual {
             self.events.push_back(Event::ConnectRequest {
-                peer: PeerHandle { index: slot as u16, generation: serial },
+                peer,
                 address: from,
                 data,
                 channel_count: channels,
             });
         } else {
+            trace::lifecycle!(%peer, address = %from, "verify-connect sent");
             self.half_open.queue_verify(index);
         }
     }
@@ -275,6 +279,7 @@ impl Endpoint {
         p.last_receive_time = now.max(1);
         self.occupied += 1;
         self.recalculate_bandwidth = true;
+        trace::lifecycle!(peer = %handle, address = %entry.address, data = entry.data, "connected");
         self.events.push_back(Event::Connected { peer: handle, data: entry.data });
         self.mark_ready(slot);
         HalfOpenOutcome::Proven { slot, replay: entry.stash }
@@ -284,6 +289,7 @@ impl Endpoint {
     /// saw the request (manual accept).
     pub(super) fn drop_half_open(&mut self, index: u32, reason: DisconnectReason, data: u32) {
         let Some(entry) = self.half_open.remove(index) else { return };
+        trace::lifecycle!(address = %entry.address, %reason, "half-open connection ended");
         if self.config.manual_accept {
             let peer = PeerHandle { index: entry.slot, generation: entry.serial };
             self.events.push_back(Event::Disconnected { peer, reason, data });
@@ -316,15 +322,27 @@ impl Endpoint {
             return Err(PeerError::WrongState);
         }
         entry.accepted = true;
+        trace::lifecycle!(
+            peer = %PeerHandle { index: entry.slot, generation: entry.serial },
+            address = %entry.address,
+            "verify-connect sent"
+        );
         self.half_open.queue_verify(index);
         Ok(())
     }
 
     /// [`Endpoint::refuse`] of a half-open connection.
     pub(super) fn refuse_half_open(&mut self, index: u32, reason: u32) -> Result<(), PeerError> {
-        if self.half_open.get(index).ok_or(PeerError::UnknownPeer)?.accepted {
+        let entry = self.half_open.get(index).ok_or(PeerError::UnknownPeer)?;
+        if entry.accepted {
             return Err(PeerError::WrongState);
         }
+        trace::lifecycle!(
+            peer = %PeerHandle { index: entry.slot, generation: entry.serial },
+            address = %entry.address,
+            reason,
+            "connection refused"
+        );
         self.close_half_open(index, Some(reason));
         Ok(())
     }

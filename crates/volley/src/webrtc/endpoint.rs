@@ -172,7 +172,7 @@ struct Slot {
     sources: Vec<SocketAddr>,
 }
 
-/// Many [`RtcLink`]s on one UDP socket; see the [module docs](self).
+/// Many [`RtcLink`]s on one UDP socket; see the [module docs](crate::webrtc).
 pub struct RtcEndpoint {
     socket: HostSocket,
     config: EndpointConfig,

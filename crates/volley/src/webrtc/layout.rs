@@ -101,7 +101,7 @@ impl fmt::Display for LayoutError {
 impl std::error::Error for LayoutError {}
 
 /// The data channels of one WebRTC connection in Godot's layout: the three
-/// reserved streams and the custom channels, see the [module docs](self).
+/// reserved streams and the custom channels, see the [module docs](crate::webrtc).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct ChannelLayout {
     custom: Vec<TransferMode>,

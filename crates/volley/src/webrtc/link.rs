@@ -207,7 +207,7 @@ enum Negotiation {
     Described,
 }
 
-/// One WebRTC connection in Godot's layout; see the [module docs](self).
+/// One WebRTC connection in Godot's layout; see the [module docs](crate::webrtc).
 pub struct RtcLink {
     rtc: Rtc,
     layout: ChannelLayout,

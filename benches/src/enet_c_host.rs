@@ -19,10 +19,11 @@ use enet_sys::{
     _ENetEventType_ENET_EVENT_TYPE_DISCONNECT as EVENT_DISCONNECT,
     _ENetEventType_ENET_EVENT_TYPE_RECEIVE as EVENT_RECEIVE,
     _ENetPacketFlag_ENET_PACKET_FLAG_RELIABLE as FLAG_RELIABLE,
-    _ENetPacketFlag_ENET_PACKET_FLAG_UNSEQUENCED as FLAG_UNSEQUENCED, ENetAddress, ENetEvent,
-    ENetHost, ENetList, ENetPeer, enet_crc32, enet_host_compress_with_range_coder,
-    enet_host_connect, enet_host_create, enet_host_destroy, enet_host_flush, enet_host_service,
-    enet_initialize, enet_packet_create, enet_packet_destroy, enet_peer_disconnect, enet_peer_send,
+    _ENetPacketFlag_ENET_PACKET_FLAG_UNSEQUENCED as FLAG_UNSEQUENCED,
+    _ENetSocketOption_ENET_SOCKOPT_RCVBUF, ENetAddress, ENetEvent, ENetHost, ENetList, ENetPeer,
+    enet_crc32, enet_host_compress_with_range_coder, enet_host_connect, enet_host_create,
+    enet_host_destroy, enet_host_flush, enet_host_service, enet_initialize, enet_packet_create,
+    enet_packet_destroy, enet_peer_disconnect, enet_peer_send, enet_socket_set_option,
 };
 use volley_proto::TransferMode;
 
@@ -167,6 +168,30 @@ impl EnetHost {
         from_enet(unsafe { self.host.as_ref() }.address)
     }
 
+    /// The host's socket (`host->socket`), to wait on.
+    #[allow(unsafe_code)]
+    pub fn socket_fd(&self) -> std::os::fd::RawFd {
+        // SAFETY: the host is live; `socket` is plain data ENet sets at creation.
+        unsafe { self.host.as_ref() }.socket
+    }
+
+    /// Asks the kernel for a receive buffer of `bytes` on the host's socket
+    /// (`enet_socket_set_option(ENET_SOCKOPT_RCVBUF)`; ENet's own is 256 KiB).
+    #[allow(unsafe_code)]
+    pub fn set_receive_buffer(&mut self, bytes: usize) -> Result<(), EnetError> {
+        let bytes = i32::try_from(bytes).unwrap_or(i32::MAX);
+        // SAFETY: the host is live and its socket open for its lifetime;
+        // the call only passes the option to setsockopt.
+        let result = unsafe {
+            enet_socket_set_option(
+                self.host.as_ref().socket,
+                _ENetSocketOption_ENET_SOCKOPT_RCVBUF,
+                bytes,
+            )
+        };
+        if result == 0 { Ok(()) } else { Err(EnetError::Create) }
+    }
+
     /// Turns CRC-32 checksums on or off (`host->checksum = enet_crc32`);
     /// both ends of a connection must agree.
     #[allow(unsafe_code)]
@@ -256,6 +281,15 @@ impl EnetHost {
         // plain field.
         let millis = unsafe { (*peer).roundTripTime };
         Ok(Duration::from_millis(millis.into()))
+    }
+
+    /// The remote address of `peer`'s slot (`peer->address`).
+    #[allow(unsafe_code)]
+    pub fn peer_address(&self, peer: EnetPeer) -> Result<SocketAddrV4, EnetError> {
+        let peer = self.peer_ptr(peer)?;
+        // SAFETY: `peer` points into this live host's peer array; reading a
+        // plain field.
+        Ok(from_enet(unsafe { (*peer).address }))
     }
 
     /// Sends everything queued now (`enet_host_flush`).

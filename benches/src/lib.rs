@@ -1,5 +1,7 @@
 //! Shared helpers for Volley benchmarks.
 
+pub mod attack;
+pub mod crowd;
 pub mod drivers;
 #[cfg(feature = "enet-c")]
 pub mod enet_c;

@@ -103,6 +103,8 @@ pub struct Link {
     delivered: u64,
     /// Which mode and length the messages in flight were sent with.
     expected: (TransferMode, usize),
+    /// The server takes its messages through a [`volley_proto::Lend`].
+    lend: bool,
 }
 
 impl fmt::Debug for Link {
@@ -143,10 +145,11 @@ impl Link {
             sent: 0,
             delivered: 0,
             expected: (TransferMode::Reliable, 0),
+            lend: false,
         };
         let (mut client_up, mut server_up) = (false, false);
         for _ in 0..100 {
-            link.exchange();
+            link.exchange()?;
             while let Some(event) = link.client.poll_event() {
                 client_up |= matches!(event, Event::Connected { .. });
             }
@@ -159,6 +162,12 @@ impl Link {
             }
         }
         Err(LinkError::Handshake)
+    }
+
+    /// Whether the server takes its messages lent out of each datagram
+    /// ([`volley_proto::Lend`]) instead of as owned, copied buffers.
+    pub fn set_lending(&mut self, lend: bool) {
+        self.lend = lend;
     }
 
     /// Messages the server received and checked so far.
@@ -224,12 +233,12 @@ impl Link {
     /// server datagrams (acknowledgements) to the client; then [`ROUND`]
     /// of virtual time passes and due timers run.
     pub fn round(&mut self) -> Result<(), LinkError> {
-        self.exchange();
+        self.exchange()?;
         while let Some(event) = self.server.poll_event() {
             let Event::Received { payload, mode, .. } = event else {
                 return Err(LinkError::Unexpected(event));
             };
-            self.check(&payload, mode)?;
+            check(&mut self.delivered, self.expected, &payload, mode)?;
             self.server.recycle(payload);
         }
         if let Some(event) = self.client.poll_event() {
@@ -239,41 +248,27 @@ impl Link {
         Ok(())
     }
 
-    /// Carries every datagram due: the client's to the server, then the server's back.
-    fn exchange(&mut self) {
+    /// Carries every datagram due: the client's to the server, then the
+    /// server's back. When lending, the server's messages are checked as
+    /// each datagram arrives (its buffer is reused for the next).
+    fn exchange(&mut self) -> Result<(), LinkError> {
         while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
-            self.server.handle_datagram(self.now, self.client_addr, &self.buf[t.range]);
+            if !self.lend {
+                self.server.handle_datagram(self.now, self.client_addr, &self.buf[t.range]);
+                continue;
+            }
+            let mut lend = self.server.lend();
+            lend.handle_datagram(self.now, self.client_addr, &self.buf[t.range]);
+            while let Some((event, _)) = lend.next_event() {
+                let Event::Received { payload, mode, .. } = event else {
+                    return Err(LinkError::Unexpected(event.map_payload(<[u8]>::to_vec)));
+                };
+                check(&mut self.delivered, self.expected, payload, mode)?;
+            }
         }
         while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
             self.client.handle_datagram(self.now, self.server_addr, &self.buf[t.range]);
         }
-    }
-
-    /// A delivered payload is the next message, whole, in the mode sent.
-    fn check(&mut self, payload: &[u8], mode: TransferMode) -> Result<(), LinkError> {
-        let (sent_mode, len) = self.expected;
-        let got = payload
-            .get(..STAMP_LEN)
-            .and_then(|s| s.try_into().ok())
-            .map_or(u64::MAX, u64::from_le_bytes);
-        // As in ENet, after 65 535 unreliable-ordered packets with no reliable
-        // one the next goes reliably, and unsequenced packets too large for
-        // one datagram go as (sequenced) unreliable fragments.
-        let mode_ok = mode == sent_mode
-            || matches!(
-                (sent_mode, mode),
-                (TransferMode::UnreliableOrdered, TransferMode::Reliable)
-                    | (TransferMode::Unreliable, TransferMode::UnreliableOrdered)
-            );
-        if got != self.delivered || payload.len() != len || !mode_ok {
-            return Err(LinkError::Mismatch {
-                expected: self.delivered,
-                got,
-                len: payload.len(),
-                mode,
-            });
-        }
-        self.delivered += 1;
         Ok(())
     }
 
@@ -285,4 +280,33 @@ impl Link {
             }
         }
     }
+}
+
+/// A delivered payload is the next message (`delivered` counts them), whole,
+/// in the mode sent (`expected`: mode and length).
+fn check(
+    delivered: &mut u64,
+    expected: (TransferMode, usize),
+    payload: &[u8],
+    mode: TransferMode,
+) -> Result<(), LinkError> {
+    let (sent_mode, len) = expected;
+    let got = payload
+        .get(..STAMP_LEN)
+        .and_then(|s| s.try_into().ok())
+        .map_or(u64::MAX, u64::from_le_bytes);
+    // As in ENet, after 65 535 unreliable-ordered packets with no reliable
+    // one the next goes reliably, and unsequenced packets too large for
+    // one datagram go as (sequenced) unreliable fragments.
+    let mode_ok = mode == sent_mode
+        || matches!(
+            (sent_mode, mode),
+            (TransferMode::UnreliableOrdered, TransferMode::Reliable)
+                | (TransferMode::Unreliable, TransferMode::UnreliableOrdered)
+        );
+    if got != *delivered || payload.len() != len || !mode_ok {
+        return Err(LinkError::Mismatch { expected: *delivered, got, len: payload.len(), mode });
+    }
+    *delivered += 1;
+    Ok(())
 }

@@ -124,6 +124,13 @@ fn steady_state_traffic_allocates_nothing() {
 }
 
 #[test]
+fn steady_state_traffic_allocates_nothing_when_lent() {
+    let mut link = Link::connected().unwrap_or_else(|e| panic!("{e}"));
+    link.set_lending(true);
+    assert_eq!(steady_state_allocations(link), 0);
+}
+
+#[test]
 fn steady_state_traffic_allocates_nothing_under_bandwidth_limits() {
     // Limits far above the traffic: the bandwidth throttle runs every second
     // without holding anything back.

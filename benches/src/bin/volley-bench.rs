@@ -4,15 +4,20 @@
 //! ```sh
 //! cargo run --release -p volley-bench --features enet-c --bin volley-bench
 //! cargo run --release -p volley-bench --bin volley-bench -- --quick --scenario reliable
+//! cargo run --release -p volley-bench --features enet-c --bin volley-bench -- attacks
 //! ```
 //!
 //! Besides printing the table, it writes the table (`table.md`), the report
 //! as JSON (`report.json`) and one SVG chart per scenario into the charts
 //! directory, `target/volley-bench/` by default.
+//!
+//! `attacks` runs the attack suite (`volley_bench::attack`) instead;
+//! `attack-server` is the echo server it attacks, in a process of its own.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use volley_bench::attack::{self, Attack, Target};
 use volley_bench::suite::report::Report;
 use volley_bench::suite::{Options, chart, run, scenarios};
 
@@ -28,6 +33,14 @@ usage: volley-bench [--quick] [--scenario NAME]... [--systems A,B,...] [--repeat
   --charts DIR       where to write table.md, report.json and one SVG chart per
                      scenario (default: target/volley-bench next to the build)
   --list             list the scenarios and systems, then exit
+
+usage: volley-bench attacks [--quick] [--attack NAME]... [--systems A,B]
+
+  --quick            the short version (2 s attacks, fewer attackers)
+  --attack NAME      only this attack (repeatable): garbage, mutations,
+                     connect-flood, spoofed-sessions, fragment-bomb,
+                     never-ack, forged-handshake
+  --systems A,B      only these servers: volley, enet-c
 ";
 
 struct Args {
@@ -83,7 +96,75 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(parsed)
 }
 
+/// `volley-bench attacks ...`: the attack suite, a Markdown table on stdout.
+fn attacks(args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut options = attack::Options::full(exe);
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => {
+                options.scale = attack::Scale::QUICK;
+            }
+            "--attack" => {
+                let name = args.next().ok_or("--attack needs a name")?;
+                let attack = Attack::ALL
+                    .into_iter()
+                    .find(|a| a.name() == name)
+                    .ok_or_else(|| format!("no attack named `{name}`"))?;
+                options.attacks.push(attack);
+            }
+            "--systems" => {
+                let names = args.next().ok_or("--systems needs a list")?;
+                options.targets = names
+                    .split(',')
+                    .map(|n| {
+                        Target::parse(n.trim())
+                            .ok_or_else(|| format!("no server `{n}` in this build"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    if !cfg!(feature = "enet-c") {
+        eprintln!("note: ENet's C library is left out; build with --features enet-c to compare it");
+    }
+    let outcomes = attack::run(&options);
+    print!("{}", attack::table(&outcomes));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `volley-bench attack-server --system NAME`: the echo server under attack.
+fn attack_server(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
+    let target = match (args.next().as_deref(), args.next()) {
+        (Some("--system"), Some(name)) => {
+            Target::parse(&name).ok_or_else(|| format!("no server `{name}` in this build"))?
+        }
+        _ => return Err("attack-server needs --system NAME".into()),
+    };
+    attack::server::serve(target)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
+    let mut raw = std::env::args().skip(1).peekable();
+    let sub = match raw.peek().map(String::as_str) {
+        Some("attacks") => {
+            Some(attacks as fn(std::iter::Skip<std::env::Args>) -> Result<ExitCode, String>)
+        }
+        Some("attack-server") => {
+            Some(attack_server as fn(std::iter::Skip<std::env::Args>) -> Result<ExitCode, String>)
+        }
+        _ => None,
+    };
+    if let Some(sub) = sub {
+        return sub(std::env::args().skip(2)).unwrap_or_else(|message| {
+            eprintln!("volley-bench: {message}");
+            eprint!("{USAGE}");
+            ExitCode::from(2)
+        });
+    }
     let args = match parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(message) => {

@@ -11,6 +11,7 @@
 //! KiB socket buffers itself.
 
 use std::net::{SocketAddr, SocketAddrV4};
+use std::os::fd::RawFd;
 use std::time::Duration;
 
 use volley_proto::TransferMode;
@@ -36,14 +37,20 @@ impl super::System for EnetC {
         "enet 1.3.17 (enet-sys 1.0.5)"
     }
 
-    fn lacks(&self, _feature: Feature) -> Option<&'static str> {
-        None
+    fn lacks(&self, feature: Feature) -> Option<&'static str> {
+        match feature {
+            Feature::SharedPort => Some("ENet 1.3 has no SO_REUSEPORT option"),
+            _ => None,
+        }
     }
 
     fn server(&self, setup: ServerSetup) -> Result<Box<dyn Server>, DriverError> {
         let bind = v4(setup.bind)?;
-        let host =
+        let mut host =
             EnetHost::new(Some(bind), setup.peers.max(1), 1).map_err(DriverError::library)?;
+        if setup.receive_buffer != super::SOCKET_BUFFER {
+            host.set_receive_buffer(setup.receive_buffer).map_err(DriverError::library)?;
+        }
         Ok(Box::new(EnetServer { host }))
     }
 
@@ -131,6 +138,10 @@ struct EnetClient {
 }
 
 impl Client for EnetClient {
+    fn socket_fd(&self) -> Option<RawFd> {
+        Some(self.host.socket_fd())
+    }
+
     fn service(&mut self, wait: Wait, on: &mut dyn FnMut(Incoming<'_>)) -> Result<(), DriverError> {
         service(&mut self.host, wait, on)
     }

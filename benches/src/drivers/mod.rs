@@ -80,6 +80,10 @@ pub enum Feature {
     UnreliableSize(usize),
     /// Unreliable sequenced delivery (late messages dropped).
     Sequenced,
+    /// A server holding this many clients at once.
+    Clients(usize),
+    /// Several servers on one port (`SO_REUSEPORT`), each its own host.
+    SharedPort,
 }
 
 /// Why a driver call failed.
@@ -129,6 +133,20 @@ pub struct ServerSetup {
     pub bind: SocketAddr,
     /// How many clients it must hold at once.
     pub peers: usize,
+    /// Kernel receive buffer to ask for on the server's socket, in bytes
+    /// ([`SOCKET_BUFFER`] unless a scenario needs one tick's input to fit);
+    /// libraries that open their socket themselves keep their own.
+    pub receive_buffer: usize,
+    /// Set `SO_REUSEPORT`, so that several servers bind the same port
+    /// (for systems that can, see [`Feature::SharedPort`]).
+    pub reuse_port: bool,
+}
+
+impl ServerSetup {
+    /// A server for `peers` clients on `bind`, with [`SOCKET_BUFFER`].
+    pub fn new(bind: SocketAddr, peers: usize) -> Self {
+        Self { bind, peers, receive_buffer: SOCKET_BUFFER, reuse_port: false }
+    }
 }
 
 /// A compared library: makes servers and clients.
@@ -193,6 +211,12 @@ pub trait Client {
     /// Sends what is queued now.
     fn flush(&mut self) -> Result<(), DriverError>;
 
+    /// The client's socket, for a loop that services it when it turns
+    /// readable; `None` if the library hides it.
+    fn socket_fd(&self) -> Option<RawFd> {
+        None
+    }
+
     /// How many more reliable messages of `len` bytes the library should be
     /// given now: its own flow control, as its documentation suggests
     /// feeding it. `unconfirmed` is how many messages sent so far the
@@ -203,13 +227,27 @@ pub trait Client {
 
 /// Kernel send and receive buffer asked for each socket a driver opens
 /// itself: what ENet C and Volley ask for.
-pub(crate) const SOCKET_BUFFER: usize = 256 * 1024;
+pub const SOCKET_BUFFER: usize = 256 * 1024;
 
-/// A UDP socket bound to `address` with [`SOCKET_BUFFER`] each way.
-pub(crate) fn bind_udp(address: SocketAddr) -> Result<UdpSocket, DriverError> {
+/// A UDP socket bound to `address` with [`SOCKET_BUFFER`] to send and
+/// `receive_buffer` bytes to receive.
+pub(crate) fn bind_udp(
+    address: SocketAddr,
+    receive_buffer: usize,
+) -> Result<UdpSocket, DriverError> {
+    bind_server(&ServerSetup { receive_buffer, ..ServerSetup::new(address, 1) })
+}
+
+/// A UDP socket bound as `setup` says (address, receive buffer, port
+/// sharing), with [`SOCKET_BUFFER`] to send.
+pub(crate) fn bind_server(setup: &ServerSetup) -> Result<UdpSocket, DriverError> {
+    let address = setup.bind;
     let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_send_buffer_size(SOCKET_BUFFER)?;
-    socket.set_recv_buffer_size(SOCKET_BUFFER)?;
+    socket.set_recv_buffer_size(setup.receive_buffer)?;
+    if setup.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.bind(&address.into())?;
     Ok(socket.into())
 }

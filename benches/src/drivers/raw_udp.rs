@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use super::{
@@ -119,7 +120,7 @@ impl super::System for RawUdp {
 
     fn server(&self, setup: ServerSetup) -> Result<Box<dyn Server>, DriverError> {
         Ok(Box::new(RawServer {
-            socket: Mode::new(bind(setup.bind)?),
+            socket: Mode::new(super::bind_server(&setup)?),
             peers: HashMap::new(),
             addresses: Vec::new(),
             outgoing: Vec::new(),
@@ -128,7 +129,7 @@ impl super::System for RawUdp {
     }
 
     fn client(&self, server: SocketAddr) -> Result<Box<dyn Client>, DriverError> {
-        let socket = Mode::new(bind(super::any_port_for(server))?);
+        let socket = Mode::new(bind(super::any_port_for(server), SOCKET_BUFFER)?);
         socket.socket.send_to(&[], server)?;
         Ok(Box::new(RawClient {
             socket,
@@ -240,6 +241,10 @@ struct RawClient {
 }
 
 impl Client for RawClient {
+    fn socket_fd(&self) -> Option<RawFd> {
+        Some(self.socket.socket.as_raw_fd())
+    }
+
     fn service(&mut self, wait: Wait, on: &mut dyn FnMut(Incoming<'_>)) -> Result<(), DriverError> {
         if !self.greeted {
             // Connectionless: usable as soon as the hello is out.

@@ -27,8 +27,8 @@ use renet_netcode::{
 };
 
 use super::{
-    Client, Delivery, DriverError, Feature, Incoming, PeerId, Server, ServerSetup, Wait,
-    any_port_for, bind_udp,
+    Client, Delivery, DriverError, Feature, Incoming, PeerId, SOCKET_BUFFER, Server, ServerSetup,
+    Wait, any_port_for, bind_udp,
 };
 
 /// Channel of reliable-ordered messages.
@@ -72,6 +72,10 @@ impl super::System for Renet {
         match feature {
             Feature::BlockingWait => Some("cannot wait on its socket"),
             Feature::Sequenced => Some("no unreliable sequenced channel"),
+            Feature::Clients(n) if n > MAX_CLIENTS => {
+                Some("renet_netcode serves at most 1024 clients")
+            }
+            Feature::SharedPort => Some("not measured"),
             _ => None,
         }
     }
@@ -80,7 +84,7 @@ impl super::System for Renet {
         if setup.peers > MAX_CLIENTS {
             return Err(DriverError::library("renet_netcode serves at most 1024 clients"));
         }
-        let socket = bind_udp(setup.bind)?;
+        let socket = bind_udp(setup.bind, setup.receive_buffer)?;
         let address = socket.local_addr()?;
         let config = ServerConfig {
             current_time: unix_time(),
@@ -101,7 +105,7 @@ impl super::System for Renet {
     }
 
     fn client(&self, server: SocketAddr) -> Result<Box<dyn Client>, DriverError> {
-        let socket = bind_udp(any_port_for(server))?;
+        let socket = bind_udp(any_port_for(server), SOCKET_BUFFER)?;
         let authentication = ClientAuthentication::Unsecure {
             protocol_id: PROTOCOL_ID,
             client_id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),

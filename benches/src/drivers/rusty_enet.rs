@@ -10,13 +10,13 @@
 //! receiver, topping up to 256 KiB.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use rusty_enet::{Event, Host, HostSettings, Packet, PeerID};
 
 use super::{
-    Client, Delivery, DriverError, Feature, Incoming, PeerId, Server, ServerSetup, Wait,
-    any_port_for, bind_udp, wait_readable,
+    Client, Delivery, DriverError, Feature, Incoming, PeerId, SOCKET_BUFFER, Server, ServerSetup,
+    Wait, any_port_for, bind_server, bind_udp, wait_readable,
 };
 
 /// Unconfirmed bytes below which the client is fed again.
@@ -42,12 +42,12 @@ impl super::System for RustyEnet {
     }
 
     fn server(&self, setup: ServerSetup) -> Result<Box<dyn Server>, DriverError> {
-        let host = host(bind_udp(setup.bind)?, setup.peers)?;
+        let host = host(bind_server(&setup)?, setup.peers)?;
         Ok(Box::new(RustyServer { host }))
     }
 
     fn client(&self, server: SocketAddr) -> Result<Box<dyn Client>, DriverError> {
-        let mut host = host(bind_udp(any_port_for(server))?, 1)?;
+        let mut host = host(bind_udp(any_port_for(server), SOCKET_BUFFER)?, 1)?;
         let peer = host.connect(server, 1, 0).map_err(DriverError::library)?.id();
         Ok(Box::new(RustyClient { host, peer }))
     }
@@ -130,6 +130,10 @@ struct RustyClient {
 }
 
 impl Client for RustyClient {
+    fn socket_fd(&self) -> Option<RawFd> {
+        Some(self.host.socket().as_raw_fd())
+    }
+
     fn service(&mut self, wait: Wait, on: &mut dyn FnMut(Incoming<'_>)) -> Result<(), DriverError> {
         service(&mut self.host, wait, on)
     }

@@ -1,16 +1,19 @@
 //! Volley through its host, [`volley::Host`], on real sockets.
 //!
-//! Driven as its documentation says: `service(timeout)` returns the first
-//! event (`Duration::ZERO` never waits, a timeout sleeps in epoll), the rest
-//! of what that service brought is taken with `next_event` (no I/O, so
-//! replies share datagrams with their acknowledgements), payload buffers go
-//! back with `recycle`. A stream is fed the way ENet's is: a batch
-//! whenever the bytes queued or in flight to the peer fall below a low mark,
-//! so queues stay short and the socket never starves.
+//! Driven as its documentation says for a server loop: `service_batch(timeout)`
+//! reads everything waiting under one lock (`Duration::ZERO` never waits, a
+//! timeout sleeps in epoll) and lends each event's payload out of the receive
+//! buffer, so nothing is copied or recycled; what the events cause leaves
+//! with their acknowledgements at the next service or flush. A stream is fed
+//! the way ENet's is: a batch whenever the bytes queued or in flight to the
+//! peer fall below a low mark, so queues stay short and the socket never
+//! starves.
 
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
+use volley::socket::SocketConfig;
 use volley::{Event, Host, HostConfig, PeerHandle, TransferMode};
 
 use super::{
@@ -42,6 +45,11 @@ impl super::System for Volley {
 
     fn server(&self, setup: ServerSetup) -> Result<Box<dyn Server>, DriverError> {
         let mut config = HostConfig::server(setup.bind);
+        config.socket(
+            SocketConfig::new(setup.bind)
+                .recv_buffer_size(setup.receive_buffer)
+                .reuse_port(setup.reuse_port),
+        );
         let peers = setup.peers.max(1);
         // Every client of the runner comes from 127.0.0.1: allow them all to
         // be half-open at once (the default guards against floods from one
@@ -85,10 +93,8 @@ fn peer_id(peer: PeerHandle) -> PeerId {
     usize::from(peer.index())
 }
 
-/// Services `host` once (waiting as `wait` says for the first event), then
-/// takes the events that brought with `next_event`, which does no I/O, so
-/// that the replies they cause leave with their acknowledgements; each goes
-/// to `on` with its peer handle.
+/// Services `host` once with `service_batch` (waiting as `wait` says for
+/// the first event), handing each event to `on` with its peer handle.
 fn service(
     host: &mut Host,
     wait: Wait,
@@ -98,19 +104,15 @@ fn service(
         Wait::Poll => Duration::ZERO,
         Wait::Block(limit) => limit,
     };
-    let mut next = host.service(timeout).map_err(DriverError::library)?;
-    while let Some(event) = next {
-        match event {
-            Event::Connected { peer, .. } => on(peer, Incoming::Connected(peer_id(peer))),
-            Event::Disconnected { peer, .. } => on(peer, Incoming::Disconnected(peer_id(peer))),
-            Event::Received { peer, payload, .. } => {
-                on(peer, Incoming::Message { peer: peer_id(peer), bytes: &payload });
-                host.recycle(payload);
-            }
-            _ => {}
+    host.service_batch(timeout, |event, _| match event {
+        Event::Connected { peer, .. } => on(peer, Incoming::Connected(peer_id(peer))),
+        Event::Disconnected { peer, .. } => on(peer, Incoming::Disconnected(peer_id(peer))),
+        Event::Received { peer, payload, .. } => {
+            on(peer, Incoming::Message { peer: peer_id(peer), bytes: payload });
         }
-        next = host.next_event();
-    }
+        _ => {}
+    })
+    .map_err(DriverError::library)?;
     Ok(())
 }
 
@@ -162,6 +164,10 @@ struct VolleyClient {
 }
 
 impl Client for VolleyClient {
+    fn socket_fd(&self) -> Option<RawFd> {
+        Some(self.host.as_raw_fd())
+    }
+
     fn service(&mut self, wait: Wait, on: &mut dyn FnMut(Incoming<'_>)) -> Result<(), DriverError> {
         service(&mut self.host, wait, &mut |_, incoming| match incoming {
             Incoming::Message { bytes, .. } => on(Incoming::Message { peer: 0, bytes }),

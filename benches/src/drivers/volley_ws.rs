@@ -26,6 +26,10 @@ pub(crate) const HIGH_MARK: usize = 256 * 1024;
 pub(crate) fn tcp_lacks(feature: Feature) -> Option<&'static str> {
     match feature {
         Feature::UnreliableSize(_) | Feature::Sequenced => Some("TCP: reliable only"),
+        Feature::SharedPort => Some("the listener binds without SO_REUSEPORT"),
+        Feature::Clients(n) if n > 1000 => {
+            Some("not run past 1,000 clients (a TCP connection each)")
+        }
         _ => None,
     }
 }

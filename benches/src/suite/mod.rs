@@ -13,6 +13,7 @@
 pub mod chart;
 pub mod cpu;
 mod cpu_only;
+pub mod memory;
 pub mod netns;
 mod pair;
 pub mod report;
@@ -26,7 +27,7 @@ use std::time::Instant;
 use crate::drivers::{self, Delivery, Feature, System};
 use netns::LossyNamespace;
 use report::{Cell, Machine, Report, Row, Unit};
-use scenarios::Scale;
+use scenarios::{CrowdLoad, Scale, ServerLoop};
 
 /// Share of datagrams the loss scenario drops, in percent.
 const LOSS_PERCENT: u8 = 5;
@@ -55,6 +56,10 @@ enum Kind {
     Sequenced,
     PingPong { blocking: bool },
     Peers(usize),
+    Tick(usize),
+    Scale(usize),
+    SharedPort(usize),
+    Memory,
     Connects,
     Engine,
     Loss(usize),
@@ -94,6 +99,40 @@ pub fn scenarios(quick: bool) -> Vec<Scenario> {
             kind: Kind::Peers(peers),
         });
     }
+    for peers in scale.peers {
+        list.push(Scenario {
+            name: format!("tick-{peers}"),
+            description: format!(
+                "the same {peers} clients to a game-style server: a zero-timeout poll per 60 Hz tick, everything taken, one 64 B unreliable answer per client heard, flush, sleep: server CPU per message and p99 tick time"
+            ),
+            kind: Kind::Tick(peers),
+        });
+    }
+    for &peers in scale.scale {
+        list.push(Scenario {
+            name: format!("scale-{peers}"),
+            description: format!(
+                "{peers} clients, each 5 × 64 B reliable per tick at 20 Hz, to the 60 Hz tick server: server CPU per message (flat from 200 to 4,095 peers means nothing per peer per call)"
+            ),
+            kind: Kind::Scale(peers),
+        });
+    }
+    let peers = scale.peers[1];
+    list.push(Scenario {
+        name: format!("shared-port-{peers}"),
+        description: format!(
+            "the tick scenario's {peers} clients against one host, then against two hosts on one port (SO_REUSEPORT, a thread each): received rate and server CPU per message summed over both threads"
+        ),
+        kind: Kind::SharedPort(peers),
+    });
+    list.push(Scenario {
+        name: "memory".into(),
+        description: format!(
+            "heap per peer of a server endpoint with {} slots: per slot, and added per connected idle peer",
+            scale.memory_peers
+        ),
+        kind: Kind::Memory,
+    });
     list.push(Scenario {
         name: "connect".into(),
         description: format!(
@@ -153,6 +192,29 @@ fn row_specs(kind: Kind) -> Vec<(String, Unit)> {
         Kind::Peers(peers) => vec![
             (format!("{peers} peers: server CPU"), Unit::NanosPerMessage),
             (format!("{peers} peers: server received"), Unit::MessagesPerSecond),
+        ],
+        Kind::Tick(peers) => vec![
+            (format!("tick, {peers} peers: server CPU"), Unit::NanosPerMessage),
+            (format!("tick, {peers} peers: p99 tick"), Unit::Micros),
+            (format!("tick, {peers} peers: server received"), Unit::MessagesPerSecond),
+        ],
+        Kind::Scale(peers) => vec![
+            (format!("scale, {peers} peers: server CPU"), Unit::NanosPerMessage),
+            (format!("scale, {peers} peers: server received"), Unit::MessagesPerSecond),
+        ],
+        Kind::SharedPort(peers) => vec![
+            (format!("one host, {peers} peers: server CPU"), Unit::NanosPerMessage),
+            (format!("one host, {peers} peers: server received"), Unit::MessagesPerSecond),
+            (format!("two hosts on one port, {peers} peers: server CPU"), Unit::NanosPerMessage),
+            (
+                format!("two hosts on one port, {peers} peers: server received"),
+                Unit::MessagesPerSecond,
+            ),
+            ("two hosts on one port: busier host's share".into(), Unit::Percent),
+        ],
+        Kind::Memory => vec![
+            ("memory per peer slot".into(), Unit::Bytes),
+            ("memory per idle connected peer".into(), Unit::Bytes),
         ],
         Kind::Connects => vec![("connection setup".into(), Unit::ConnectsPerSecond)],
         Kind::Engine => vec![
@@ -222,12 +284,72 @@ fn measure(
                 Err(e) => failed(e),
             }
         }
-        Kind::Peers(peers) => match scenarios::many_peers(system, peers, duration) {
-            Ok(cost) => {
-                vec![Cell::Value(cost.cpu_per_message.as_secs_f64() * 1e9), Cell::Value(cost.rate)]
+        Kind::Peers(peers) | Kind::Tick(peers) | Kind::Scale(peers) => {
+            if let Some(why) = system.lacks(Feature::Clients(peers)) {
+                return not_applicable(why);
             }
-            Err(e) => failed(e),
-        },
+            let (load, server_loop) = match kind {
+                Kind::Peers(_) => (CrowdLoad::GAME, ServerLoop::Blocking),
+                Kind::Tick(_) => (CrowdLoad::GAME, ServerLoop::Tick),
+                _ => (CrowdLoad::SCALE, ServerLoop::Tick),
+            };
+            match scenarios::crowd(system, peers, load, server_loop, duration) {
+                Ok(cost) => {
+                    let cpu = Cell::Value(cost.cpu_per_message.as_secs_f64() * 1e9);
+                    let rate = Cell::Value(cost.rate);
+                    if let Kind::Tick(_) = kind {
+                        vec![cpu, Cell::Value(cost.tick_p99.as_secs_f64() * 1e6), rate]
+                    } else {
+                        vec![cpu, rate]
+                    }
+                }
+                Err(e) => failed(e),
+            }
+        }
+        Kind::SharedPort(peers) => {
+            if let Some(why) =
+                system.lacks(Feature::SharedPort).or_else(|| system.lacks(Feature::Clients(peers)))
+            {
+                return not_applicable(why);
+            }
+            let mut cells = Vec::new();
+            for hosts in [1, 2] {
+                let load = CrowdLoad::GAME;
+                match scenarios::crowd_on_hosts(
+                    system,
+                    hosts,
+                    peers,
+                    load,
+                    ServerLoop::Tick,
+                    duration,
+                ) {
+                    Ok(cost) => {
+                        cells.push(Cell::Value(cost.cpu_per_message.as_secs_f64() * 1e9));
+                        cells.push(Cell::Value(cost.rate));
+                        if hosts == 2 {
+                            cells.push(Cell::Value(cost.busiest_share * 100.0));
+                        }
+                    }
+                    Err(e) => {
+                        let cells_of_run = if hosts == 1 { 2 } else { 3 };
+                        cells.extend((0..cells_of_run).map(|_| Cell::Failed(e.clone())));
+                    }
+                }
+            }
+            cells
+        }
+        Kind::Memory => {
+            if system.name() != drivers::volley::Volley.name() {
+                return not_applicable("allocates inside its host, not measured apart");
+            }
+            match crate::crowd::idle_peer_memory(scale.memory_peers, memory::heap_in_use) {
+                Ok(memory) => vec![
+                    Cell::Value(memory.per_slot as f64),
+                    Cell::Value(memory.per_idle_peer as f64),
+                ],
+                Err(e) => failed(e.to_string()),
+            }
+        }
         Kind::Connects => {
             if let Some(why) = system.lacks(Feature::Handshake) {
                 return not_applicable(why);

@@ -1,17 +1,19 @@
 //! The server half of every scenario, on its own thread, and what it shares
-//! with the client half: counters published once per service call (not per
-//! message, so that reading them does not slow the server), and a window
-//! over which it measures its own CPU time.
+//! with the client half: counters published every few dozen messages and
+//! after each service call (not per message, so that reading them does not
+//! slow the server), the server thread's CPU clock, which the client half
+//! reads at the two ends of a measuring window, and a tick server's tick
+//! durations inside that window.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
-use super::cpu::thread_cpu_time;
+use super::cpu::{cpu_time_of, thread_cpu_clock};
 use super::netns::LossyNamespace;
-use crate::drivers::{Delivery, Incoming, PeerId, ServerSetup, System, Wait};
+use crate::drivers::{Delivery, Incoming, PeerId, Server, ServerSetup, System, Wait};
 
 /// Bytes at the head of each message carrying its sequence number (per client).
 pub(crate) const STAMP_LEN: usize = 8;
@@ -39,13 +41,47 @@ pub(crate) enum Role {
     Sequenced,
     /// Sends every message back to its sender, reliably.
     Echo,
+    /// A game server: once per `period` it polls (never waiting), takes
+    /// everything that arrived (counted, order checked with `in_order`),
+    /// answers every client it heard from with one 64-byte unreliable
+    /// state message, flushes, and sleeps until the next tick.
+    Tick {
+        /// Check each client's order.
+        in_order: bool,
+        /// Time between two ticks.
+        period: Duration,
+    },
 }
 
-/// CPU window phases, driven by the client half (0: none asked for).
-const WINDOW_START: u8 = 1;
-const WINDOW_OPEN: u8 = 2;
-const WINDOW_CLOSE: u8 = 3;
-const WINDOW_DONE: u8 = 4;
+/// The state message a [`Role::Tick`] server sends each client it heard from.
+const STATE: [u8; 64] = [0x5E; 64];
+
+/// Window phases for a tick server's tick durations, driven by the client
+/// half (0: none asked for).
+const WINDOW_OPEN: u8 = 1;
+const WINDOW_CLOSE: u8 = 2;
+const WINDOW_DONE: u8 = 3;
+
+/// Messages between two publications of the server's count.
+const PUBLISH_EVERY: u64 = 64;
+
+/// Where a measuring window began (see [`Shared::open_window`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowStart {
+    cpu: Duration,
+    delivered: u64,
+}
+
+/// What the server did inside a measuring window.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Measured {
+    /// Its thread's CPU time.
+    pub(crate) cpu: Duration,
+    /// Messages it received.
+    pub(crate) messages: u64,
+    /// The 99th percentile of a tick's duration (tick servers; else zero).
+    pub(crate) tick_p99: Duration,
+}
 
 /// Counters the server publishes and flags the client half sets.
 #[derive(Debug, Default)]
@@ -58,9 +94,12 @@ pub(crate) struct Shared {
     pub(crate) connects: AtomicU64,
     /// Set to end the server loop.
     pub(crate) stop: AtomicBool,
+    /// The server thread's CPU clock (`clockid_t`), once it runs.
+    server_clock: AtomicI32,
+    has_clock: AtomicBool,
     window: AtomicU8,
-    window_cpu_nanos: AtomicU64,
-    window_messages: AtomicU64,
+    /// The 99th percentile of a tick's duration in the window (tick servers).
+    window_tick_p99_nanos: AtomicU64,
 }
 
 impl Shared {
@@ -69,32 +108,50 @@ impl Shared {
         self.delivered.load(Ordering::Acquire)
     }
 
-    /// Asks the server to start measuring its CPU time at its next loop.
-    pub(crate) fn open_window(&self) {
-        self.window.store(WINDOW_START, Ordering::Release);
+    /// The server thread's CPU time so far (zero before it published its clock).
+    fn server_cpu(&self) -> Duration {
+        if self.has_clock.load(Ordering::Acquire) {
+            cpu_time_of(self.server_clock.load(Ordering::Acquire))
+        } else {
+            Duration::ZERO
+        }
     }
 
-    /// Closes the window; returns the server's CPU time and the messages it
-    /// received inside it, or `None` if the server did not answer in time.
-    pub(crate) fn close_window(&self, patience: Duration) -> Option<(Duration, u64)> {
-        let deadline = Instant::now() + patience;
-        while self.window.load(Ordering::Acquire) == WINDOW_START {
-            if Instant::now() > deadline {
-                return None;
+    /// Opens a measuring window: reads the server thread's CPU clock and
+    /// count now, whatever the server is doing (a library that keeps
+    /// receiving inside one service call is measured all the same), and
+    /// has a tick server record its ticks from now on.
+    pub(crate) fn open_window(&self) -> WindowStart {
+        self.window.store(WINDOW_OPEN, Ordering::Release);
+        WindowStart { cpu: self.server_cpu(), delivered: self.delivered() }
+    }
+
+    /// Closes the window opened at `start`: the server's CPU time and the
+    /// messages it received since, and, for a tick server (`ticks`), the
+    /// 99th percentile of its ticks, which it works out at the end of its
+    /// current tick (`None` if it does not within `patience`).
+    pub(crate) fn close_window(
+        &self,
+        start: WindowStart,
+        ticks: bool,
+        patience: Duration,
+    ) -> Option<Measured> {
+        let cpu = self.server_cpu().saturating_sub(start.cpu);
+        let messages = self.delivered().saturating_sub(start.delivered);
+        let mut tick_p99 = Duration::ZERO;
+        if ticks {
+            self.window.store(WINDOW_CLOSE, Ordering::Release);
+            let deadline = Instant::now() + patience;
+            while self.window.load(Ordering::Acquire) != WINDOW_DONE {
+                if Instant::now() > deadline {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_micros(200));
             }
-            std::thread::yield_now();
+            tick_p99 = Duration::from_nanos(self.window_tick_p99_nanos.load(Ordering::Acquire));
         }
-        self.window.store(WINDOW_CLOSE, Ordering::Release);
-        while self.window.load(Ordering::Acquire) != WINDOW_DONE {
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        Some((
-            Duration::from_nanos(self.window_cpu_nanos.load(Ordering::Acquire)),
-            self.window_messages.load(Ordering::Acquire),
-        ))
+        self.window.store(0, Ordering::Release);
+        Some(Measured { cpu, messages, tick_p99 })
     }
 }
 
@@ -111,17 +168,130 @@ pub(crate) fn spawn_server<'scope, 'env>(
     namespace: Option<&'env LossyNamespace>,
 ) -> Result<(SocketAddr, ScopedJoinHandle<'scope, Result<(), String>>), String> {
     let (ready, address) = mpsc::channel();
-    let handle = scope.spawn(move || {
-        let result = serve(system, setup, role, wait, shared, namespace, &ready);
-        if let Err(e) = &result {
-            let _ = ready.send(Err(e.clone()));
-        }
-        result
-    });
+    // Named, so that a profiler can pick the server's samples out.
+    let spawned =
+        std::thread::Builder::new().name("server".into()).spawn_scoped(scope, move || {
+            let result = serve(system, setup, role, wait, shared, namespace, &ready);
+            if let Err(e) = &result {
+                let _ = ready.send(Err(e.clone()));
+            }
+            result
+        });
+    let handle = spawned.map_err(|e| format!("server thread: {e}"))?;
     match address.recv_timeout(Duration::from_secs(10)) {
         Ok(Ok(address)) => Ok((address, handle)),
         Ok(Err(e)) => Err(e),
         Err(_) => Err("the server did not start".into()),
+    }
+}
+
+/// What the server counted, and the echoes it owes.
+struct Tally<'a> {
+    shared: &'a Shared,
+    role: Role,
+    next_stamp: Vec<u64>,
+    delivered: u64,
+    misordered: u64,
+    connects: u64,
+    echoes: Vec<(PeerId, Vec<u8>)>,
+    spare: Vec<Vec<u8>>,
+}
+
+impl<'a> Tally<'a> {
+    fn new(role: Role, shared: &'a Shared) -> Self {
+        Self {
+            shared,
+            role,
+            next_stamp: Vec::new(),
+            delivered: 0,
+            misordered: 0,
+            connects: 0,
+            echoes: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// The next stamp expected from `peer`.
+    fn next_stamp(&mut self, peer: PeerId) -> &mut u64 {
+        if self.next_stamp.len() <= peer {
+            self.next_stamp.resize(peer + 1, 0);
+        }
+        &mut self.next_stamp[peer]
+    }
+
+    fn take(&mut self, incoming: Incoming<'_>) {
+        match incoming {
+            Incoming::Connected(peer) => {
+                *self.next_stamp(peer) = 0;
+                self.connects += 1;
+            }
+            Incoming::Message { peer, bytes } => {
+                self.delivered += 1;
+                if self.delivered.is_multiple_of(PUBLISH_EVERY) {
+                    self.shared.delivered.store(self.delivered, Ordering::Release);
+                }
+                match self.role {
+                    Role::Count { in_order: true } | Role::Tick { in_order: true, .. } => {
+                        let got = read_stamp(bytes).unwrap_or(u64::MAX);
+                        let next = self.next_stamp(peer);
+                        let wrong = got != *next;
+                        *next = got.wrapping_add(1);
+                        self.misordered += u64::from(wrong);
+                    }
+                    Role::Sequenced => {
+                        let got = read_stamp(bytes).unwrap_or(0);
+                        let next = self.next_stamp(peer);
+                        if got < *next {
+                            self.misordered += 1;
+                        } else {
+                            *next = got.wrapping_add(1);
+                        }
+                    }
+                    Role::Echo => {
+                        let mut copy = self.spare.pop().unwrap_or_default();
+                        copy.clear();
+                        copy.extend_from_slice(bytes);
+                        self.echoes.push((peer, copy));
+                    }
+                    Role::Count { in_order: false } | Role::Tick { in_order: false, .. } => {}
+                }
+            }
+            Incoming::Disconnected(_) => {}
+        }
+    }
+
+    /// Publishes the counters (once per loop, not per message, so that
+    /// reading them does not slow the server).
+    fn publish(&self) {
+        self.shared.delivered.store(self.delivered, Ordering::Release);
+        self.shared.misordered.store(self.misordered, Ordering::Release);
+        self.shared.connects.store(self.connects, Ordering::Release);
+    }
+}
+
+/// A tick server's side of the measuring window: its ticks' durations.
+#[derive(Default)]
+struct TickWindow {
+    ticks: Vec<Duration>,
+}
+
+impl TickWindow {
+    /// Records a tick that took `took`, if the window is open, and answers
+    /// a close with the 99th percentile.
+    fn tick(&mut self, shared: &Shared, took: Duration) {
+        match shared.window.load(Ordering::Acquire) {
+            WINDOW_OPEN => self.ticks.push(took),
+            WINDOW_CLOSE => {
+                self.ticks.sort_unstable();
+                let at = (self.ticks.len().saturating_sub(1) as f64 * 0.99).round() as usize;
+                let p99 = self.ticks.get(at).copied().unwrap_or_default();
+                let p99 = u64::try_from(p99.as_nanos()).unwrap_or(u64::MAX);
+                shared.window_tick_p99_nanos.store(p99, Ordering::Release);
+                self.ticks.clear();
+                shared.window.store(WINDOW_DONE, Ordering::Release);
+            }
+            _ => {}
+        }
     }
 }
 
@@ -138,80 +308,79 @@ fn serve(
         namespace.enter().map_err(|e| e.to_string())?;
     }
     let mut server = system.server(setup).map_err(|e| format!("server: {e}"))?;
+    if let Some(clock) = thread_cpu_clock() {
+        shared.server_clock.store(clock, Ordering::Release);
+        shared.has_clock.store(true, Ordering::Release);
+    }
     let _ = ready.send(Ok(server.local_addr()));
-    let mut next_stamp: Vec<u64> = Vec::new();
-    let mut echoes: Vec<(PeerId, Vec<u8>)> = Vec::new();
-    let mut spare: Vec<Vec<u8>> = Vec::new();
-    let (mut delivered, mut misordered, mut connects) = (0_u64, 0_u64, 0_u64);
-    let mut window_start = (Duration::ZERO, 0_u64);
+    if let Role::Tick { period, .. } = role {
+        return serve_ticks(server.as_mut(), role, period, shared);
+    }
+    let mut tally = Tally::new(role, shared);
     while !shared.stop.load(Ordering::Acquire) {
         server
-            .service(wait, &mut |incoming| match incoming {
-                Incoming::Connected(peer) => {
-                    if next_stamp.len() <= peer {
-                        next_stamp.resize(peer + 1, 0);
-                    }
-                    next_stamp[peer] = 0;
-                    connects += 1;
-                }
-                Incoming::Message { peer, bytes } => {
-                    delivered += 1;
-                    if role == (Role::Count { in_order: true }) {
-                        if next_stamp.len() <= peer {
-                            next_stamp.resize(peer + 1, 0);
-                        }
-                        let got = read_stamp(bytes).unwrap_or(u64::MAX);
-                        if got != next_stamp[peer] {
-                            misordered += 1;
-                        }
-                        next_stamp[peer] = got.wrapping_add(1);
-                    }
-                    if role == Role::Sequenced {
-                        if next_stamp.len() <= peer {
-                            next_stamp.resize(peer + 1, 0);
-                        }
-                        let got = read_stamp(bytes).unwrap_or(0);
-                        if got < next_stamp[peer] {
-                            misordered += 1;
-                        } else {
-                            next_stamp[peer] = got.wrapping_add(1);
-                        }
-                    }
-                    if role == Role::Echo {
-                        let mut copy = spare.pop().unwrap_or_default();
-                        copy.clear();
-                        copy.extend_from_slice(bytes);
-                        echoes.push((peer, copy));
-                    }
-                }
-                Incoming::Disconnected(_) => {}
-            })
+            .service(wait, &mut |incoming| tally.take(incoming))
             .map_err(|e| format!("server service: {e}"))?;
-        if !echoes.is_empty() {
-            for (peer, message) in echoes.drain(..) {
+        if !tally.echoes.is_empty() {
+            for (peer, message) in tally.echoes.drain(..) {
                 server
                     .send(peer, Delivery::Reliable, &message)
                     .map_err(|e| format!("server send: {e}"))?;
-                spare.push(message);
+                tally.spare.push(message);
             }
             server.flush().map_err(|e| format!("server flush: {e}"))?;
         }
-        shared.delivered.store(delivered, Ordering::Release);
-        shared.misordered.store(misordered, Ordering::Release);
-        shared.connects.store(connects, Ordering::Release);
-        match shared.window.load(Ordering::Acquire) {
-            WINDOW_START => {
-                window_start = (thread_cpu_time(), delivered);
-                shared.window.store(WINDOW_OPEN, Ordering::Release);
-            }
-            WINDOW_CLOSE => {
-                let cpu = thread_cpu_time().saturating_sub(window_start.0);
-                let nanos = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
-                shared.window_cpu_nanos.store(nanos, Ordering::Release);
-                shared.window_messages.store(delivered - window_start.1, Ordering::Release);
-                shared.window.store(WINDOW_DONE, Ordering::Release);
-            }
-            _ => {}
+        tally.publish();
+    }
+    Ok(())
+}
+
+/// The [`Role::Tick`] server loop.
+fn serve_ticks(
+    server: &mut dyn Server,
+    role: Role,
+    period: Duration,
+    shared: &Shared,
+) -> Result<(), String> {
+    let mut tally = Tally::new(role, shared);
+    let mut window = TickWindow::default();
+    // Per client, the last tick it was heard in; the clients heard this tick.
+    let mut heard_in: Vec<u64> = Vec::new();
+    let mut heard: Vec<PeerId> = Vec::new();
+    let mut next = Instant::now();
+    let mut tick = 0_u64;
+    while !shared.stop.load(Ordering::Acquire) {
+        let started = Instant::now();
+        tick += 1;
+        server
+            .service(Wait::Poll, &mut |incoming| {
+                if let Incoming::Message { peer, .. } = incoming {
+                    if heard_in.len() <= peer {
+                        heard_in.resize(peer + 1, 0);
+                    }
+                    if heard_in[peer] != tick {
+                        heard_in[peer] = tick;
+                        heard.push(peer);
+                    }
+                }
+                tally.take(incoming);
+            })
+            .map_err(|e| format!("server service: {e}"))?;
+        for peer in heard.drain(..) {
+            server
+                .send(peer, Delivery::Unreliable, &STATE)
+                .map_err(|e| format!("server send: {e}"))?;
+        }
+        server.flush().map_err(|e| format!("server flush: {e}"))?;
+        window.tick(shared, started.elapsed());
+        tally.publish();
+        // The next tick on the beat; after an overrun, from now.
+        next += period;
+        let now = Instant::now();
+        if next < now {
+            next = now;
+        } else {
+            std::thread::sleep(next - now);
         }
     }
     Ok(())

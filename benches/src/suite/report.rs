@@ -18,6 +18,8 @@ pub enum Unit {
     NanosPerMessage,
     /// Percent.
     Percent,
+    /// Bytes (of memory).
+    Bytes,
 }
 
 impl Unit {
@@ -30,6 +32,7 @@ impl Unit {
             Self::Micros => "us",
             Self::NanosPerMessage => "ns/msg",
             Self::Percent => "%",
+            Self::Bytes => "B",
         }
     }
 
@@ -47,6 +50,7 @@ impl Unit {
             Self::Micros => format!("{value:.1} µs"),
             Self::NanosPerMessage => format!("{value:.0} ns/msg"),
             Self::Percent => format!("{value:.2} %"),
+            Self::Bytes => format!("{value:.0} B"),
         }
     }
 }

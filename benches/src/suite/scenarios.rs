@@ -2,13 +2,19 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+
 use super::netns::LossyNamespace;
 use super::pair::{Role, STAMP_LEN, Shared, spawn_server, stamp};
-use crate::drivers::{Client, Delivery, Feature, Incoming, ServerSetup, System, Wait};
+use crate::drivers::{
+    Client, Delivery, Feature, Incoming, SOCKET_BUFFER, ServerSetup, System, Wait,
+};
 
 /// How long a transfer may go without progress before it is declared stuck.
 const STALL: Duration = Duration::from_secs(10);
@@ -71,20 +77,35 @@ impl Until {
 pub(crate) struct Scale {
     /// Length of one measurement.
     pub(crate) measure: Duration,
-    /// Client counts of the two many-peers rows.
+    /// Client counts of the many-peers and tick rows.
     pub(crate) peers: [usize; 2],
+    /// Client counts of the scale rows.
+    pub(crate) scale: &'static [usize],
+    /// Peer slots of the memory row.
+    pub(crate) memory_peers: usize,
     /// Clients connecting at once in the connection-setup scenario.
     pub(crate) connect_batch: usize,
 }
 
 impl Scale {
-    /// A few seconds per measurement, the client counts.
-    pub(crate) const FULL: Self =
-        Self { measure: Duration::from_secs(2), peers: [200, 1000], connect_batch: 16 };
+    /// A few seconds per measurement; 200 and 1,000 clients, and up to
+    /// 4,095 (ENet's peer id space) in the scale rows.
+    pub(crate) const FULL: Self = Self {
+        measure: Duration::from_secs(2),
+        peers: [200, 1000],
+        scale: &[200, 1000, 2000, 4095],
+        memory_peers: 4095,
+        connect_batch: 16,
+    };
 
     /// CI-sized: short measurements, fewer clients.
-    pub(crate) const QUICK: Self =
-        Self { measure: Duration::from_millis(250), peers: [20, 100], connect_batch: 8 };
+    pub(crate) const QUICK: Self = Self {
+        measure: Duration::from_millis(250),
+        peers: [20, 100],
+        scale: &[20, 100],
+        memory_peers: 100,
+        connect_batch: 8,
+    };
 }
 
 /// A client and the server's counters, joined in one measurement.
@@ -124,9 +145,21 @@ fn serving<T>(
     namespace: Option<&LossyNamespace>,
     client_half: impl FnOnce(SocketAddr, &Shared) -> Result<T, String>,
 ) -> Result<T, String> {
+    let setup = ServerSetup::new(loopback(), peers);
+    serve_in(system, setup, role, wait, namespace, client_half)
+}
+
+/// [`serving`] with a server set up as `setup` says.
+fn serve_in<T>(
+    system: &dyn System,
+    setup: ServerSetup,
+    role: Role,
+    wait: Wait,
+    namespace: Option<&LossyNamespace>,
+    client_half: impl FnOnce(SocketAddr, &Shared) -> Result<T, String>,
+) -> Result<T, String> {
     let shared = &Shared::default();
     thread::scope(|scope| {
-        let setup = ServerSetup { bind: loopback(), peers };
         let (address, server) = spawn_server(scope, system, setup, role, wait, shared, namespace)?;
         let result = {
             let _stop = StopOnDrop(&shared.stop);
@@ -152,12 +185,14 @@ fn with_server<T: Send>(
 ) -> Result<T, String> {
     serving(system, peers, role, wait, namespace, |address, shared| {
         thread::scope(|scope| {
-            let client = scope.spawn(move || {
-                if let Some(namespace) = namespace {
-                    namespace.enter().map_err(|e| e.to_string())?;
-                }
-                client_half(address, shared)
-            });
+            let client =
+                thread::Builder::new().name("clients".into()).spawn_scoped(scope, move || {
+                    if let Some(namespace) = namespace {
+                        namespace.enter().map_err(|e| e.to_string())?;
+                    }
+                    client_half(address, shared)
+                });
+            let client = client.map_err(|e| format!("client thread: {e}"))?;
             client.join().unwrap_or_else(|_| Err("the client half panicked".into()))
         })
     })
@@ -406,99 +441,310 @@ fn round_trips(
     Ok(())
 }
 
-/// Server cost in the many-peers scenario.
+/// What each client of a crowd scenario sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CrowdLoad {
+    /// Reliable 64-byte messages per client tick.
+    pub(crate) burst: u64,
+    /// Time between two ticks of one client (the clients' ticks are spread
+    /// evenly over it).
+    pub(crate) tick: Duration,
+}
+
+impl CrowdLoad {
+    /// The many-peers and tick scenarios: 20 × 64 B per client at 30 Hz.
+    pub(crate) const GAME: Self = Self { burst: PEER_BURST, tick: PEER_TICK };
+
+    /// The scale scenario, light enough per client that 4,095 of them fit
+    /// on one client thread: 5 × 64 B at 20 Hz.
+    pub(crate) const SCALE: Self =
+        Self { burst: 5, tick: Duration::from_nanos(1_000_000_000 / 20) };
+}
+
+/// How the server of a crowd scenario runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ServerLoop {
+    /// Blocks in the OS between arrivals, wakes for each.
+    Blocking,
+    /// Game-style: polls once per 60 Hz tick, answers, sleeps.
+    Tick,
+}
+
+/// The server tick of [`ServerLoop::Tick`]: 60 Hz, as a game's frame loop.
+const SERVER_TICK: Duration = Duration::from_nanos(1_000_000_000 / 60);
+
+/// Kernel receive buffer for the server of a tick-driven crowd: one tick's
+/// input must fit (4 MiB, what `net.core.rmem_max` allows on the test
+/// machines; the kernel caps what is asked at it).
+const TICK_RECEIVE_BUFFER: usize = 4 << 20;
+
+/// Server cost in a crowd scenario.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PeersCost {
     /// Server thread CPU time per message received.
     pub(crate) cpu_per_message: Duration,
     /// Messages the server received per second in the window.
     pub(crate) rate: f64,
+    /// 99th percentile of a server tick's duration (tick servers only; the
+    /// largest of several hosts').
+    pub(crate) tick_p99: Duration,
+    /// Share of the messages the busiest host received (1 with one host).
+    pub(crate) busiest_share: f64,
 }
 
-/// Scenario 4: `peers` clients on one thread, each sending 20 reliable
-/// 64-byte messages per tick at 30 Hz (ticks spread evenly), to a server
-/// that blocks between arrivals; the server's thread CPU time per message
-/// over `duration`.
-pub(crate) fn many_peers(
+/// Scenarios 4 (many peers, blocking server), tick and scale: `peers`
+/// clients on one thread, each sending `load` (ticks spread evenly), to a
+/// server running `server_loop`; the server's thread CPU time per message
+/// over `duration` after a warm-up. Each client is serviced at its tick
+/// (its burst, then one service) and whenever its socket turns readable
+/// (one poll instance over every client socket), not on every turn of the
+/// loop: the client thread's cost grows with the traffic, not with the
+/// number of clients times the loop rate, so thousands fit on one thread
+/// and still take their acknowledgements at once.
+pub(crate) fn crowd(
     system: &dyn System,
     peers: usize,
+    load: CrowdLoad,
+    server_loop: ServerLoop,
+    duration: Duration,
+) -> Result<PeersCost, String> {
+    crowd_on_hosts(system, 1, peers, load, server_loop, duration)
+}
+
+/// [`crowd`] against `hosts` servers, each on its own thread, all bound to
+/// one port with `SO_REUSEPORT` (when `hosts` > 1): the kernel gives each
+/// client to one of them. CPU time is summed over the servers' threads;
+/// [`PeersCost::busiest_share`] says how evenly the clients' messages were
+/// spread.
+pub(crate) fn crowd_on_hosts(
+    system: &dyn System,
+    hosts: usize,
+    peers: usize,
+    load: CrowdLoad,
+    server_loop: ServerLoop,
     duration: Duration,
 ) -> Result<PeersCost, String> {
     // Without retransmission (raw UDP), a burst the socket buffer cannot
     // hold is lost, not late: only count then.
-    let role = Role::Count { in_order: system.lacks(Feature::Retransmission).is_none() };
-    let wait = Wait::Block(SERVER_BLOCK);
-    with_server(system, peers, role, wait, None, |server, shared| {
-        let mut clients = Vec::with_capacity(peers);
-        for _ in 0..peers {
-            clients.push(system.client(server).map_err(|e| format!("client: {e}"))?);
+    let in_order = system.lacks(Feature::Retransmission).is_none();
+    let (role, wait, receive_buffer) = match server_loop {
+        ServerLoop::Blocking => {
+            (Role::Count { in_order }, Wait::Block(SERVER_BLOCK), SOCKET_BUFFER)
         }
-        let mut up = vec![false; peers];
-        let mut waiting = peers;
-        let deadline = Instant::now() + CONNECT_PATIENCE;
-        while waiting > 0 {
-            for (client, up) in clients.iter_mut().zip(&mut up) {
-                client
-                    .service(Wait::Poll, &mut |incoming| {
-                        if matches!(incoming, Incoming::Connected(_)) && !*up {
-                            *up = true;
-                            waiting -= 1;
-                        }
-                    })
-                    .map_err(|e| format!("connecting: {e}"))?;
-            }
-            if Instant::now() > deadline {
-                return Err(format!("{waiting} of {peers} clients did not connect"));
-            }
+        ServerLoop::Tick => {
+            (Role::Tick { in_order, period: SERVER_TICK }, Wait::Poll, TICK_RECEIVE_BUFFER)
         }
-        let start = Instant::now();
-        let spacing = PEER_TICK / u32::try_from(peers).unwrap_or(u32::MAX).max(1);
-        let mut next_tick: Vec<Instant> =
-            (0..peers).map(|i| start + spacing * u32::try_from(i).unwrap_or(0)).collect();
-        let mut sent = vec![0_u64; peers];
-        let mut message = vec![0x11_u8; PEER_MESSAGE_LEN];
-        let warm_up = start + Duration::from_millis(300).min(duration);
-        let end = warm_up + duration;
-        let mut window_open = false;
-        loop {
-            let now = Instant::now();
-            if !window_open && now >= warm_up {
-                shared.open_window();
-                window_open = true;
-            }
-            if now >= end {
-                break;
-            }
-            for (i, client) in clients.iter_mut().enumerate() {
-                if next_tick[i] <= now {
-                    for _ in 0..PEER_BURST {
-                        stamp(&mut message, sent[i]);
-                        client
-                            .send(Delivery::Reliable, &message)
-                            .map_err(|e| format!("send: {e}"))?;
-                        sent[i] += 1;
-                    }
-                    next_tick[i] += PEER_TICK;
-                }
-                client.service(Wait::Poll, &mut |_| {}).map_err(|e| format!("service: {e}"))?;
-            }
-            let soonest = next_tick.iter().min().copied().unwrap_or(now);
-            let pause = soonest.saturating_duration_since(Instant::now());
-            thread::sleep(pause.min(Duration::from_millis(1)));
-        }
-        let (cpu, messages) =
-            shared.close_window(Duration::from_secs(5)).ok_or("the server did not report")?;
-        let misordered = shared.misordered.load(std::sync::atomic::Ordering::Acquire);
-        if misordered > 0 {
-            return Err(format!("{misordered} messages out of order"));
-        }
-        if messages == 0 {
-            return Err("no message reached the server".into());
-        }
-        Ok(PeersCost {
-            cpu_per_message: cpu / u32::try_from(messages).unwrap_or(u32::MAX),
-            rate: messages as f64 / duration.as_secs_f64(),
+    };
+    let setup = ServerSetup {
+        receive_buffer,
+        reuse_port: hosts > 1,
+        ..ServerSetup::new(loopback(), peers)
+    };
+    serve_on_hosts(system, hosts, setup, role, wait, |server, shared| {
+        thread::scope(|scope| {
+            let client =
+                thread::Builder::new().name("clients".into()).spawn_scoped(scope, move || {
+                    crowd_clients(system, server, shared, peers, load, server_loop, duration)
+                });
+            let client = client.map_err(|e| format!("client thread: {e}"))?;
+            client.join().unwrap_or_else(|_| Err("the client half panicked".into()))
         })
+    })
+}
+
+/// Runs `client_half` on the calling thread against `hosts` servers of
+/// `system`, each on its own thread, the later ones bound to the first's
+/// address (`setup.reuse_port` lets them share it). Stops them all when
+/// the client half ends.
+fn serve_on_hosts<T>(
+    system: &dyn System,
+    hosts: usize,
+    setup: ServerSetup,
+    role: Role,
+    wait: Wait,
+    client_half: impl FnOnce(SocketAddr, &[Shared]) -> Result<T, String>,
+) -> Result<T, String> {
+    let shared: Vec<Shared> = (0..hosts.max(1)).map(|_| Shared::default()).collect();
+    let shared = &shared[..];
+    thread::scope(|scope| {
+        let mut servers = Vec::with_capacity(shared.len());
+        let mut bind = setup.bind;
+        for host in shared {
+            let setup = ServerSetup { bind, ..setup };
+            let stop_all = StopAllOnDrop(shared);
+            let (address, server) = spawn_server(scope, system, setup, role, wait, host, None)?;
+            std::mem::forget(stop_all);
+            bind = address;
+            servers.push(server);
+        }
+        let result = {
+            let _stop = StopAllOnDrop(shared);
+            client_half(bind, shared)
+        };
+        let mut served = Ok(());
+        for server in servers {
+            let joined = server.join().unwrap_or_else(|_| Err("a server panicked".into()));
+            served = served.and(joined);
+        }
+        let value = result?;
+        served?;
+        Ok(value)
+    })
+}
+
+/// Sets every server's `stop` when dropped.
+struct StopAllOnDrop<'a>(&'a [Shared]);
+
+impl Drop for StopAllOnDrop<'_> {
+    fn drop(&mut self) {
+        for shared in self.0 {
+            shared.stop.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Which crowd clients have input: their sockets in one poll instance, or,
+/// for a library that hides its socket, all of them every time.
+struct Readable {
+    poll: Option<(Poll, Events)>,
+    clients: usize,
+    ready: Vec<usize>,
+}
+
+impl Readable {
+    fn new(clients: &[Box<dyn Client>]) -> Result<Self, String> {
+        let fds: Option<Vec<RawFd>> = clients.iter().map(|c| c.socket_fd()).collect();
+        let poll = match fds {
+            Some(fds) => {
+                let poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
+                for (i, fd) in fds.iter().enumerate() {
+                    poll.registry()
+                        .register(&mut SourceFd(fd), Token(i), Interest::READABLE)
+                        .map_err(|e| format!("poll: {e}"))?;
+                }
+                Some((poll, Events::with_capacity(1024)))
+            }
+            None => None,
+        };
+        Ok(Self { poll, clients: clients.len(), ready: Vec::new() })
+    }
+
+    /// Waits up to `timeout` for input; the clients that have some.
+    fn wait(&mut self, timeout: Duration) -> Result<impl Iterator<Item = usize> + '_, String> {
+        self.ready.clear();
+        match &mut self.poll {
+            Some((poll, events)) => {
+                match poll.poll(events, Some(timeout)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(format!("poll: {e}")),
+                }
+                self.ready.extend(events.iter().map(|event| event.token().0));
+            }
+            None => {
+                thread::sleep(timeout.min(Duration::from_micros(500)));
+                self.ready.extend(0..self.clients);
+            }
+        }
+        Ok(self.ready.iter().copied())
+    }
+}
+
+/// The client half of [`crowd`].
+fn crowd_clients(
+    system: &dyn System,
+    server: SocketAddr,
+    shared: &[Shared],
+    peers: usize,
+    load: CrowdLoad,
+    server_loop: ServerLoop,
+    duration: Duration,
+) -> Result<PeersCost, String> {
+    let mut clients = Vec::with_capacity(peers);
+    for _ in 0..peers {
+        clients.push(system.client(server).map_err(|e| format!("client: {e}"))?);
+    }
+    let mut up = vec![false; peers];
+    let mut waiting = peers;
+    let deadline = Instant::now() + CONNECT_PATIENCE;
+    while waiting > 0 {
+        for (client, up) in clients.iter_mut().zip(&mut up) {
+            client
+                .service(Wait::Poll, &mut |incoming| {
+                    if matches!(incoming, Incoming::Connected(_)) && !*up {
+                        *up = true;
+                        waiting -= 1;
+                    }
+                })
+                .map_err(|e| format!("connecting: {e}"))?;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{waiting} of {peers} clients did not connect"));
+        }
+    }
+    let start = Instant::now();
+    let spacing = load.tick / u32::try_from(peers).unwrap_or(u32::MAX).max(1);
+    // Client `i` ticks at `start + i × spacing + k × tick`: in index order,
+    // round and round.
+    let mut next_tick: Vec<Instant> =
+        (0..peers).map(|i| start + spacing * u32::try_from(i).unwrap_or(0)).collect();
+    let mut sent = vec![0_u64; peers];
+    let mut message = vec![0x11_u8; PEER_MESSAGE_LEN];
+    let warm_up = start + Duration::from_millis(500).min(duration);
+    let end = warm_up + duration;
+    let mut window = None;
+    let mut next = 0;
+    let mut readable = Readable::new(&clients)?;
+    loop {
+        let now = Instant::now();
+        if window.is_none() && now >= warm_up {
+            window = Some(shared.iter().map(Shared::open_window).collect::<Vec<_>>());
+        }
+        if now >= end {
+            break;
+        }
+        while next_tick[next] <= now {
+            let client = &mut clients[next];
+            for _ in 0..load.burst {
+                stamp(&mut message, sent[next]);
+                client.send(Delivery::Reliable, &message).map_err(|e| format!("send: {e}"))?;
+                sent[next] += 1;
+            }
+            client.service(Wait::Poll, &mut |_| {}).map_err(|e| format!("service: {e}"))?;
+            next_tick[next] += load.tick;
+            next = (next + 1) % peers;
+        }
+        // Clients with input are serviced as it arrives, so that they take
+        // their acknowledgements at once, as a client's own thread would.
+        let until_tick = next_tick[next].saturating_duration_since(Instant::now());
+        for i in readable.wait(until_tick.min(Duration::from_millis(1)))? {
+            clients[i].service(Wait::Poll, &mut |_| {}).map_err(|e| format!("service: {e}"))?;
+        }
+    }
+    let starts = window.ok_or("the measuring window never opened")?;
+    let ticks = server_loop == ServerLoop::Tick;
+    let (mut cpu, mut messages, mut busiest, mut tick_p99) = (Duration::ZERO, 0, 0, Duration::ZERO);
+    for (host, start) in shared.iter().zip(starts) {
+        let measured = host
+            .close_window(start, ticks, Duration::from_secs(5))
+            .ok_or("the tick server did not report")?;
+        cpu += measured.cpu;
+        messages += measured.messages;
+        busiest = busiest.max(measured.messages);
+        tick_p99 = tick_p99.max(measured.tick_p99);
+    }
+    let misordered: u64 = shared.iter().map(|s| s.misordered.load(Ordering::Acquire)).sum();
+    if misordered > 0 {
+        return Err(format!("{misordered} messages out of order"));
+    }
+    if messages == 0 {
+        return Err("no message reached the server".into());
+    }
+    Ok(PeersCost {
+        cpu_per_message: cpu / u32::try_from(messages).unwrap_or(u32::MAX),
+        rate: messages as f64 / duration.as_secs_f64(),
+        tick_p99,
+        busiest_share: busiest as f64 / messages as f64,
     })
 }
 

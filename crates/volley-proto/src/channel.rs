@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use std::collections::VecDeque;
 
 use crate::TransferMode;
+use crate::budget::WaitingBudget;
 use crate::constants::{FREE_RELIABLE_WINDOWS, RELIABLE_WINDOW_SIZE, RELIABLE_WINDOWS};
 use crate::fragment::{Added, Reassembly};
 use crate::pool::BufferPool;
+use crate::time::time_less;
 use crate::wire::Fragment;
 
 /// Where a received sequence number lies relative to the channel's window.
@@ -45,45 +47,110 @@ pub(crate) enum Violation {
     /// A fragment disagrees with its reassembly, or a reliable fragment
     /// restarts an already delivered sequence.
     BadFragment,
-    /// Waiting data would exceed its limit.
+    /// Waiting data would exceed its budget ([`WaitingBudget`]).
     WaitingData,
+    /// The peer holds as many fragment groups as it may.
+    FragmentGroups,
 }
 
 /// Budget and sink for one receive call: waiting-data accounting, buffers,
 /// and where delivered packets go.
 pub(crate) struct Delivery<'a> {
     pub(crate) pool: &'a mut BufferPool,
+    /// Protocol time of the call.
+    pub(crate) now: u32,
+    /// What the peer and the host may hold.
+    pub(crate) budget: WaitingBudget,
     /// Bytes received but not yet handed to the application, this peer.
     pub(crate) waiting: &'a mut usize,
-    pub(crate) max_waiting: usize,
     /// The same, all peers together.
     pub(crate) host_waiting: &'a mut usize,
-    pub(crate) max_host_waiting: usize,
-    /// Packets ready for the application, in delivery order.
-    pub(crate) out: &'a mut VecDeque<(TransferMode, Vec<u8>)>,
+    /// Fragment groups (reassemblies) this peer holds.
+    pub(crate) groups: &'a mut usize,
+    /// Packets ready for the application, in delivery order; `None` is the
+    /// received command's own data, delivered at once and not copied
+    /// (only with `lend`).
+    pub(crate) out: &'a mut VecDeque<(TransferMode, Option<Vec<u8>>)>,
+    /// The caller can lend the command's data out of its datagram: a packet
+    /// delivered the moment it arrives is not copied.
+    pub(crate) lend: bool,
 }
 
 impl Delivery<'_> {
+    /// `data`, to be delivered as it arrived, charged what it will occupy:
+    /// `None` when the caller lends it out of its datagram
+    /// ([`lent_charge`]), else a copy ([`delivered_charge`]).
+    fn take_now(&mut self, data: &[u8]) -> Result<Option<Vec<u8>>, Violation> {
+        if self.lend {
+            self.reserve(lent_charge(data.len()))?;
+            Ok(None)
+        } else {
+            self.copy(data).map(Some)
+        }
+    }
+
+    /// Charges `bytes` if the budget admits them.
     fn reserve(&mut self, bytes: usize) -> Result<(), Violation> {
-        if *self.waiting + bytes > self.max_waiting
-            || *self.host_waiting + bytes > self.max_host_waiting
-        {
+        if !self.budget.admits(*self.waiting, *self.host_waiting, bytes) {
             return Err(Violation::WaitingData);
         }
+        self.charge(bytes);
+        Ok(())
+    }
+
+    /// Charges `bytes` unchecked: what an admitted piece really took.
+    fn charge(&mut self, bytes: usize) {
         *self.waiting += bytes;
         *self.host_waiting += bytes;
-        Ok(())
     }
 
     fn unreserve(&mut self, bytes: usize) {
         *self.waiting -= bytes;
         *self.host_waiting -= bytes;
     }
+
+    /// A copy of `data` for the application or a queue, charged what it
+    /// occupies ([`delivered_charge`]).
+    fn copy(&mut self, data: &[u8]) -> Result<Vec<u8>, Violation> {
+        let copy = self.pool.copy_of(data);
+        match self.reserve(delivered_charge(&copy)) {
+            Ok(()) => Ok(copy),
+            Err(e) => {
+                self.pool.give(copy);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens a fragment group: counted, and charged its bookkeeping.
+    fn open_group(&mut self) -> Result<(), Violation> {
+        if *self.groups >= self.budget.max_fragment_groups {
+            return Err(Violation::FragmentGroups);
+        }
+        self.reserve(ENTRY_COST)?;
+        *self.groups += 1;
+        Ok(())
+    }
 }
 
-/// Waiting data charged for bookkeeping: per queued packet, reassembly and
-/// stored fragment, so that empty or tiny pieces cannot pile up for free.
+/// Waiting data charged for bookkeeping: per queued or delivered packet,
+/// reassembly and stored fragment, so that empty or tiny pieces cannot pile
+/// up for free.
 pub(crate) const ENTRY_COST: usize = 64;
+
+/// What a packet handed to the application (or queued for it) is charged
+/// until taken: its buffer's capacity, which is what it occupies, and its
+/// bookkeeping.
+pub(crate) fn delivered_charge(packet: &Vec<u8>) -> usize {
+    packet.capacity() + ENTRY_COST
+}
+
+/// What a packet lent out of its datagram (see `Lend`) is charged until
+/// taken: its length, which a copy would take if it outlived the datagram,
+/// and its bookkeeping.
+pub(crate) fn lent_charge(len: usize) -> usize {
+    len + ENTRY_COST
+}
 
 enum Pending {
     Whole(Vec<u8>),
@@ -91,31 +158,32 @@ enum Pending {
 }
 
 impl Pending {
-    /// Payload bytes held.
-    fn bytes(&self) -> usize {
-        match self {
-            Self::Whole(b) => b.len(),
-            Self::Fragmented(r) => r.stored(),
-        }
-    }
-
-    /// Everything charged against waiting data: payload plus bookkeeping.
+    /// Everything charged against waiting data: the buffers' capacities plus bookkeeping.
     fn charge(&self) -> usize {
         match self {
-            Self::Whole(b) => b.len() + ENTRY_COST,
-            Self::Fragmented(r) => r.stored() + ENTRY_COST * (1 + r.pieces()),
+            Self::Whole(b) => delivered_charge(b),
+            Self::Fragmented(r) => r.held() + ENTRY_COST * (1 + r.pieces()),
         }
     }
 
-    /// Turns a complete entry into its packet; the bookkeeping charge is
-    /// released, the payload stays charged until the application takes it.
+    /// Turns a complete entry into its packet; the charge drops to the
+    /// packet's own ([`delivered_charge`]) until the application takes it.
     fn into_packet(self, d: &mut Delivery<'_>) -> Vec<u8> {
-        let overhead = self.charge() - self.bytes();
-        d.unreserve(overhead);
-        match self {
+        let before = self.charge();
+        let packet = match self {
             Self::Whole(p) => p,
-            Self::Fragmented(r) => r.into_data(d.pool),
-        }
+            Self::Fragmented(r) => {
+                *d.groups -= 1;
+                r.into_data(d.pool)
+            }
+        };
+        d.unreserve(before - delivered_charge(&packet));
+        packet
+    }
+
+    /// An unreliable reassembly that misses pieces.
+    fn is_incomplete(&self) -> bool {
+        matches!(self, Self::Fragmented(r) if !r.is_complete())
     }
 }
 
@@ -170,12 +238,12 @@ impl IncomingChannel {
         }
         if key == self.reliable_ext + 1 {
             // In order: deliver at once, then whatever it unblocks.
-            d.reserve(data.len())?;
-            d.out.push_back((TransferMode::Reliable, d.pool.copy_of(data)));
+            let payload = d.take_now(data)?;
+            d.out.push_back((TransferMode::Reliable, payload));
             self.advance_reliable(1, d);
         } else {
-            d.reserve(data.len() + ENTRY_COST)?;
-            self.reliable.insert(key, (1, Pending::Whole(d.pool.copy_of(data))));
+            let copy = d.copy(data)?;
+            self.reliable.insert(key, (1, Pending::Whole(copy)));
         }
         Ok(())
     }
@@ -207,8 +275,8 @@ impl IncomingChannel {
                 Some((s, Pending::Fragmented(_))) if *s == span => {}
                 Some(_) => return Err(Violation::BadFragment),
                 None => {
-                    d.reserve(ENTRY_COST)?;
-                    let r = Reassembly::new(fragment, d.pool.take());
+                    d.open_group()?;
+                    let r = Reassembly::new(fragment, d.now);
                     self.reliable.insert(key, (span, Pending::Fragmented(r)));
                 }
             }
@@ -233,8 +301,8 @@ impl IncomingChannel {
         let at =
             self.unreliable.partition_point(|s| (s.reliable, s.unreliable) < (reliable_key, u));
         if self.unreliable.get(at).is_none_or(|s| (s.reliable, s.unreliable) != (reliable_key, u)) {
-            d.reserve(ENTRY_COST)?;
-            let reassembly = Reassembly::new(fragment, d.pool.take());
+            d.open_group()?;
+            let reassembly = Reassembly::new(fragment, d.now);
             let pending = Pending::Fragmented(reassembly);
             self.unreliable
                 .insert(at, Sequenced { reliable: reliable_key, unreliable: u, pending });
@@ -272,13 +340,12 @@ impl IncomingChannel {
         }
         if r == self.reliable_seq {
             // Current: deliver now; older incomplete reassemblies are superseded.
-            d.reserve(data.len())?;
+            let payload = d.take_now(data)?;
             self.unreliable_seq = u;
             self.drop_superseded(d);
-            d.out.push_back((TransferMode::UnreliableOrdered, d.pool.copy_of(data)));
+            d.out.push_back((TransferMode::UnreliableOrdered, payload));
         } else {
-            d.reserve(data.len() + ENTRY_COST)?;
-            let pending = Pending::Whole(d.pool.copy_of(data));
+            let pending = Pending::Whole(d.copy(data)?);
             self.unreliable
                 .insert(at, Sequenced { reliable: reliable_key, unreliable: u, pending });
         }
@@ -312,7 +379,7 @@ impl IncomingChannel {
             }
             let (span, pending) = entry.remove();
             let packet = pending.into_packet(d);
-            d.out.push_back((TransferMode::Reliable, packet));
+            d.out.push_back((TransferMode::Reliable, Some(packet)));
             self.reliable_seq = self.reliable_seq.wrapping_add(span as u16);
             self.reliable_ext += u64::from(span);
             delivered_any = true;
@@ -345,7 +412,7 @@ impl IncomingChannel {
                 let s = self.unreliable.remove(i);
                 self.unreliable_seq = s.unreliable;
                 let packet = s.pending.into_packet(d);
-                d.out.push_back((TransferMode::UnreliableOrdered, packet));
+                d.out.push_back((TransferMode::UnreliableOrdered, Some(packet)));
             } else {
                 // An incomplete reassembly does not block later complete ones.
                 i += 1;
@@ -374,10 +441,39 @@ impl IncomingChannel {
         match pending {
             Pending::Whole(p) => d.pool.give(p),
             Pending::Fragmented(r) => {
+                *d.groups -= 1;
                 let data = r.into_data(d.pool);
                 d.pool.give(data);
             }
         }
+    }
+
+    /// Drops every incomplete unreliable reassembly: data the sender never
+    /// resends, given up to make room. Returns how many were dropped.
+    pub(crate) fn shed_unreliable(&mut self, d: &mut Delivery<'_>) -> usize {
+        let mut shed = 0;
+        let mut i = 0;
+        while i < self.unreliable.len() {
+            if self.unreliable[i].pending.is_incomplete() {
+                let s = self.unreliable.remove(i);
+                self.discard(s.pending, d);
+                shed += 1;
+            } else {
+                i += 1;
+            }
+        }
+        shed
+    }
+
+    /// When the oldest reliable reassembly still missing pieces started.
+    pub(crate) fn oldest_incomplete_reliable(&self) -> Option<u32> {
+        self.reliable
+            .values()
+            .filter_map(|(_, p)| match p {
+                Pending::Fragmented(r) if !r.is_complete() => Some(r.started()),
+                _ => None,
+            })
+            .reduce(|a, b| if time_less(b, a) { b } else { a })
     }
 
     /// Frees everything queued (peer reset); returns the bytes released.
@@ -402,21 +498,33 @@ impl IncomingChannel {
     }
 }
 
+/// Adds a piece to `r`: admitted by its length, then charged what it
+/// really took (a buffer may come with more room than the piece needs, and
+/// pieces pulled into the packet give theirs back).
 fn add_piece(
     r: &mut Reassembly,
     fragment: &Fragment<'_>,
     d: &mut Delivery<'_>,
 ) -> Result<(), Violation> {
-    let charge = fragment.data.len() + ENTRY_COST;
-    d.reserve(charge)?;
+    let admitted = fragment.data.len() + ENTRY_COST;
+    d.reserve(admitted)?;
+    let before = r.held();
     match r.add(fragment, d.pool) {
-        Ok(Added::Stored(_)) => Ok(()),
+        Ok(Added::Stored(_)) => {
+            let after = r.held() + ENTRY_COST;
+            if after > before + admitted {
+                d.charge(after - before - admitted);
+            } else {
+                d.unreserve(before + admitted - after);
+            }
+            Ok(())
+        }
         Ok(Added::Duplicate) => {
-            d.unreserve(charge);
+            d.unreserve(admitted);
             Ok(())
         }
         Err(_) => {
-            d.unreserve(charge);
+            d.unreserve(admitted);
             Err(Violation::BadFragment)
         }
     }
@@ -430,30 +538,45 @@ mod tests {
         pool: BufferPool,
         waiting: usize,
         host_waiting: usize,
-        out: VecDeque<(TransferMode, Vec<u8>)>,
+        groups: usize,
+        max_groups: usize,
+        out: VecDeque<(TransferMode, Option<Vec<u8>>)>,
     }
 
     impl Harness {
         fn new() -> Self {
             Self {
-                pool: BufferPool::new(64, 4096),
+                pool: BufferPool::new(64, 1 << 20, 64 * 1024),
                 waiting: 0,
                 host_waiting: 0,
+                groups: 0,
+                max_groups: 64,
                 out: VecDeque::new(),
             }
         }
         fn d(&mut self) -> Delivery<'_> {
             Delivery {
                 pool: &mut self.pool,
+                now: 1,
+                budget: WaitingBudget {
+                    peer_limit: 10_000,
+                    host_limit: 1 << 30,
+                    fair_share: 0,
+                    max_fragment_groups: self.max_groups,
+                },
                 waiting: &mut self.waiting,
-                max_waiting: 10_000,
                 host_waiting: &mut self.host_waiting,
-                max_host_waiting: 1 << 30,
+                groups: &mut self.groups,
                 out: &mut self.out,
+                lend: false,
             }
         }
+        /// What the delivered packets are charged.
+        fn delivered_charges(&self) -> usize {
+            self.out.iter().map(|(_, p)| p.as_ref().map_or(0, delivered_charge)).sum()
+        }
         fn delivered(&mut self) -> Vec<Vec<u8>> {
-            self.out.drain(..).map(|(_, p)| p).collect()
+            self.out.drain(..).map(|(_, p)| p.unwrap_or_default()).collect()
         }
     }
 
@@ -488,10 +611,12 @@ mod tests {
         c.receive_unreliable(0, 1, b"u1-late", &mut h.d()).unwrap();
         // Follows reliable 1, which has not arrived: waits.
         c.receive_unreliable(1, 1, b"after-r1", &mut h.d()).unwrap();
-        assert_eq!(h.delivered(), vec![b"u2".to_vec()]);
+        assert_eq!(h.out.len(), 1, "u2 only");
         c.receive_reliable(1, b"r1", &mut h.d()).unwrap();
-        assert_eq!(h.delivered(), vec![b"r1".to_vec(), b"after-r1".to_vec()]);
-        assert_eq!(h.waiting, 2 + 2 + 8, "delivered bytes stay counted until handed over");
+        let charges = h.delivered_charges();
+        assert_eq!(h.delivered(), vec![b"u2".to_vec(), b"r1".to_vec(), b"after-r1".to_vec()]);
+        assert_eq!(h.waiting, charges, "delivered packets stay charged until handed over");
+        assert!(charges >= 3 * ENTRY_COST + 2 + 2 + 8);
     }
 
     #[test]
@@ -530,10 +655,13 @@ mod tests {
             data: &data,
         };
         c.receive_fragment(0, &frag(1, 0), false, &mut h.d()).unwrap();
-        assert_eq!(h.waiting, 100 + 2 * ENTRY_COST, "piece plus reassembly bookkeeping");
+        assert!(h.waiting >= 100 + 2 * ENTRY_COST, "piece plus reassembly bookkeeping");
+        assert_eq!(h.groups, 1);
         c.receive_unreliable(0, 2, b"newer", &mut h.d()).unwrap();
+        let charges = h.delivered_charges();
         assert_eq!(h.delivered(), vec![b"newer".to_vec()]);
-        assert_eq!(h.waiting, 5, "the partial set was freed");
+        assert_eq!(h.waiting, charges, "the partial set was freed");
+        assert_eq!(h.groups, 0);
         c.receive_fragment(0, &frag(1, 1), false, &mut h.d()).unwrap();
         assert!(h.delivered().is_empty(), "its late half is ignored");
     }
@@ -548,14 +676,38 @@ mod tests {
             queued += 1;
         }
         assert_eq!(usize::from(queued), 10_000 / ENTRY_COST);
-        let before = h.waiting;
-        c.receive_reliable(1, b"r", &mut h.d()).unwrap();
-        assert_eq!(h.delivered().len(), 1 + usize::from(queued));
+        assert_eq!(h.waiting, usize::from(queued) * ENTRY_COST);
+        c.receive_reliable(1, b"r", &mut h.d()).unwrap_err();
+        assert!(h.out.is_empty(), "the budget is full: refused");
+    }
+
+    #[test]
+    fn a_peer_holds_a_bounded_number_of_fragment_groups() {
+        let mut h = Harness::new();
+        h.max_groups = 3;
+        let mut c = IncomingChannel::default();
+        let data = [7u8; 1];
+        // Lone last pieces of 2-fragment packets: groups that never complete.
+        let last = |u: u16| Fragment {
+            start_sequence_number: u,
+            fragment_count: 2,
+            fragment_number: 1,
+            total_length: 545,
+            fragment_offset: 544,
+            data: &data,
+        };
+        for u in 1..=3 {
+            c.receive_fragment(1, &last(u), false, &mut h.d()).unwrap();
+        }
         assert_eq!(
-            h.waiting,
-            before - usize::from(queued) * ENTRY_COST + 1,
-            "bookkeeping released"
+            c.receive_fragment(1, &last(4), false, &mut h.d()),
+            Err(Violation::FragmentGroups)
         );
+        assert!(h.waiting < 3 * (4096 + 2 * ENTRY_COST), "no packet buffers held: {}", h.waiting);
+        // They were unreliable: shedding them frees the budget.
+        assert_eq!(c.shed_unreliable(&mut h.d()), 3);
+        assert_eq!((h.groups, h.waiting), (0, 0));
+        c.receive_fragment(1, &last(4), false, &mut h.d()).unwrap();
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub struct EndpointConfig {
     pub(crate) max_waiting_data: usize,
     pub(crate) max_host_waiting_data: usize,
     pub(crate) max_queued_data: usize,
+    pub(crate) max_host_queued_data: usize,
+    pub(crate) max_fragment_groups: usize,
     pub(crate) duplicate_peers: usize,
     pub(crate) max_half_open: usize,
     pub(crate) max_half_open_per_address: usize,
@@ -82,8 +84,10 @@ impl Default for EndpointConfig {
             max_waiting_data: DEFAULT_MAX_WAITING_DATA,
             max_host_waiting_data: 256 * 1024 * 1024,
             max_queued_data: 64 * 1024 * 1024,
+            max_host_queued_data: 256 * 1024 * 1024,
+            max_fragment_groups: 256,
             duplicate_peers: DEFAULT_DUPLICATE_PEERS,
-            max_half_open: 256,
+            max_half_open: 4096,
             max_half_open_per_address: 16,
             manual_accept: false,
             throttle_floor: PACKET_THROTTLE_SCALE / 4,
@@ -141,20 +145,42 @@ impl EndpointConfig {
         self.max_packet_size = bytes;
         self
     }
-    /// Received but undelivered data allowed per peer, in bytes.
+    /// Received but undelivered data allowed per peer, in bytes (default
+    /// 32 MiB, so a packet of the largest size still arrives). Buffers count
+    /// with their whole capacity, and every packet, reassembly and stored
+    /// fragment with 64 bytes more.
     pub fn max_waiting_data(&mut self, bytes: usize) -> &mut Self {
         self.max_waiting_data = bytes;
         self
     }
-    /// Received but undelivered data allowed for all peers together, in bytes.
+    /// Received but undelivered data allowed for all peers together, in
+    /// bytes (default 256 MiB). A peer holding less than this divided by
+    /// [`peer_limit`](Self::peer_limit) (its fair share) is never refused
+    /// for it, so peers that fill the host's budget only block each other.
     pub fn max_host_waiting_data(&mut self, bytes: usize) -> &mut Self {
         self.max_host_waiting_data = bytes;
         self
     }
-    /// Queued and unacknowledged outgoing data allowed per peer; a send past
-    /// it fails with [`SendError::QueueFull`](crate::SendError::QueueFull).
+    /// Fragment groups (packets being reassembled) one peer may hold at a
+    /// time (default 256, far above what a sender's window leaves
+    /// incomplete). Past it the peer's incomplete unreliable groups are
+    /// dropped, then new ones refused until it completes some.
+    pub fn max_fragment_groups(&mut self, groups: usize) -> &mut Self {
+        self.max_fragment_groups = groups;
+        self
+    }
+    /// Queued and unacknowledged outgoing data allowed per peer (default
+    /// 64 MiB); a send past it fails with
+    /// [`SendError::QueueFull`](crate::SendError::QueueFull).
     pub fn max_queued_data(&mut self, bytes: usize) -> &mut Self {
         self.max_queued_data = bytes;
+        self
+    }
+    /// Queued and unacknowledged outgoing data allowed for all peers
+    /// together (default 256 MiB). As for received data, a peer holding
+    /// less than its fair share is never refused for it.
+    pub fn max_host_queued_data(&mut self, bytes: usize) -> &mut Self {
+        self.max_host_queued_data = bytes;
         self
     }
     /// Connections allowed from one IP address (1 to 4095).
@@ -224,6 +250,9 @@ impl EndpointConfig {
         }
         if self.max_half_open == 0 || self.max_half_open_per_address == 0 {
             return Err(ConfigError::HalfOpen);
+        }
+        if self.max_fragment_groups == 0 {
+            return Err(ConfigError::FragmentGroups);
         }
         if self.throttle_floor > PACKET_THROTTLE_SCALE {
             return Err(ConfigError::ThrottleFloor(self.throttle_floor));

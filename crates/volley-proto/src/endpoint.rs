@@ -1,6 +1,8 @@
 //! The endpoint: owns the peer slots, turns datagrams and deadlines into
 //! events, and events and commands into datagrams. No I/O, no clock.
 
+mod handshake;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -10,30 +12,34 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::TransferMode;
-use crate::channel::{Delivery, Violation, WindowPosition, window_position};
+use crate::budget::{QueueBudget, QueueRefusal, WaitingBudget};
+use crate::channel::{Violation, WindowPosition, delivered_charge, lent_charge, window_position};
 use crate::compress::{Compressor, RangeCoder};
 use crate::config::{EndpointConfig, Timeouts, validate_timeouts};
 use crate::constants::{
     BANDWIDTH_THROTTLE_INTERVAL, CONTROL_CHANNEL, DEFAULT_PACKET_THROTTLE_ACCELERATION,
     DEFAULT_PACKET_THROTTLE_DECELERATION, DEFAULT_PACKET_THROTTLE_INTERVAL_MS, MAX_CHANNEL_COUNT,
     MAX_DATAGRAM_SIZE, MAX_MTU, MAX_WINDOW_SIZE, MIN_CHANNEL_COUNT, MIN_MTU, MIN_WINDOW_SIZE,
-    NO_PEER_ID, PACKET_LOSS_INTERVAL, PACKET_THROTTLE_SCALE, SESSION_ID_MASK, UNUSED_SESSION_ID,
-    WINDOW_SIZE_SCALE,
+    NO_PEER_ID, PACKET_LOSS_INTERVAL, PACKET_THROTTLE_SCALE, SESSION_ID_MASK, WINDOW_SIZE_SCALE,
 };
 use crate::error::{ConfigError, ConnectError, PeerError, SendError};
 use crate::event::{DisconnectReason, Event};
+use crate::half_open::HalfOpenTable;
+use crate::lend::{Lend, LendSource, Payload};
 use crate::outgoing::OutKind;
-use crate::peer::{FillContext, Peer, PeerHandle, PeerState, PendingAck};
+use crate::peer::{FillContext, Peer, PeerHandle, PeerState, PendingAck, ReceiveContext};
 use crate::pool::BufferPool;
 use crate::reliable::{TimeoutCheck, TimeoutMs};
 use crate::stats::{EndpointStats, PeerStats};
 use crate::throttle::PacketThrottle;
-use crate::time::{Clock, duration_ms, time_difference, time_less};
+use crate::time::{Clock, duration_ms, time_difference, time_less, unwrap_time};
+use crate::timer::{TimerQueue, peer_deadline};
 use crate::trace;
 use crate::wire::{
     Command, CommandBody, CommandHeader, Commands, ConnectParams, Datagram, DatagramWriter, Header,
     MAX_HEADER_LEN, ThrottleParams,
 };
+use handshake::HalfOpenOutcome;
 
 /// Size a transmit buffer must have: the largest datagram plus header room.
 pub const TRANSMIT_BUFFER_SIZE: usize = MAX_DATAGRAM_SIZE + MAX_HEADER_LEN;
@@ -68,19 +74,6 @@ const DEFAULT_THROTTLE: ThrottleParams = ThrottleParams {
 /// connect id, which only the two ends know. Other clients ignore the field.
 fn refusal_proof(connect_id: [u8; 4]) -> u16 {
     u16::from_be_bytes([connect_id[0] ^ connect_id[2], connect_id[1] ^ connect_id[3]])
-}
-
-/// Whether a peer can only send `body` once it received our verify-connect:
-/// everything a connected peer sends except the handshake's own commands,
-/// acknowledgements and disconnects (those are handled as they stand).
-fn shows_verify_received(body: &CommandBody<'_>) -> bool {
-    !matches!(
-        body,
-        CommandBody::Acknowledge { .. }
-            | CommandBody::Connect { .. }
-            | CommandBody::VerifyConnect(_)
-            | CommandBody::Disconnect { .. }
-    )
 }
 
 /// Window size for a peer from bandwidths, as ENet computes it.
@@ -160,21 +153,42 @@ pub struct Endpoint {
     config: EndpointConfig,
     clock: Option<Clock>,
     last_now: Option<Instant>,
+    /// The last `now` converted to protocol time, and the result: a caller
+    /// passes the same `now` to every call of one service.
+    times_cache: Option<(Instant, u32, u64)>,
     peers: Vec<Peer>,
-    events: VecDeque<Event>,
+    events: VecDeque<Event<Payload>>,
+    /// The datagram being handled inside a [`Lend`], if any.
+    lend_source: Option<LendSource>,
     ready: VecDeque<u16>,
+    /// Every live peer's next deadline.
+    timers: TimerQueue,
+    /// Slots due in the current `handle_timeout` (reused).
+    due: Vec<u16>,
     direct: VecDeque<Direct>,
     pool: BufferPool,
     host_waiting: usize,
+    /// What each peer, and all together, may hold of received data.
+    budget: WaitingBudget,
+    /// The same for outgoing data.
+    queue_budget: QueueBudget,
+    /// Connection attempts answered, not yet proven ([`crate::half_open`]).
+    half_open: HalfOpenTable,
+    /// The last handle generation given out.
+    serial: u32,
+    /// Peer slots in use.
+    occupied: usize,
     rng: SmallRng,
     bandwidth_epoch: u32,
     recalculate_bandwidth: bool,
     stats: EndpointStats,
-    delivered: VecDeque<(TransferMode, Vec<u8>)>,
+    delivered: VecDeque<(TransferMode, Option<Vec<u8>>)>,
     /// Reused peer-index lists of the bandwidth throttle.
     scratch: (Vec<usize>, Vec<usize>),
     compressor: Option<Box<dyn Compressor>>,
-    /// Compressed bodies on the way out, decompressed ones on the way in.
+    /// Compressed bodies on the way out, decompressed ones on the way in
+    /// (allocated with a compressor: most hosts, clients above all, never
+    /// compress).
     compress_buf: Vec<u8>,
     decompress_buf: Vec<u8>,
     drop_log: trace::DropLog,
@@ -205,11 +219,19 @@ impl Endpoint {
         let peers = (0..config.peer_limit).map(|i| Peer::new(i as u16)).collect();
         Ok(Self {
             peers,
+            timers: TimerQueue::new(config.peer_limit),
+            due: Vec::new(),
             events: VecDeque::new(),
+            lend_source: None,
             ready: VecDeque::new(),
             direct: VecDeque::new(),
-            pool: BufferPool::new(4096, 64 * 1024),
+            pool: BufferPool::new(2048, 4 << 20, 64 * 1024),
             host_waiting: 0,
+            budget: WaitingBudget::new(&config),
+            queue_budget: QueueBudget::new(&config),
+            half_open: HalfOpenTable::default(),
+            serial: 0,
+            occupied: 0,
             rng: SmallRng::seed_from_u64(seed),
             bandwidth_epoch: 0,
             recalculate_bandwidth: false,
@@ -221,10 +243,15 @@ impl Endpoint {
             compressor: config
                 .range_coder
                 .then(|| Box::new(RangeCoder::new()) as Box<dyn Compressor>),
-            compress_buf: vec![0; MAX_DATAGRAM_SIZE],
-            decompress_buf: vec![0; MAX_DATAGRAM_SIZE],
+            compress_buf: if config.range_coder { vec![0; MAX_DATAGRAM_SIZE] } else { Vec::new() },
+            decompress_buf: if config.range_coder {
+                vec![0; MAX_DATAGRAM_SIZE]
+            } else {
+                Vec::new()
+            },
             clock: None,
             last_now: None,
+            times_cache: None,
             drop_log: trace::DropLog::default(),
             config,
         })
@@ -235,6 +262,10 @@ impl Endpoint {
     /// [`RangeCoder`], also selected by [`EndpointConfig::range_coder`].
     pub fn set_compressor(&mut self, compressor: Option<Box<dyn Compressor>>) {
         self.config.range_coder = false;
+        if compressor.is_some() {
+            self.compress_buf.resize(MAX_DATAGRAM_SIZE, 0);
+            self.decompress_buf.resize(MAX_DATAGRAM_SIZE, 0);
+        }
         self.compressor = compressor;
     }
 
@@ -249,14 +280,28 @@ impl Endpoint {
     }
 
     fn tick(&mut self, now: Instant) -> u32 {
-        let clock = *self.clock.get_or_insert_with(|| Clock::new(now));
         if self.last_now.is_none_or(|last| now > last) {
             self.last_now = Some(now);
         }
+        let now_ms = self.times(now).0;
         if self.bandwidth_epoch == 0 {
-            self.bandwidth_epoch = clock.ms(now);
+            self.bandwidth_epoch = now_ms;
         }
-        clock.ms(now)
+        now_ms
+    }
+
+    /// Protocol time at `now`, wrapping and not (the clock starts at the
+    /// first `now` seen).
+    fn times(&mut self, now: Instant) -> (u32, u64) {
+        if let Some((at, ms, unwrapped)) = self.times_cache
+            && at == now
+        {
+            return (ms, unwrapped);
+        }
+        let clock = *self.clock.get_or_insert_with(|| Clock::new(now));
+        let (ms, unwrapped) = clock.times(now);
+        self.times_cache = Some((now, ms, unwrapped));
+        (ms, unwrapped)
     }
 
     fn peer(&self, handle: PeerHandle) -> Option<&Peer> {
@@ -271,8 +316,21 @@ impl Endpoint {
 
     /// Frees the slot at `index` silently; its handle dies.
     fn free_slot(&mut self, index: usize) {
+        if self.peers[index].state != PeerState::Disconnected {
+            self.occupied -= 1;
+        }
         let released = self.peers[index].reset(&mut self.pool);
         self.host_waiting -= released;
+        self.timers.cancel(index as u16);
+    }
+
+    /// Queues the peer at `index`'s next deadline after something that may
+    /// have moved it earlier (see [`TimerQueue`]); `now` is the call's time.
+    fn reschedule(&mut self, index: usize, now: Instant) {
+        let (now_ms, now_unwrapped) = self.times(now);
+        let deadline = peer_deadline(&self.peers[index], now_ms);
+        let at = deadline.map(|t| unwrap_time(t, now_ms, now_unwrapped));
+        self.timers.schedule(index as u16, at);
     }
 
     /// Ends the connection at `index`: the application is told why, then the slot is freed.
@@ -281,17 +339,6 @@ impl Endpoint {
         trace::lifecycle!(%peer, address = %self.peers[index].address, %reason, data, "disconnected");
         self.events.push_back(Event::Disconnected { peer, reason, data });
         self.free_slot(index);
-    }
-
-    /// Ends a connection that never completed on this (accepting) side: the
-    /// application hears of it only if it saw the request (manual accept).
-    fn end_half_open(&mut self, index: usize, reason: DisconnectReason, data: u32) {
-        if self.config.manual_accept {
-            self.end_peer(index, reason, data);
-        } else {
-            trace::lifecycle!(address = %self.peers[index].address, %reason, "half-open connection ended");
-            self.free_slot(index);
-        }
     }
 
     fn mark_ready(&mut self, index: usize) {
@@ -314,6 +361,8 @@ impl Endpoint {
         let timeouts = Self::timeouts_ms(&self.config.timeouts);
         let ping = duration_ms(self.config.ping_interval);
         let floor = self.config.throttle_floor;
+        // Due at once: the first timeout handling works out its real deadline.
+        self.timers.schedule(index as u16, Some(0));
         let peer = &mut self.peers[index];
         peer.address = address;
         peer.timeouts = timeouts;
@@ -345,10 +394,15 @@ impl Endpoint {
         self.tick(now);
         self.init_slot(index, address, channel_count);
         let connect_id: [u8; 4] = self.rng.random();
+        let sent_time_offset: u16 = self.rng.random();
+        let generation = self.next_serial();
+        self.occupied += 1;
         let (mtu, incoming, outgoing) =
             (self.config.mtu, self.config.incoming_bandwidth, self.config.outgoing_bandwidth);
         let peer = &mut self.peers[index];
         peer.state = PeerState::Connecting;
+        peer.generation = generation;
+        peer.sent_time_offset = sent_time_offset;
         peer.connect_id = connect_id;
         peer.mtu = mtu;
         peer.window_size =
@@ -374,60 +428,51 @@ impl Endpoint {
 
     /// Accepts a connection announced by [`Event::ConnectRequest`].
     pub fn accept(&mut self, peer: PeerHandle) -> Result<(), PeerError> {
-        let index = self.peer_index(peer)?;
-        let p = &mut self.peers[index];
-        if p.state != PeerState::AwaitingAccept {
-            return Err(PeerError::WrongState);
+        match self.half_open_index(peer) {
+            Some(index) => self.accept_half_open(index),
+            None => {
+                Err(self.peer_index(peer).map_or(PeerError::UnknownPeer, |_| PeerError::WrongState))
+            }
         }
-        let Some(verify) = p.verify.take() else { return Err(PeerError::WrongState) };
-        p.state = PeerState::AcknowledgingConnect;
-        p.queue_control(OutKind::VerifyConnect(verify), true);
-        trace::lifecycle!(%peer, address = %p.address, "verify-connect sent");
-        self.mark_ready(index);
-        Ok(())
     }
 
     /// Refuses a connection announced by [`Event::ConnectRequest`]: the remote
     /// gets one DISCONNECT carrying `reason` at once (smaller than its
     /// CONNECT), and the slot is freed.
     pub fn refuse(&mut self, peer: PeerHandle, reason: u32) -> Result<(), PeerError> {
-        let index = self.peer_index(peer)?;
-        let p = &self.peers[index];
-        if p.state != PeerState::AwaitingAccept {
-            return Err(PeerError::WrongState);
-        }
-        let header = Self::abort_header(p);
-        trace::lifecycle!(%peer, address = %p.address, reason, "connection refused");
-        self.queue_direct_disconnect(index, header, reason);
-        self.free_slot(index);
-        Ok(())
-    }
-
-    /// Header of an unacknowledged DISCONNECT. To a half-open connection it
-    /// carries the refusal proof, so a connecting Volley client believes it.
-    fn abort_header(p: &Peer) -> Header {
-        if matches!(p.state, PeerState::AwaitingAccept | PeerState::AcknowledgingConnect) {
-            Header {
-                peer_id: p.outgoing_peer_id,
-                session_id: p.outgoing_session_id & SESSION_ID_MASK,
-                compressed: false,
-                sent_time: Some(refusal_proof(p.connect_id)),
+        match self.half_open_index(peer) {
+            Some(index) => self.refuse_half_open(index, reason),
+            None => {
+                Err(self.peer_index(peer).map_or(PeerError::UnknownPeer, |_| PeerError::WrongState))
             }
-        } else {
-            p.datagram_header(None)
         }
     }
 
     /// Builds a lone unsequenced DISCONNECT for the peer at `index`.
-    fn queue_direct_disconnect(&mut self, index: usize, header: Header, data: u32) {
+    fn queue_direct_disconnect(&mut self, index: usize, data: u32) {
         let p = &mut self.peers[index];
         p.control_seq = p.control_seq.wrapping_add(1);
+        let (address, header, connect_id) = (p.address, p.datagram_header(None), p.connect_id);
+        let placeholder = if header.peer_id < NO_PEER_ID { connect_id } else { [0; 4] };
+        let seq = p.control_seq;
+        self.push_direct_disconnect(address, header, placeholder, seq, data);
+    }
+
+    /// Builds a lone unsequenced DISCONNECT with `header` for `destination`.
+    fn push_direct_disconnect(
+        &mut self,
+        destination: SocketAddr,
+        header: Header,
+        placeholder: [u8; 4],
+        seq: u16,
+        data: u32,
+    ) {
         let command = Command {
             header: CommandHeader {
                 acknowledge: false,
                 unsequenced: true,
                 channel_id: CONTROL_CHANNEL,
-                reliable_sequence_number: p.control_seq,
+                reliable_sequence_number: seq,
             },
             body: CommandBody::Disconnect { data },
         };
@@ -436,11 +481,10 @@ impl Endpoint {
         if writer.push(&command).is_err() {
             return;
         }
-        let placeholder = if header.peer_id < NO_PEER_ID { p.connect_id } else { [0; 4] };
         let range = writer.finish(&header, Some(placeholder));
         let mut bytes = [0u8; 16];
         bytes[..range.len()].copy_from_slice(&buf[range.clone()]);
-        self.direct.push_back(Direct { destination: p.address, len: range.len(), bytes });
+        self.direct.push_back(Direct { destination, len: range.len(), bytes });
     }
 
     /// Queues `payload` to `peer` on `channel` with delivery `mode`.
@@ -470,8 +514,13 @@ impl Endpoint {
             });
         }
         let queued = p.queued_bytes();
-        if queued + payload.len() > self.config.max_queued_data {
-            return Err(SendError::QueueFull { queued, limit: self.config.max_queued_data });
+        let peers = &self.peers;
+        let host_total = || peers.iter().map(Peer::queued_bytes).sum();
+        match self.queue_budget.admit(queued, payload.len(), host_total) {
+            Ok(()) => {}
+            Err(QueueRefusal::Peer(limit) | QueueRefusal::Host(limit)) => {
+                return Err(SendError::QueueFull { queued, limit });
+            }
         }
         let fragment_len = self.fragment_len(p.mtu);
         let p = &mut self.peers[index];
@@ -513,6 +562,10 @@ impl Endpoint {
         peer: PeerHandle,
         data: u32,
     ) -> Result<(), PeerError> {
+        if let Some(index) = self.half_open_index(peer) {
+            self.close_half_open(index, Some(data));
+            return Ok(());
+        }
         let index = self.peer_index(peer)?;
         self.tick(now);
         self.disconnect_index(index, data);
@@ -534,8 +587,7 @@ impl Endpoint {
                 self.mark_ready(index);
             }
             PeerState::Connecting | PeerState::AwaitingAccept | PeerState::AcknowledgingConnect => {
-                let header = Self::abort_header(p);
-                self.queue_direct_disconnect(index, header, data);
+                self.queue_direct_disconnect(index, data);
                 self.free_slot(index);
             }
         }
@@ -548,6 +600,10 @@ impl Endpoint {
         peer: PeerHandle,
         data: u32,
     ) -> Result<(), PeerError> {
+        if let Some(index) = self.half_open_index(peer) {
+            self.close_half_open(index, Some(data));
+            return Ok(());
+        }
         let index = self.peer_index(peer)?;
         self.tick(now);
         let p = &mut self.peers[index];
@@ -563,11 +619,13 @@ impl Endpoint {
     /// Drops the peer at once; the remote gets one unacknowledged DISCONNECT.
     /// No local event.
     pub fn disconnect_now(&mut self, peer: PeerHandle, data: u32) -> Result<(), PeerError> {
+        if let Some(index) = self.half_open_index(peer) {
+            self.close_half_open(index, Some(data));
+            return Ok(());
+        }
         let index = self.peer_index(peer)?;
-        let p = &self.peers[index];
-        if p.state != PeerState::Disconnecting {
-            let header = Self::abort_header(p);
-            self.queue_direct_disconnect(index, header, data);
+        if self.peers[index].state != PeerState::Disconnecting {
+            self.queue_direct_disconnect(index, data);
         }
         if self.peers[index].is_connected() {
             self.recalculate_bandwidth = true;
@@ -578,6 +636,10 @@ impl Endpoint {
 
     /// Forgets the peer without telling it. No local event.
     pub fn reset(&mut self, peer: PeerHandle) -> Result<(), PeerError> {
+        if let Some(index) = self.half_open_index(peer) {
+            self.close_half_open(index, None);
+            return Ok(());
+        }
         let index = self.peer_index(peer)?;
         if self.peers[index].is_connected() {
             self.recalculate_bandwidth = true;
@@ -605,6 +667,9 @@ impl Endpoint {
         }
         let index = self.peer_index(peer)?;
         self.peers[index].ping_interval = duration_ms(interval);
+        if let Some(now) = self.last_now {
+            self.reschedule(index, now);
+        }
         Ok(())
     }
 
@@ -647,17 +712,26 @@ impl Endpoint {
 
     /// The peer's state, or `None` for a dead handle.
     pub fn peer_state(&self, peer: PeerHandle) -> Option<PeerState> {
-        self.peer(peer).map(|p| p.state)
+        match self.half_open_index(peer) {
+            Some(index) => self.half_open_state(index),
+            None => self.peer(peer).map(|p| p.state),
+        }
     }
 
     /// The peer's address.
     pub fn peer_address(&self, peer: PeerHandle) -> Option<SocketAddr> {
-        self.peer(peer).map(|p| p.address)
+        match self.half_open_index(peer) {
+            Some(index) => self.half_open.get(index).map(|e| e.address),
+            None => self.peer(peer).map(|p| p.address),
+        }
     }
 
     /// The peer's channel count.
     pub fn peer_channel_count(&self, peer: PeerHandle) -> Option<usize> {
-        self.peer(peer).map(|p| p.channel_count)
+        match self.half_open_index(peer) {
+            Some(index) => self.half_open.get(index).map(|e| e.verify.channel_count as usize),
+            None => self.peer(peer).map(|p| p.channel_count),
+        }
     }
 
     /// The peer's statistics.
@@ -703,23 +777,26 @@ impl Endpoint {
             return;
         };
         let header = *datagram.header();
-        // Which slot it claims: checked before any decompression work.
-        let slot = if header.is_unaddressed() {
-            None
+        // Which slot it claims, or which half-open connection: checked
+        // before any decompression work.
+        let (slot, half_open) = if header.is_unaddressed() {
+            (None, None)
+        } else if let Some(index) = self.addressed_slot(&header, from) {
+            (Some(index), None)
+        } else if let Some(index) =
+            self.half_open.find_for_datagram(from, header.peer_id, header.session_id)
+        {
+            (None, Some(index))
         } else {
-            match self.addressed_slot(&header, from) {
-                Some(index) => Some(index),
-                None => {
-                    self.stats.dropped_unknown_peer += 1;
-                    return;
-                }
-            }
+            self.stats.dropped_unknown_peer += 1;
+            return;
         };
         let mut scratch = std::mem::take(&mut self.decompress_buf);
         let decompressed = if header.compressed {
             // ENet decompresses into one 4096-byte buffer behind the header.
             let limit = MAX_DATAGRAM_SIZE.saturating_sub(header.encoded_len(self.config.checksum));
-            let output = &mut scratch[..limit];
+            // Empty without a compressor: then nothing is decoded anyway.
+            let output = scratch.get_mut(..limit).unwrap_or_default();
             match self.compressor.as_mut().map(|c| c.decompress(datagram.body(), output)) {
                 Some(Ok(len)) if len > 0 => Some(len),
                 // Undecodable, empty, or no compressor to decode it with.
@@ -733,8 +810,27 @@ impl Endpoint {
             None
         };
         let body = decompressed.map_or_else(|| datagram.body(), |len| &scratch[..len]);
-        self.process_datagram(now_ms, from, &datagram, slot, body, bytes.len());
+        let (mut replay, mut touched) = (None, slot);
+        match half_open {
+            None => self.process_datagram(now_ms, from, &datagram, slot, body, bytes.len()),
+            Some(index) => {
+                if let HalfOpenOutcome::Proven { slot, replay: early } =
+                    self.handle_half_open(index, now_ms, &datagram, body, bytes)
+                {
+                    self.process_datagram(now_ms, from, &datagram, Some(slot), body, bytes.len());
+                    (replay, touched) = (early, Some(slot));
+                }
+            }
+        }
         self.decompress_buf = scratch;
+        if let Some(index) = touched {
+            self.reschedule(index, now);
+        }
+        if let Some(early) = replay {
+            // Sent before the proof: handled now that the connection exists.
+            self.stats.datagrams_received -= 1;
+            self.handle_datagram(now, from, &early);
+        }
     }
 
     /// The live slot a datagram is addressed to, if its address and session
@@ -784,7 +880,7 @@ impl Endpoint {
                 Some(Ok(Command { body: CommandBody::Connect { params, data }, .. }))
                     if commands == 1 =>
                 {
-                    self.handle_connect(now_ms, from, params, data);
+                    self.handle_connect(now_ms, from, params, data, wire_len);
                 }
                 _ => self.stats.dropped_malformed += 1,
             }
@@ -798,13 +894,6 @@ impl Endpoint {
         let generation = peer.generation;
         let peer = &mut self.peers[index];
         peer.stats.bytes_received += wire_len as u64;
-        // Any valid datagram shows the peer is alive.
-        peer.sender.note_alive();
-        if peer.state == PeerState::AcknowledgingConnect
-            && Commands::new(body).flatten().any(|c| shows_verify_received(&c.body))
-        {
-            self.confirm_connect(index, now_ms);
-        }
         for command in Commands::new(body).flatten() {
             let peer = &self.peers[index];
             if peer.generation != generation || peer.state == PeerState::Disconnected {
@@ -896,11 +985,11 @@ impl Endpoint {
             | CommandBody::SendUnreliable { .. }
             | CommandBody::SendUnsequenced { .. }
             | CommandBody::SendFragment(_)
-            | CommandBody::SendUnreliableFragment(_) => self.handle_data(index, command),
+            | CommandBody::SendUnreliableFragment(_) => self.handle_data(index, command, now),
         }
     }
 
-    fn handle_data(&mut self, index: usize, command: &Command<'_>) -> Flow {
+    fn handle_data(&mut self, index: usize, command: &Command<'_>, now: u32) -> Flow {
         let channel = command.header.channel_id;
         let p = &mut self.peers[index];
         if !p.is_connected() || usize::from(channel) >= p.channel_count {
@@ -919,56 +1008,75 @@ impl Endpoint {
         if p.state == PeerState::DisconnectLater {
             return Flow::Continue; // acknowledged, discarded
         }
-        if let CommandBody::SendUnsequenced { data, unsequenced_group } = command.body {
+        if let CommandBody::SendUnsequenced { unsequenced_group, data } = command.body {
             if !p.unsequenced_window.accept(unsequenced_group) {
                 return Flow::Continue;
             }
-            if p.waiting + data.len() > self.config.max_waiting_data
-                || self.host_waiting + data.len() > self.config.max_host_waiting_data
-            {
+            // Delivered at once: straight to the events, charged what it
+            // occupies; lent out of the datagram when the caller can.
+            let payload = match self.lend_source.and_then(|source| source.payload(data)) {
+                Some(lent) => lent,
+                None => Payload::Owned(self.pool.copy_of(data)),
+            };
+            let charge = payload.charge();
+            if !self.budget.admits(p.waiting, self.host_waiting, charge) {
+                if let Payload::Owned(buffer) = payload {
+                    self.pool.give(buffer);
+                }
                 self.stats.dropped_waiting_data += 1;
                 return Flow::Dropped;
             }
-            p.waiting += data.len();
-            self.host_waiting += data.len();
-            let payload = self.pool.copy_of(data);
-            let handle = p.handle();
-            self.events.push_back(Event::Received {
-                peer: handle,
-                channel,
-                mode: TransferMode::Unreliable,
-                payload,
-            });
+            p.waiting += charge;
+            self.host_waiting += charge;
+            let (peer, mode) = (p.handle(), TransferMode::Unreliable);
+            self.events.push_back(Event::Received { peer, channel, mode, payload });
             return Flow::Continue;
         }
-        let incoming = &mut p.in_channels[usize::from(channel)];
-        let mut d = Delivery {
+        let data = command.body.payload().unwrap_or_default();
+        let mut lent = self.lend_source.and_then(|source| source.payload(data));
+        let mut cx = ReceiveContext {
+            now,
             pool: &mut self.pool,
-            waiting: &mut p.waiting,
-            max_waiting: self.config.max_waiting_data,
+            budget: self.budget,
             host_waiting: &mut self.host_waiting,
-            max_host_waiting: self.config.max_host_waiting_data,
             out: &mut self.delivered,
+            lend: lent.is_some(),
+            shed: 0,
+            over_budget: false,
         };
-        let seq = command.header.reliable_sequence_number;
-        let result = match command.body {
-            CommandBody::SendReliable { data } => incoming.receive_reliable(seq, data, &mut d),
-            CommandBody::SendUnreliable { unreliable_sequence_number, data } => {
-                incoming.receive_unreliable(seq, unreliable_sequence_number, data, &mut d)
-            }
-            CommandBody::SendFragment(f) => incoming.receive_fragment(seq, &f, true, &mut d),
-            CommandBody::SendUnreliableFragment(f) => {
-                incoming.receive_fragment(seq, &f, false, &mut d)
-            }
-            _ => Ok(()),
-        };
-        let handle = p.handle();
+        let result = p.receive(channel, command, &mut cx);
+        self.stats.fragment_groups_shed += cx.shed as u64;
+        let (over_budget, handle) = (cx.over_budget, p.handle());
         for (mode, payload) in self.delivered.drain(..) {
+            // `None` is this command's data, delivered as it arrived (once).
+            let payload = match payload {
+                Some(buffer) => Payload::Owned(buffer),
+                None => match lent.take() {
+                    Some(payload) => payload,
+                    None => {
+                        // Not reached (`lend` is set only with a lent payload):
+                        // copied, and charged what the copy occupies beyond
+                        // the lent charge.
+                        let copy = self.pool.copy_of(data);
+                        let extra = delivered_charge(&copy) - lent_charge(data.len());
+                        self.peers[index].waiting += extra;
+                        self.host_waiting += extra;
+                        Payload::Owned(copy)
+                    }
+                },
+            };
             self.events.push_back(Event::Received { peer: handle, channel, mode, payload });
+        }
+        let p = &mut self.peers[index];
+        if over_budget && p.holds_stale_fragments(now, p.timeouts.maximum) {
+            // Over its budget with groups no sender leaves incomplete: the
+            // peer itself goes.
+            self.evict(index);
+            return Flow::Dropped;
         }
         match result {
             Ok(()) => Flow::Continue,
-            Err(Violation::WaitingData) => {
+            Err(Violation::WaitingData | Violation::FragmentGroups) => {
                 self.stats.dropped_waiting_data += 1;
                 Flow::Dropped
             }
@@ -976,9 +1084,22 @@ impl Endpoint {
         }
     }
 
+    /// Drops a peer that abused its budget: one unacknowledged DISCONNECT,
+    /// and [`DisconnectReason::Evicted`] for the application.
+    fn evict(&mut self, index: usize) {
+        self.queue_direct_disconnect(index, 0);
+        if self.peers[index].is_connected() {
+            self.recalculate_bandwidth = true;
+        }
+        self.stats.peers_evicted += 1;
+        self.end_peer(index, DisconnectReason::Evicted, 0);
+    }
+
     fn handle_ack(&mut self, index: usize, channel: u8, seq: u16, echo: u16, now: u32) -> Flow {
         let p = &mut self.peers[index];
-        // Rebuild the 32-bit send time from its low 16 bits.
+        // Rebuild the 32-bit send time from its low 16 bits, less the
+        // connection's offset (see `Peer::sent_time_offset`).
+        let echo = echo.wrapping_sub(p.sent_time_offset);
         let mut sent = u32::from(echo) | (now & 0xFFFF_0000);
         if (sent & 0x8000) > (now & 0x8000) {
             sent = sent.wrapping_sub(0x10000);
@@ -994,7 +1115,7 @@ impl Endpoint {
         let Some((command, _)) = acked else {
             // Matches nothing: no RTT sample, and in the two waiting states an error.
             return match p.state {
-                PeerState::AcknowledgingConnect | PeerState::Disconnecting => Flow::Stop,
+                PeerState::Disconnecting => Flow::Stop,
                 _ => Flow::Continue,
             };
         };
@@ -1014,16 +1135,6 @@ impl Endpoint {
             p.packets.release(payload, &mut self.pool);
         }
         match p.state {
-            PeerState::AcknowledgingConnect => {
-                if !matches!(command.kind, OutKind::VerifyConnect(_)) {
-                    return Flow::Stop;
-                }
-                p.state = PeerState::Connected;
-                let (handle, data) = (p.handle(), p.connect_data);
-                self.recalculate_bandwidth = true;
-                trace::lifecycle!(peer = %handle, address = %p.address, data, "connected");
-                self.events.push_back(Event::Connected { peer: handle, data });
-            }
             PeerState::Disconnecting => {
                 if !matches!(command.kind, OutKind::Disconnect { .. }) {
                     return Flow::Stop;
@@ -1040,31 +1151,6 @@ impl Endpoint {
         }
         self.mark_ready(index);
         Flow::Continue
-    }
-
-    /// The peer sent what only a peer that received our verify-connect can
-    /// send (it names our peer slot and session), but its acknowledgement
-    /// was lost: it is connected. The C library drops such datagrams until
-    /// the verify-connect resend, half a second later with no round trip
-    /// measured yet, is acknowledged; every reliable command sent meanwhile
-    /// is lost with it. The verify-connect counts as acknowledged, without
-    /// a round-trip sample.
-    fn confirm_connect(&mut self, index: usize, now: u32) {
-        let p = &mut self.peers[index];
-        p.last_receive_time = now.max(1);
-        let verify = p.sender.find_sent(|c| matches!(c.kind, OutKind::VerifyConnect(_)));
-        if let Some((channel, seq)) = verify
-            && let Some((command, _)) = p.sender.on_ack(channel, seq, None)
-            && let Some(payload) = command.payload
-        {
-            p.packets.release(payload, &mut self.pool);
-        }
-        p.state = PeerState::Connected;
-        let (handle, data) = (p.handle(), p.connect_data);
-        self.recalculate_bandwidth = true;
-        trace::lifecycle!(peer = %handle, address = %p.address, data, "connected");
-        self.events.push_back(Event::Connected { peer: handle, data });
-        self.mark_ready(index);
     }
 
     fn handle_verify(&mut self, index: usize, params: &ConnectParams) -> Flow {
@@ -1114,17 +1200,17 @@ impl Endpoint {
     ) -> Flow {
         let p = &mut self.peers[index];
         match p.state {
-            PeerState::Disconnected | PeerState::AcknowledgingDisconnect => Flow::Continue,
+            // Half-open connections live in the half-open table, not in slots.
+            PeerState::Disconnected
+            | PeerState::AcknowledgingDisconnect
+            | PeerState::AwaitingAccept
+            | PeerState::AcknowledgingConnect => Flow::Continue,
             PeerState::Connecting => {
                 // Only a refusal that proves it knows our connect id ends the attempt.
                 if header.sent_time != Some(refusal_proof(p.connect_id)) {
                     return Flow::Stop;
                 }
                 self.end_peer(index, DisconnectReason::Refused, data);
-                Flow::Stop
-            }
-            PeerState::AwaitingAccept | PeerState::AcknowledgingConnect => {
-                self.end_half_open(index, DisconnectReason::Remote, data);
                 Flow::Stop
             }
             PeerState::Disconnecting => {
@@ -1147,96 +1233,6 @@ impl Endpoint {
         }
     }
 
-    fn handle_connect(&mut self, now: u32, from: SocketAddr, params: ConnectParams, data: u32) {
-        let mut free = None;
-        let (mut duplicates, mut half_open, mut half_open_here) = (0, 0, 0);
-        for (i, p) in self.peers.iter().enumerate() {
-            if p.state == PeerState::Disconnected {
-                free = free.or(Some(i));
-                continue;
-            }
-            let same_ip = p.address.ip() == from.ip();
-            if matches!(p.state, PeerState::AwaitingAccept | PeerState::AcknowledgingConnect) {
-                half_open += 1;
-                half_open_here += usize::from(same_ip);
-            }
-            if p.state != PeerState::Connecting && same_ip {
-                if p.address.port() == from.port() && p.connect_id == params.connect_id {
-                    return; // a resent CONNECT of a connection we already answered
-                }
-                duplicates += 1;
-            }
-        }
-        let Some(index) = free else {
-            self.stats.connects_ignored += 1;
-            return;
-        };
-        if duplicates >= self.config.duplicate_peers
-            || half_open >= self.config.max_half_open
-            || half_open_here >= self.config.max_half_open_per_address
-        {
-            self.stats.connects_ignored += 1;
-            return;
-        }
-        let channels = (params.channel_count as usize).min(self.config.channel_limit);
-        self.init_slot(index, from, channels);
-        let config = &self.config;
-        let p = &mut self.peers[index];
-        p.connect_id = params.connect_id;
-        p.outgoing_peer_id = params.outgoing_peer_id;
-        p.connect_data = data;
-        p.remote_incoming_bandwidth = params.incoming_bandwidth;
-        p.remote_outgoing_bandwidth = params.outgoing_bandwidth;
-        p.throttle.params = sanitize_throttle(params.throttle);
-        // Session ids differ from the slot's previous ones so stale datagrams fail.
-        let pick = |proposed: u8, previous: u8| {
-            let base = if proposed == UNUSED_SESSION_ID { previous } else { proposed };
-            let mut id = base.wrapping_add(1) & SESSION_ID_MASK;
-            if id == previous {
-                id = id.wrapping_add(1) & SESSION_ID_MASK;
-            }
-            id
-        };
-        let outgoing_session = pick(params.incoming_session_id, p.outgoing_session_id);
-        let incoming_session = pick(params.outgoing_session_id, p.incoming_session_id);
-        p.outgoing_session_id = outgoing_session;
-        p.incoming_session_id = incoming_session;
-        p.mtu = params.mtu.clamp(MIN_MTU, MAX_MTU).min(config.mtu);
-        p.window_size = send_window(config.outgoing_bandwidth, params.incoming_bandwidth);
-        let offered = if config.incoming_bandwidth == 0 {
-            MAX_WINDOW_SIZE
-        } else {
-            window_from_bandwidth(config.incoming_bandwidth)
-        };
-        let offered = offered.min(params.window_size).clamp(MIN_WINDOW_SIZE, MAX_WINDOW_SIZE);
-        p.verify = Some(ConnectParams {
-            outgoing_peer_id: index as u16,
-            incoming_session_id: outgoing_session,
-            outgoing_session_id: incoming_session,
-            mtu: p.mtu,
-            window_size: offered,
-            channel_count: channels as u32,
-            incoming_bandwidth: config.incoming_bandwidth,
-            outgoing_bandwidth: config.outgoing_bandwidth,
-            throttle: params.throttle,
-            connect_id: params.connect_id,
-        });
-        p.state = PeerState::AwaitingAccept;
-        p.state_deadline = now.wrapping_add(p.timeouts.minimum);
-        let handle = p.handle();
-        trace::lifecycle!(peer = %handle, address = %from, data, channels, "connect request");
-        if self.config.manual_accept {
-            self.events.push_back(Event::ConnectRequest {
-                peer: handle,
-                address: from,
-                data,
-                channel_count: channels,
-            });
-        } else {
-            let _ = self.accept(handle);
-        }
-    }
-
     /// Advances timers to `now`: resends, timeouts, keep-alives, bandwidth.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now_ms = self.tick(now);
@@ -1245,52 +1241,56 @@ impl Endpoint {
         {
             self.bandwidth_throttle(now_ms);
         }
-        let loss_interval = duration_ms(PACKET_LOSS_INTERVAL);
-        for index in 0..self.peers.len() {
-            let p = &mut self.peers[index];
-            match p.state {
-                PeerState::Disconnected => continue,
-                PeerState::AwaitingAccept => {
-                    if !time_less(now_ms, p.state_deadline) {
-                        // The application saw a ConnectRequest: tell it the request lapsed.
-                        self.end_peer(index, DisconnectReason::Timeout, 0);
-                    }
-                    continue;
-                }
-                _ => {}
+        self.expire_half_open(now_ms);
+        // Only the peers whose deadline came: taken first, then handled and
+        // rescheduled, so a deadline still due (a ping waiting to go out)
+        // waits for the next call instead of coming straight back.
+        let now_unwrapped = self.times(now).1;
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
+        due.extend(std::iter::from_fn(|| self.timers.pop_due(now_unwrapped)));
+        for &index in &due {
+            let index = usize::from(index);
+            self.peer_timeout(index, now_ms);
+            if self.peers[index].state != PeerState::Disconnected {
+                self.reschedule(index, now);
             }
-            if p.sender.next_timeout != 0 && !time_less(now_ms, p.sender.next_timeout) {
-                match p.sender.check_timeouts(now_ms, p.timeouts) {
-                    TimeoutCheck::Dead => {
-                        self.notify_timeout(index);
-                        continue;
-                    }
-                    TimeoutCheck::Resend(0) => {}
-                    TimeoutCheck::Resend(n) => {
-                        p.count_lost(n);
-                        self.mark_ready(index);
-                    }
-                }
-            }
-            let p = &mut self.peers[index];
-            if p.state == PeerState::Connected && p.sender.is_idle() && p.ping_due(now_ms) {
-                self.mark_ready(index);
-            }
-            self.peers[index].update_packet_loss(now_ms, loss_interval);
         }
+        self.due = due;
+    }
+
+    /// What came due for the peer at `index`: resends or death, keep-alive
+    /// ping, the loss statistic.
+    fn peer_timeout(&mut self, index: usize, now_ms: u32) {
+        let p = &mut self.peers[index];
+        if p.state == PeerState::Disconnected {
+            return;
+        }
+        if p.sender.next_timeout != 0 && !time_less(now_ms, p.sender.next_timeout) {
+            match p.sender.check_timeouts(now_ms, p.timeouts) {
+                TimeoutCheck::Dead => {
+                    self.notify_timeout(index);
+                    return;
+                }
+                TimeoutCheck::Resend(0) => {}
+                TimeoutCheck::Resend(n) => {
+                    p.count_lost(n);
+                    self.mark_ready(index);
+                }
+            }
+        }
+        let p = &mut self.peers[index];
+        if p.state == PeerState::Connected && p.sender.is_idle() && p.ping_due(now_ms) {
+            self.mark_ready(index);
+        }
+        self.peers[index].update_packet_loss(now_ms, duration_ms(PACKET_LOSS_INTERVAL));
     }
 
     fn notify_timeout(&mut self, index: usize) {
-        let p = &self.peers[index];
-        let state = p.state;
-        if p.is_connected() {
+        if self.peers[index].is_connected() {
             self.recalculate_bandwidth = true;
         }
-        if matches!(state, PeerState::AwaitingAccept | PeerState::AcknowledgingConnect) {
-            self.end_half_open(index, DisconnectReason::Timeout, 0);
-        } else {
-            self.end_peer(index, DisconnectReason::Timeout, 0);
-        }
+        self.end_peer(index, DisconnectReason::Timeout, 0);
     }
 
     /// ENet's host bandwidth throttle: shares the outgoing budget among peers
@@ -1405,6 +1405,15 @@ impl Endpoint {
             self.stats.datagrams_sent += 1;
             return Some(Transmit { destination: direct.destination, range: 0..len });
         }
+        if self.half_open.has_outgoing() {
+            let lifetime = duration_ms(self.config.timeouts.minimum);
+            if let Some((destination, range)) =
+                self.half_open.poll_transmit(now_ms, buf, self.config.checksum, lifetime)
+            {
+                self.stats.datagrams_sent += 1;
+                return Some(Transmit { destination, range });
+            }
+        }
         while let Some(index) = self.ready.pop_front() {
             let index = usize::from(index);
             let p = &mut self.peers[index];
@@ -1422,7 +1431,8 @@ impl Endpoint {
                 }
                 continue;
             }
-            let mut header = p.datagram_header(needs_sent_time.then_some(now_ms as u16));
+            let sent_time = (now_ms as u16).wrapping_add(p.sent_time_offset);
+            let mut header = p.datagram_header(needs_sent_time.then_some(sent_time));
             let placeholder = Some(p.checksum_placeholder());
             // Compressed only when it comes out strictly smaller, as ENet does.
             let body_len = writer.body().len();
@@ -1450,6 +1460,9 @@ impl Endpoint {
                 let data = p.disconnect_data;
                 self.disconnect_index(index, data);
             }
+            if self.peers[index].state != PeerState::Disconnected {
+                self.reschedule(index, now);
+            }
             return Some(Transmit { destination, range });
         }
         None
@@ -1459,53 +1472,113 @@ impl Endpoint {
     /// `None` when nothing waits on time. May be in the past: call it then.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let (clock, now) = (self.clock?, self.last_now?);
-        if !self.ready.is_empty() || !self.direct.is_empty() {
+        if !self.ready.is_empty() || !self.direct.is_empty() || self.half_open.has_outgoing() {
             return Some(now);
         }
-        let now_ms = clock.ms(now);
-        let mut earliest: Option<u32> = None;
-        let mut consider = |t: u32| {
-            earliest = Some(match earliest {
-                Some(e) if time_less(e, t) => e,
-                _ => t,
+        // The peers' earliest deadline from the timer queue: no peer is visited.
+        let peers = self.timers.next().map(|ms| clock.instant_unwrapped(ms));
+        let bandwidth = (self.occupied > 0
+            && (self.recalculate_bandwidth || self.config.outgoing_bandwidth != 0))
+            .then(|| {
+                let epoch = self.bandwidth_epoch;
+                clock.instant(now, epoch.wrapping_add(duration_ms(BANDWIDTH_THROTTLE_INTERVAL)))
             });
-        };
-        let mut any_connected = false;
-        for p in self.peers.iter().filter(|p| p.state != PeerState::Disconnected) {
-            if p.state == PeerState::AwaitingAccept {
-                consider(p.state_deadline);
-                continue;
-            }
-            if p.sender.next_timeout != 0 {
-                consider(p.sender.next_timeout);
-            }
-            if p.state == PeerState::Connected && p.sender.is_idle() {
-                consider(if p.last_receive_time == 0 {
-                    now_ms
-                } else {
-                    p.last_receive_time.wrapping_add(p.ping_interval)
-                });
-            }
-            any_connected |= p.is_connected();
-        }
-        if any_connected && (self.recalculate_bandwidth || self.config.outgoing_bandwidth != 0) {
-            consider(self.bandwidth_epoch.wrapping_add(duration_ms(BANDWIDTH_THROTTLE_INTERVAL)));
-        }
-        earliest.map(|ms| clock.instant(now, ms))
+        let half_open = self.half_open.next_deadline().map(|ms| clock.instant(now, ms));
+        [peers, bandwidth, half_open].into_iter().flatten().min()
     }
 
     /// The next event, if any.
+    ///
+    /// Events whose payload a live [`Lend`] still borrows are its to hand
+    /// out; they are never seen here (a `Lend` copies what it did not hand
+    /// out when it ends).
     pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some(Event::Received { payload: Payload::Lent { .. }, .. }) = self.events.front() {
+            return None;
+        }
+        let event = self.take_event()?;
+        Some(event.map_payload(|payload| match payload {
+            Payload::Owned(buffer) => buffer,
+            Payload::Lent { .. } => Vec::new(),
+        }))
+    }
+
+    /// Whether an event waits for [`poll_event`](Self::poll_event) (or a
+    /// [`Lend`]): a caller polling in a loop can skip the work of taking
+    /// none.
+    ///
+    /// ```
+    /// use volley_proto::{Endpoint, EndpointConfig};
+    ///
+    /// let endpoint = Endpoint::new(EndpointConfig::default())?;
+    /// assert!(!endpoint.has_events());
+    /// # Ok::<(), volley_proto::ConfigError>(())
+    /// ```
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// Opens a [`Lend`]: a receive scope whose events borrow their payloads
+    /// from the datagrams given to it instead of copying them.
+    #[inline]
+    pub fn lend<'d>(&mut self) -> Lend<'_, 'd> {
+        Lend::new(self)
+    }
+
+    /// [`Self::handle_datagram`] inside a [`Lend`], which keeps `bytes`
+    /// borrowed as `source`.
+    pub(crate) fn handle_datagram_lending(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+        source: LendSource,
+    ) {
+        self.lend_source = Some(source);
+        self.handle_datagram(now, from, bytes);
+        self.lend_source = None;
+    }
+
+    /// Takes the next event as queued; its payload no longer counts as waiting.
+    pub(crate) fn take_event(&mut self) -> Option<Event<Payload>> {
         let event = self.events.pop_front()?;
         if let Event::Received { peer, payload, .. } = &event {
-            self.host_waiting -= payload.len();
+            let charge = payload.charge();
+            self.host_waiting -= charge;
             if let Some(p) = self.peers.get_mut(usize::from(peer.index))
                 && p.generation == peer.generation
             {
-                p.waiting = p.waiting.saturating_sub(payload.len());
+                p.waiting = p.waiting.saturating_sub(charge);
             }
         }
         Some(event)
+    }
+
+    /// Copies every queued payload still lent into an owned buffer;
+    /// `datagram` gives the bytes a lent range refers to (a range it cannot
+    /// give becomes an empty payload).
+    pub(crate) fn own_lent_payloads<'d>(
+        &mut self,
+        datagram: impl Fn(u8, Range<usize>) -> Option<&'d [u8]>,
+    ) {
+        for event in &mut self.events {
+            if let Event::Received { peer, payload, .. } = event
+                && let Payload::Lent { datagram: index, start, len } = *payload
+            {
+                let range = start as usize..start as usize + len as usize;
+                let bytes = datagram(index, range).unwrap_or_default();
+                // Charged from now on what the copy occupies.
+                let lent = payload.charge();
+                *payload = Payload::Owned(self.pool.copy_of(bytes));
+                let owned = payload.charge();
+                self.host_waiting = self.host_waiting + owned - lent;
+                if let Some(p) = self.peers.get_mut(usize::from(peer.index))
+                    && p.generation == peer.generation
+                {
+                    p.waiting = (p.waiting + owned).saturating_sub(lent);
+                }
+            }
+        }
     }
 }
 

@@ -18,6 +18,8 @@ pub enum ConfigError {
     DuplicatePeers(usize),
     /// A half-open limit of zero.
     HalfOpen,
+    /// A fragment group limit of zero.
+    FragmentGroups,
     /// Throttle floor above 32.
     ThrottleFloor(u32),
     /// Timeout limit zero, minimum zero, or maximum below minimum.
@@ -35,6 +37,7 @@ impl fmt::Display for ConfigError {
             Self::MaxPacketSize(n) => write!(f, "maximum packet size {n} is not in 1..=32 MiB"),
             Self::DuplicatePeers(n) => write!(f, "duplicate peers {n} is not in 1..=4095"),
             Self::HalfOpen => f.write_str("half-open connection limits must be at least 1"),
+            Self::FragmentGroups => f.write_str("the fragment group limit must be at least 1"),
             Self::ThrottleFloor(n) => write!(f, "throttle floor {n} is above 32"),
             Self::Timeouts => f.write_str("timeouts need limit > 0 and 0 < minimum <= maximum"),
             Self::PingInterval => f.write_str("ping interval must not be zero"),

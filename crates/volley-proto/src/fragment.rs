@@ -7,7 +7,10 @@
 //! a side map. The packet buffer therefore never holds more than the bytes
 //! already received (plus the `Vec` growth slack, itself at most that much),
 //! whatever the first fragment claims the total to be, and a packet completes
-//! only when every byte arrived.
+//! only when every byte arrived. The buffer is only taken when the first
+//! piece of the prefix arrives, so a reassembly that never gets one (the
+//! lone last pieces of a fragment bomb) holds no packet buffer at all, and
+//! [`Reassembly::held`] says what the reassembly really occupies.
 
 use std::collections::BTreeMap;
 
@@ -43,24 +46,38 @@ pub(crate) struct Reassembly {
     ahead: BTreeMap<u32, Vec<u8>>,
     stored: usize,
     pieces: usize,
+    /// Protocol time the reassembly started.
+    started: u32,
 }
 
 impl Reassembly {
-    /// Starts a reassembly shaped by `first`, using `buf` (empty) for the packet bytes.
-    pub(crate) fn new(first: &Fragment<'_>, buf: Vec<u8>) -> Self {
+    /// Starts a reassembly shaped by `first` at protocol time `now`.
+    pub(crate) fn new(first: &Fragment<'_>, now: u32) -> Self {
         Self {
             fragment_count: first.fragment_count,
             total_length: first.total_length,
             fragment_size: first.fragment_size(),
-            data: buf,
+            data: Vec::new(),
             next: 0,
             ahead: BTreeMap::new(),
             stored: 0,
             pieces: 0,
+            started: now,
         }
     }
 
-    /// Bytes held for this packet (received, not yet delivered).
+    /// Bytes of memory the reassembly's buffers occupy (their capacities).
+    pub(crate) fn held(&self) -> usize {
+        self.data.capacity() + self.ahead.values().map(Vec::capacity).sum::<usize>()
+    }
+
+    /// Protocol time the reassembly started.
+    pub(crate) fn started(&self) -> u32 {
+        self.started
+    }
+
+    /// Payload bytes received for this packet.
+    #[cfg(test)]
     pub(crate) fn stored(&self) -> usize {
         self.stored
     }
@@ -75,7 +92,8 @@ impl Reassembly {
         self.next == self.fragment_count
     }
 
-    /// Adds one fragment; `pool` provides and takes back buffers for out-of-order pieces.
+    /// Adds one fragment; `pool` provides the packet buffer and buffers for
+    /// out-of-order pieces, and takes the latter back.
     pub(crate) fn add(
         &mut self,
         fragment: &Fragment<'_>,
@@ -93,6 +111,9 @@ impl Reassembly {
         }
         let len = fragment.data.len();
         if number == self.next {
+            if self.data.capacity() == 0 {
+                self.data = pool.take_for(self.total_length as usize);
+            }
             self.append(fragment.data);
             // Pull in waiting pieces that now continue the prefix.
             while let Some(piece) = self.ahead.remove(&self.next) {
@@ -157,11 +178,11 @@ mod tests {
 
     #[test]
     fn reassembles_in_any_order_and_ignores_duplicates() {
-        let mut pool = BufferPool::new(8, 4096);
+        let mut pool = BufferPool::new(8, 1 << 20, 64 * 1024);
         let packet: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
         let frags = split(&packet, 1000);
         let order = [3, 0, 9, 9, 1, 2, 5, 4, 4, 8, 7, 6, 0];
-        let mut r = Reassembly::new(&frags[3], Vec::new());
+        let mut r = Reassembly::new(&frags[3], 0);
         for (step, &i) in order.iter().enumerate() {
             let added = r.add(&frags[i], &mut pool).unwrap();
             let first_time = !order[..step].contains(&i);
@@ -174,10 +195,10 @@ mod tests {
 
     #[test]
     fn incomplete_until_every_piece_arrived() {
-        let mut pool = BufferPool::new(8, 4096);
+        let mut pool = BufferPool::new(8, 1 << 20, 64 * 1024);
         let packet = vec![1u8; 2500];
         let frags = split(&packet, 1000);
-        let mut r = Reassembly::new(&frags[0], Vec::new());
+        let mut r = Reassembly::new(&frags[0], 0);
         r.add(&frags[0], &mut pool).unwrap();
         r.add(&frags[2], &mut pool).unwrap();
         assert!(!r.is_complete());
@@ -185,10 +206,10 @@ mod tests {
 
     #[test]
     fn pieces_of_another_shape_are_rejected() {
-        let mut pool = BufferPool::new(8, 4096);
+        let mut pool = BufferPool::new(8, 1 << 20, 64 * 1024);
         let packet = vec![1u8; 2500];
         let frags = split(&packet, 1000);
-        let mut r = Reassembly::new(&frags[0], Vec::new());
+        let mut r = Reassembly::new(&frags[0], 0);
         let other_total = piece(1, 3, 1000, 2600, &packet[..1000]);
         assert_eq!(r.add(&other_total, &mut pool), Err(ReassemblyError::Mismatch));
         let other_size = piece(1, 3, 900, 2500, &packet[..900]);
@@ -197,14 +218,15 @@ mod tests {
 
     #[test]
     fn a_lone_late_fragment_allocates_only_what_arrived() {
-        let mut pool = BufferPool::new(8, 4096);
+        let mut pool = BufferPool::new(8, 1 << 20, 64 * 1024);
         // The last of 24 000 fragments claims a 32 MB packet: only its bytes are held.
         let data = vec![0u8; 1000];
         let last = piece(23_999, 24_000, 1000, 23_999_000 + 1000, &data);
-        let mut r = Reassembly::new(&last, Vec::new());
+        let mut r = Reassembly::new(&last, 0);
         r.add(&last, &mut pool).unwrap();
         assert_eq!(r.stored(), 1000);
         assert_eq!(r.data.capacity(), 0);
+        assert!(r.held() >= 1000 && r.held() <= 4096, "the piece's own buffer: {}", r.held());
         // In-order growth stays within twice what arrived.
         let first = piece(0, 24_000, 1000, 24_000_000, &data);
         r.add(&first, &mut pool).unwrap();

@@ -102,6 +102,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod budget;
 mod channel;
 pub mod compress;
 mod config;
@@ -112,6 +113,8 @@ mod event;
 mod fragment;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_checks;
+mod half_open;
+mod lend;
 mod mode;
 mod outgoing;
 mod peer;
@@ -123,6 +126,7 @@ pub mod sim;
 mod stats;
 mod throttle;
 mod time;
+mod timer;
 mod trace;
 mod unsequenced;
 pub mod wire;
@@ -130,7 +134,8 @@ pub mod wire;
 pub use config::{EndpointConfig, Timeouts};
 pub use endpoint::{Endpoint, TRANSMIT_BUFFER_SIZE, Transmit};
 pub use error::{ConfigError, ConnectError, PeerError, SendError};
-pub use event::{DisconnectReason, Event};
+pub use event::{DisconnectReason, Event, LentEvent};
+pub use lend::{Lend, MAX_LENT_DATAGRAMS, Outbox};
 pub use mode::TransferMode;
 pub use peer::{PeerHandle, PeerState};
 pub use stats::{EndpointStats, PeerStats};

@@ -10,7 +10,6 @@ pub(crate) enum OutKind {
         params: ConnectParams,
         data: u32,
     },
-    VerifyConnect(ConnectParams),
     Disconnect {
         data: u32,
     },
@@ -54,6 +53,8 @@ pub(crate) struct OutgoingCommand {
     pub(crate) kind: OutKind,
     pub(crate) payload: Option<PacketSlice>,
     pub(crate) send_attempts: u32,
+    /// Protocol time of the first transmission.
+    pub(crate) first_sent: u32,
     pub(crate) sent_time: u32,
     pub(crate) rto: u32,
     /// Acknowledgements of commands sent after this one, in its current
@@ -71,6 +72,7 @@ impl OutgoingCommand {
             kind,
             payload: None,
             send_attempts: 0,
+            first_sent: 0,
             sent_time: 0,
             rto: 0,
             overtaken: 0,
@@ -88,7 +90,6 @@ impl OutgoingCommand {
         let data = self.payload.map_or(&[][..], |p| store.slice(p));
         let body = match self.kind {
             OutKind::Connect { params, data } => CommandBody::Connect { params, data },
-            OutKind::VerifyConnect(params) => CommandBody::VerifyConnect(params),
             OutKind::Disconnect { data } => CommandBody::Disconnect { data },
             OutKind::Ping => CommandBody::Ping,
             OutKind::BandwidthLimit { incoming, outgoing } => CommandBody::BandwidthLimit {
@@ -126,7 +127,6 @@ impl OutgoingCommand {
     pub(crate) fn wire_len(&self) -> usize {
         let fixed = match self.kind {
             OutKind::Connect { .. } => 48,
-            OutKind::VerifyConnect(_) => 44,
             OutKind::Disconnect { .. } | OutKind::SendUnreliable { .. } => 8,
             OutKind::SendUnsequenced { .. } => 8,
             OutKind::Ping => 4,

@@ -4,7 +4,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use crate::channel::IncomingChannel;
+use crate::budget::WaitingBudget;
+use crate::channel::{Delivery, IncomingChannel, Violation};
 use crate::constants::{MAX_WINDOW_SIZE, NO_PEER_ID, UNUSED_SESSION_ID};
 use crate::outgoing::{OutKind, OutgoingCommand, PacketSlice, PacketStore};
 use crate::pool::BufferPool;
@@ -93,9 +94,11 @@ pub(crate) struct Peer {
     pub(crate) outgoing_session_id: u8,
     pub(crate) connect_id: [u8; 4],
     pub(crate) connect_data: u32,
+    /// Added to the clock in the sent time of our datagrams, and taken from
+    /// echoes: random per connection, so an echo proves the remote saw the
+    /// datagram (ENet only echoes the field).
+    pub(crate) sent_time_offset: u16,
     pub(crate) disconnect_data: u32,
-    /// VERIFY_CONNECT answer prepared while the application decides (server side).
-    pub(crate) verify: Option<crate::wire::ConnectParams>,
     pub(crate) mtu: u32,
     pub(crate) window_size: u32,
     pub(crate) channel_count: usize,
@@ -106,7 +109,8 @@ pub(crate) struct Peer {
     pub(crate) timeouts: TimeoutMs,
     pub(crate) ping_interval: u32,
     pub(crate) last_receive_time: u32,
-    pub(crate) state_deadline: u32,
+    /// Protocol time of the last PING sent (0: none yet).
+    last_ping_sent: u32,
     pub(crate) control_seq: u16,
     pub(crate) unsequenced_group: u16,
     pub(crate) unsequenced_window: UnsequencedWindow,
@@ -119,8 +123,12 @@ pub(crate) struct Peer {
     pub(crate) packets: PacketStore,
     pub(crate) next_order: u64,
     pub(crate) acks: VecDeque<PendingAck>,
-    /// Received data not yet handed to the application.
+    /// Received data not yet handed to the application (what it occupies).
     pub(crate) waiting: usize,
+    /// Fragment groups (reassemblies) held.
+    pub(crate) fragment_groups: usize,
+    /// Protocol time [`Self::holds_stale_fragments`] last looked (0: never).
+    stale_checked: u32,
     /// Bytes queued since the last bandwidth throttle run.
     pub(crate) outgoing_data_total: u32,
     pub(crate) bandwidth_marked: bool,
@@ -129,6 +137,41 @@ pub(crate) struct Peer {
     loss_epoch: u32,
     loss_sent: u32,
     loss_lost: u32,
+}
+
+/// Everything [`Peer::receive`] needs from the endpoint.
+pub(crate) struct ReceiveContext<'a> {
+    pub(crate) now: u32,
+    pub(crate) pool: &'a mut BufferPool,
+    pub(crate) budget: WaitingBudget,
+    /// Received data not yet handed to the application, all peers.
+    pub(crate) host_waiting: &'a mut usize,
+    /// Packets ready for the application, in delivery order (see
+    /// [`Delivery::out`]).
+    pub(crate) out: &'a mut VecDeque<(TransferMode, Option<Vec<u8>>)>,
+    /// The command's data can be lent out of its datagram ([`Delivery::lend`]).
+    pub(crate) lend: bool,
+    /// Fragment groups dropped to make room.
+    pub(crate) shed: usize,
+    /// The peer went over its budget (whether or not shedding made room).
+    pub(crate) over_budget: bool,
+}
+
+impl ReceiveContext<'_> {
+    /// The budget and sink of one receive for a peer holding `waiting`
+    /// bytes and `groups` fragment groups.
+    fn delivery<'d>(&'d mut self, waiting: &'d mut usize, groups: &'d mut usize) -> Delivery<'d> {
+        Delivery {
+            pool: self.pool,
+            now: self.now,
+            budget: self.budget,
+            waiting,
+            host_waiting: self.host_waiting,
+            groups,
+            out: self.out,
+            lend: self.lend,
+        }
+    }
 }
 
 /// Everything [`Peer::fill_datagram`] needs from the endpoint.
@@ -158,8 +201,8 @@ impl Peer {
             outgoing_session_id: UNUSED_SESSION_ID,
             connect_id: [0; 4],
             connect_data: 0,
+            sent_time_offset: 0,
             disconnect_data: 0,
-            verify: None,
             mtu: 0,
             window_size: MAX_WINDOW_SIZE,
             channel_count: 0,
@@ -173,7 +216,7 @@ impl Peer {
             timeouts: TimeoutMs { limit: 0, minimum: 0, maximum: 0 },
             ping_interval: 0,
             last_receive_time: 0,
-            state_deadline: 0,
+            last_ping_sent: 0,
             control_seq: 0,
             unsequenced_group: 0,
             unsequenced_window: UnsequencedWindow::default(),
@@ -187,6 +230,8 @@ impl Peer {
             next_order: 0,
             acks: VecDeque::new(),
             waiting: 0,
+            fragment_groups: 0,
+            stale_checked: 0,
             outgoing_data_total: 0,
             bandwidth_marked: false,
             in_ready: false,
@@ -234,7 +279,78 @@ impl Peer {
             released += c.clear(pool);
         }
         self.waiting = self.waiting.saturating_sub(released);
+        self.fragment_groups = 0;
         released
+    }
+
+    /// Hands a data command (SEND_UNSEQUENCED, delivered at once, is the
+    /// caller's) to its channel, within the peer's budget. A peer
+    /// over its budget pays: unreliable data is dropped, and for reliable
+    /// data its incomplete unreliable fragment groups are dropped and the
+    /// command tried once more.
+    #[inline]
+    pub(crate) fn receive(
+        &mut self,
+        channel: u8,
+        command: &Command<'_>,
+        cx: &mut ReceiveContext<'_>,
+    ) -> Result<(), Violation> {
+        let result = self.receive_once(channel, command, cx);
+        if !matches!(result, Err(Violation::WaitingData | Violation::FragmentGroups)) {
+            return result;
+        }
+        cx.over_budget = true;
+        if !command.header.acknowledge {
+            // Unreliable data over the budget is simply dropped: it may be
+            // lost anyway, and dropping it costs nothing.
+            return result;
+        }
+        let mut d = cx.delivery(&mut self.waiting, &mut self.fragment_groups);
+        let shed: usize = self.in_channels.iter_mut().map(|c| c.shed_unreliable(&mut d)).sum();
+        cx.shed += shed;
+        if shed == 0 {
+            return result;
+        }
+        self.receive_once(channel, command, cx)
+    }
+
+    fn receive_once(
+        &mut self,
+        channel: u8,
+        command: &Command<'_>,
+        cx: &mut ReceiveContext<'_>,
+    ) -> Result<(), Violation> {
+        let mut d = cx.delivery(&mut self.waiting, &mut self.fragment_groups);
+        let incoming = &mut self.in_channels[usize::from(channel)];
+        let seq = command.header.reliable_sequence_number;
+        match command.body {
+            CommandBody::SendReliable { data } => incoming.receive_reliable(seq, data, &mut d),
+            CommandBody::SendUnreliable { unreliable_sequence_number, data } => {
+                incoming.receive_unreliable(seq, unreliable_sequence_number, data, &mut d)
+            }
+            CommandBody::SendFragment(f) => incoming.receive_fragment(seq, &f, true, &mut d),
+            CommandBody::SendUnreliableFragment(f) => {
+                incoming.receive_fragment(seq, &f, false, &mut d)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the peer holds a reliable fragment group no live sender
+    /// would have left incomplete for `maximum` ms (it resends a missing
+    /// piece at least every few seconds, or is declared dead).
+    ///
+    /// Looked at most once a second: a peer over its budget asks for every
+    /// command it sends.
+    pub(crate) fn holds_stale_fragments(&mut self, now: u32, maximum: u32) -> bool {
+        if self.stale_checked != 0 && crate::time::time_difference(now, self.stale_checked) < 1000 {
+            return false;
+        }
+        self.stale_checked = now.max(1);
+        self.in_channels
+            .iter()
+            .filter_map(IncomingChannel::oldest_incomplete_reliable)
+            .any(|started| crate::time::time_difference(now, started) >= maximum)
     }
 
     /// Frees the slot for reuse; the handle dies. Keeps session ids (ENet
@@ -445,6 +561,19 @@ impl Peer {
                 return (filled, needs_sent_time);
             }
         }
+        if self.state == PeerState::Connected
+            && !self.sender.is_idle()
+            && self.ping_due(cx.now)
+            && (self.last_ping_sent == 0
+                || crate::time::time_difference(cx.now, self.last_ping_sent) >= self.ping_interval)
+        {
+            // Data is in flight but nothing was acknowledged for a ping
+            // interval: a PING ahead of it asks whether the peer is there at
+            // all. A live peer acknowledges it even while it refuses our data
+            // (its application is not reading), and only acknowledgements
+            // keep a peer alive; one that acknowledges nothing times out.
+            needs_sent_time |= self.push_ping(writer, cx);
+        }
         let mut block = WindowBlock::default();
         let mut reliable_in_datagram = false;
         loop {
@@ -532,20 +661,27 @@ impl Peer {
             && self.sender.is_idle()
             && !reliable_in_datagram
             && self.ping_due(cx.now)
-            && writer.remaining() >= 4
         {
-            self.queue_control(OutKind::Ping, true);
-            if let Some(ping) = self.control.pop_back() {
-                if writer.push(&ping.to_wire(&self.packets)).is_ok() {
-                    needs_sent_time = true;
-                    self.stats.packets_sent += 1;
-                    self.sender.on_sent(ping, cx.now, &self.rtt);
-                } else {
-                    self.control.push_back(ping);
-                }
-            }
+            needs_sent_time |= self.push_ping(writer, cx);
         }
         (filled, needs_sent_time)
+    }
+
+    /// Writes a PING into `writer` if it has room; true if it did.
+    fn push_ping(&mut self, writer: &mut DatagramWriter<'_>, cx: &mut FillContext<'_>) -> bool {
+        if writer.remaining() < 4 {
+            return false;
+        }
+        self.queue_control(OutKind::Ping, true);
+        let Some(ping) = self.control.pop_back() else { return false };
+        if writer.push(&ping.to_wire(&self.packets)).is_err() {
+            self.control.push_back(ping);
+            return false;
+        }
+        self.stats.packets_sent += 1;
+        self.last_ping_sent = cx.now.max(1);
+        self.sender.on_sent(ping, cx.now, &self.rtt);
+        true
     }
 
     fn requeue_front(&mut self, source: Source, command: OutgoingCommand) {

@@ -8,16 +8,20 @@
 //! `throttle × window / 32` (at least one MTU), the 16 × 4096 sequence-window
 //! rule that keeps the sender inside the receiver's acceptance range, and a
 //! per-command timeout of `RTT + 4 × variance` doubled on every resend.
-//! It departs from ENet in three ways that do not show on the wire:
+//! It departs from ENet in ways that do not show on the wire:
 //!
 //! - the resend timer is the earliest deadline of *all* commands in flight,
 //!   not the oldest command's, so one command backed off to seconds does not
 //!   hold back the resends of the others;
 //! - backoff stops doubling at [`MAX_RETRANSMISSION_TIMEOUT`];
-//! - a peer is declared dead only after the timeout minimum (or maximum)
-//!   passed with nothing at all received from it, and a command was tried
-//!   `log2(limit) + 1` times; ENet counts only acknowledgements, so on a
-//!   lossy link one unlucky command could end a live connection.
+//! - the dead-peer maximum is a deadline of its own, and it also applies to
+//!   each command: one left unacknowledged for the timeout maximum since it
+//!   was first sent ends the peer, even while the peer acknowledges others.
+//!
+//! As in ENet, only an acknowledgement of something we sent shows the peer
+//! is alive ([`ReliableSender::note_progress`]): a peer that keeps sending
+//! but never acknowledges is dropped like a silent one, so it cannot keep
+//! us resending (and queueing) to it for ever.
 
 use std::collections::VecDeque;
 
@@ -186,6 +190,9 @@ impl ReliableSender {
             w.used |= 1 << window;
             w.in_flight[window] += 1;
         }
+        if command.send_attempts == 0 {
+            command.first_sent = now;
+        }
         command.send_attempts += 1;
         command.overtaken = 0;
         if command.rto == 0 {
@@ -198,6 +205,13 @@ impl ReliableSender {
         }
         self.data_in_transit += command.payload_len();
         self.in_flight.push_back(command);
+        // A probe or a timeout may move everything in flight to the resend
+        // queue at once, which can come at any moment: it has room for it
+        // already, so that steady traffic never allocates there.
+        let outstanding = self.in_flight.len() + self.resend.len();
+        if self.resend.capacity() < outstanding {
+            self.resend.reserve(outstanding - self.resend.len());
+        }
         self.last_activity = now;
         let probe = rtt.rtt.saturating_mul(2).max(MIN_PROBE_TIMEOUT);
         self.probe_timeout = if probe < rtt.retransmission_timeout() { probe } else { 0 };
@@ -214,11 +228,13 @@ impl ReliableSender {
             .then(|| self.last_activity.wrapping_add(self.probe_timeout))
     }
 
-    /// An acknowledgement removed a command in flight at `now`: the path
-    /// works, and the next silence may be probed again.
+    /// An acknowledgement removed a command we sent, at `now`: the peer is
+    /// alive (the dead-peer clock restarts), the path works, and the next
+    /// silence may be probed again.
     pub(crate) fn note_progress(&mut self, now: u32) {
         self.last_activity = now;
         self.probed = false;
+        self.earliest_timeout = 0;
     }
 
     /// Removes the command an acknowledgement names, if it is in flight or
@@ -298,16 +314,6 @@ impl ReliableSender {
         std::mem::take(&mut self.fast_resends)
     }
 
-    /// Sequence key `(channel, sequence number)` of the first command sent
-    /// or waiting to be resent that `wanted` picks.
-    pub(crate) fn find_sent(&self, wanted: impl Fn(&OutgoingCommand) -> bool) -> Option<(u8, u16)> {
-        self.in_flight
-            .iter()
-            .chain(self.resend.iter().filter(|c| c.send_attempts > 0))
-            .find(|c| wanted(c))
-            .map(|c| (c.header.channel_id, c.header.reliable_sequence_number))
-    }
-
     /// The first round trip was measured: timeouts chosen before it, from
     /// the default estimate (half a second, far above most links), shrink to
     /// `rto` ms, doubled for each resend already made. A datagram lost in
@@ -336,11 +342,6 @@ impl ReliableSender {
         {
             self.next_timeout = deadline;
         }
-    }
-
-    /// The peer showed it is alive (a valid datagram arrived from it).
-    pub(crate) fn note_alive(&mut self) {
-        self.earliest_timeout = 0;
     }
 
     /// Moves overdue commands to the resend queue, or declares the peer dead.
@@ -372,9 +373,12 @@ impl ReliableSender {
             }
         }
         let mut next: Option<u32> = None;
+        // The age of the oldest command sent and not acknowledged.
+        let mut oldest = 0;
         let mut i = 0;
         while i < self.in_flight.len() {
             let command = &self.in_flight[i];
+            oldest = oldest.max(time_difference(now, command.first_sent));
             let deadline = command.sent_time.wrapping_add(command.rto);
             if time_less(now, deadline) {
                 if next.is_none_or(|n| time_less(deadline, n)) {
@@ -396,6 +400,15 @@ impl ReliableSender {
             command.fast_resent = false;
             self.resend.push_back(command);
             overdue += 1;
+        }
+        // A command acknowledged around but never itself for the timeout
+        // maximum will not get through, whatever else the peer acknowledges
+        // (in the resend queue, only commands sent before have a first time).
+        for command in self.resend.iter().filter(|c| c.send_attempts > 0) {
+            oldest = oldest.max(time_difference(now, command.first_sent));
+        }
+        if oldest >= timeouts.maximum {
+            return TimeoutCheck::Dead;
         }
         // While commands are overdue, the dead-peer deadline is a timer too.
         let dead = (self.earliest_timeout != 0)
@@ -478,6 +491,35 @@ mod tests {
         // 5 s minimum: dead.
         assert_eq!(resends, 5);
         assert_eq!(now - 1, 12_500, "died after {} ms", now - 1);
+    }
+
+    #[test]
+    fn acknowledgements_keep_a_peer_alive_other_datagrams_do_not() {
+        let mut s = ReliableSender::default();
+        let _ = s.reset(1);
+        let rtt = measured(10); // RTO 10 + 4 × 5 = 30 ms
+        let mut now = 100;
+        s.on_sent(reliable(1, 10), now, &rtt);
+        // Command 1 is never acknowledged; a newer command is, every 100 ms.
+        let mut seq = 2;
+        let died = loop {
+            now += 100;
+            match s.check_timeouts(now, TIMEOUTS) {
+                TimeoutCheck::Dead => break now,
+                TimeoutCheck::Resend(_) => {}
+            }
+            while let Some(c) = s.pop_resend() {
+                s.on_sent(c, now, &rtt);
+            }
+            s.on_sent(reliable(seq, 10), now, &rtt);
+            assert!(s.on_ack(0, seq, Some(now)).is_some());
+            s.note_progress(now);
+            seq += 1;
+            assert!(now < 100 + 60_000, "never declared dead");
+        };
+        // Progress elsewhere keeps restarting the dead-peer clock, so only
+        // the command's own age ends it: the timeout maximum after it first went out.
+        assert_eq!(died - 100, 30_000, "died {} ms after the first send", died - 100);
     }
 
     #[test]

@@ -54,4 +54,16 @@ pub struct EndpointStats {
     pub connects_ignored: u64,
     /// Commands dropped because waiting data hit its limit.
     pub dropped_waiting_data: u64,
+    /// Incomplete unreliable fragment groups dropped to make room for
+    /// their peer's newer data.
+    pub fragment_groups_shed: u64,
+    /// Peers dropped for holding fragment groups no sender leaves
+    /// incomplete while over their budget ([`DisconnectReason::Evicted`](crate::DisconnectReason::Evicted)).
+    pub peers_evicted: u64,
+    /// Half-open connections dropped to make room for newer ones (the table was full).
+    pub half_open_evicted: u64,
+    /// Acknowledgements of a VERIFY_CONNECT that echoed a sent time we never sent.
+    pub handshake_proofs_failed: u64,
+    /// Proven connections whose promised slot another connection had taken meanwhile.
+    pub handshake_collisions: u64,
 }

@@ -26,6 +26,23 @@ impl Clock {
         (elapsed as u32).wrapping_add(1)
     }
 
+    /// Protocol milliseconds at `now`, wrapping and not, from one reading.
+    pub(crate) fn times(&self, now: Instant) -> (u32, u64) {
+        let unwrapped = self.ms_unwrapped(now);
+        (unwrapped as u32, unwrapped)
+    }
+
+    /// Protocol milliseconds at `now`, counted without wrapping (1 at the epoch).
+    pub(crate) fn ms_unwrapped(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX - 1)
+            + 1
+    }
+
+    /// The `Instant` of unwrapped protocol time `ms`.
+    pub(crate) fn instant_unwrapped(&self, ms: u64) -> Instant {
+        self.epoch + Duration::from_millis(ms.saturating_sub(1))
+    }
+
     /// The `Instant` of protocol time `ms`, taking the nearest one after `now`'s wrap.
     pub(crate) fn instant(&self, now: Instant, ms: u32) -> Instant {
         let now_ms = self.ms(now);
@@ -47,6 +64,16 @@ pub(crate) fn time_difference(a: u32, b: u32) -> u32 {
     if a.wrapping_sub(b) >= TIME_OVERFLOW_MS { b.wrapping_sub(a) } else { a.wrapping_sub(b) }
 }
 
+/// Wrapping protocol time `t` without wrapping, given that wrapping `now`
+/// is `now_unwrapped` (`t` within the comparison window of `now`).
+pub(crate) fn unwrap_time(t: u32, now: u32, now_unwrapped: u64) -> u64 {
+    if time_less(t, now) {
+        now_unwrapped.saturating_sub(u64::from(now.wrapping_sub(t)))
+    } else {
+        now_unwrapped + u64::from(t.wrapping_sub(now))
+    }
+}
+
 /// Milliseconds in `d`, saturated to `u32`.
 pub(crate) fn duration_ms(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
@@ -63,6 +90,19 @@ mod tests {
         assert_eq!(clock.ms(epoch), 1);
         assert_eq!(clock.ms(epoch + Duration::from_millis(1500)), 1501);
         assert_eq!(clock.instant(epoch, 501), epoch + Duration::from_millis(500));
+    }
+
+    #[test]
+    fn unwrapped_time_continues_past_the_wrap() {
+        let epoch = Instant::now();
+        let clock = Clock::new(epoch);
+        let later = epoch + Duration::from_millis(1500);
+        assert_eq!(clock.ms_unwrapped(later), 1501);
+        assert_eq!(clock.times(later), (clock.ms(later), 1501));
+        assert_eq!(clock.instant_unwrapped(1501), later);
+        assert_eq!(unwrap_time(u32::MAX - 5, u32::MAX - 10, 1 << 32), (1 << 32) + 5);
+        assert_eq!(unwrap_time(3, u32::MAX - 5, 1 << 32), (1 << 32) + 9, "across the wrap");
+        assert_eq!(unwrap_time(u32::MAX - 5, 3, 1 << 32), (1 << 32) - 9, "behind, across it");
     }
 
     #[test]

@@ -124,6 +124,39 @@ fn cut_link_times_out_both_sides_within_enet_bounds() {
 }
 
 #[test]
+fn a_peer_that_sends_but_never_acknowledges_times_out_within_enet_bounds() {
+    // Only the client's direction works: the server hears pings and data
+    // but nothing it sends is ever acknowledged. Hearing is not enough.
+    let mut h = default_pair(15);
+    let (server_peer, client_peer) = connect(&mut h, 1);
+    h.run_for(Duration::from_secs(1));
+    let mut cut = LinkConfig::default();
+    cut.cut(true);
+    h.network().set_link(addr(SERVER), addr(CLIENT), cut);
+    let start = h.now();
+    let mut sent = 0u32;
+    let server_done = |h: &mut volley_proto::sim::Harness| {
+        h.node(0).events.retain(|e| matches!(e, Event::Disconnected { .. }));
+        !h.node(0).events.is_empty()
+    };
+    while !server_done(&mut h) && h.now() - start < Duration::from_secs(60) {
+        // The client keeps talking (it is not yet timed out itself).
+        if h.node(1).endpoint.peer_state(server_peer).is_some() {
+            let _ = h.node(1).endpoint.send(server_peer, 0, TransferMode::Reliable, &[7; 100]);
+            sent += 1;
+        }
+        h.run_for(Duration::from_millis(100));
+    }
+    let waited = h.now() - start;
+    assert!(waited >= Duration::from_secs(5) && waited <= Duration::from_secs(13), "{waited:?}");
+    assert!(sent > 40, "the client kept sending: {sent}");
+    assert_eq!(
+        h.node(0).events.pop_front(),
+        Some(Event::Disconnected { peer: client_peer, reason: DisconnectReason::Timeout, data: 0 })
+    );
+}
+
+#[test]
 fn idle_connection_stays_up_with_pings() {
     let mut h = default_pair(6);
     let (server_peer, _) = connect(&mut h, 1);
@@ -303,7 +336,7 @@ fn an_unanswered_connect_request_lapses_with_an_event() {
 }
 
 #[test]
-fn data_after_a_lost_verify_ack_connects_the_server_at_once() {
+fn data_after_a_lost_verify_ack_brings_the_proof_and_the_data_at_once() {
     use std::time::Instant;
     use volley_proto::{Endpoint, TRANSMIT_BUFFER_SIZE};
 
@@ -321,20 +354,26 @@ fn data_after_a_lost_verify_ack_connects_the_server_at_once() {
     // The client's acknowledgement of the verify-connect is lost...
     assert!(client.poll_transmit(now, &mut buf).is_some());
     assert!(server.poll_event().is_none());
-    // ...and its first data arrives: the server is connected, data delivered.
+    // ...and its first data arrives. It shows the client has the
+    // verify-connect, but only an echo of its sent time proves the client
+    // receives us: the server answers again at once and keeps the data.
     client.send(peer, 0, TransferMode::Reliable, b"hello").unwrap();
     let t = client.poll_transmit(now, &mut buf).expect("data");
+    server.handle_datagram(now, client_addr, &buf[t.range]);
+    assert!(server.poll_event().is_none(), "not connected without the proof");
+    let t = server.poll_transmit(now, &mut buf).expect("the verify-connect again");
+    client.handle_datagram(now, server_addr, &buf[t.range]);
+    let t = client.poll_transmit(now, &mut buf).expect("its acknowledgement");
     server.handle_datagram(now, client_addr, &buf[t.range]);
     let Some(Event::Connected { peer: on_server, data: 9 }) = server.poll_event() else {
         panic!("connect event first");
     };
     match server.poll_event() {
         Some(Event::Received { payload, .. }) => assert_eq!(&payload[..], b"hello"),
-        other => panic!("expected the data, got {other:?}"),
+        other => panic!("expected the data kept from before the proof, got {other:?}"),
     }
     assert_eq!(server.peer_state(on_server), Some(PeerState::Connected));
-    // The verify-connect counts as acknowledged: it is never resent, and
-    // the connection carries on with no further events on either side.
+    // The connection carries on with no further events on either side.
     let mut later = now;
     for _ in 0..40 {
         later += Duration::from_millis(50);

@@ -1,5 +1,6 @@
 //! Volley answers the captured ENet 1.3.17 handshake byte for byte (but for
-//! the clock-derived sent time), and its own CONNECT has ENet's layout.
+//! the sent time, the clock plus a random offset), and its own CONNECT has
+//! ENet's layout.
 
 mod support;
 
@@ -41,8 +42,16 @@ fn a_volley_server_answers_the_captured_connect_as_enet_does() {
     assert_eq!(ours.len(), verify.len());
     assert_eq!(ours[..2], verify[..2], "header: client slot 2, session 0, SENT_TIME");
     assert_eq!(ours[4..], verify[4..], "VERIFY_CONNECT identical after the sent time");
-    // The client's ACK + PING completes the connection; the PING is acked.
+    let sent_time = [ours[2], ours[3]];
+    // The captured ACK echoes the capture's sent time: no proof that this
+    // client receives us, so no connection.
     server.handle_datagram(now + Duration::from_millis(1), client, ack_and_ping);
+    assert!(server.poll_event().is_none());
+    // The client's ACK echoing our sent time, as ENet does, with its PING,
+    // completes the connection; the PING is acked.
+    let mut ack_and_ping = ack_and_ping.clone();
+    ack_and_ping[10..12].copy_from_slice(&sent_time);
+    server.handle_datagram(now + Duration::from_millis(1), client, &ack_and_ping);
     match server.poll_event() {
         Some(Event::Connected { data: 0x1122_3344, .. }) => {}
         other => panic!("expected the connect event with the capture's data, got {other:?}"),

@@ -150,3 +150,44 @@ fn rising_round_trips_throttle_unreliable_data_down_to_the_floor() {
     assert!(stats.packets_throttled > 0, "{stats:?}");
     assert!(stats.throttle >= 8, "never below the floor: {stats:?}");
 }
+
+#[test]
+fn the_outgoing_queues_are_bounded_host_wide_but_not_for_a_peer_within_its_share() {
+    // Four slots, 400 kB for all queues: a fair share of 100 kB each.
+    let mut server = EndpointConfig::default();
+    server.peer_limit(4).max_queued_data(300_000).max_host_queued_data(400_000);
+    let mut h = volley_proto::sim::Harness::new(3);
+    h.add(addr(SERVER), volley_proto::Endpoint::with_seed(server, 3).unwrap());
+    let clients: Vec<_> = (0..3)
+        .map(|n| {
+            let a = addr(&format!("10.0.0.{}:7001", n + 2));
+            h.add(a, volley_proto::Endpoint::with_seed(EndpointConfig::default(), 4 + n).unwrap());
+            a
+        })
+        .collect();
+    for (n, _) in clients.iter().enumerate() {
+        let now = h.now();
+        h.node(n + 1).endpoint.connect(now, addr(SERVER), 1, 0).unwrap();
+    }
+    h.run_for(Duration::from_millis(500));
+    let peers: Vec<_> = h.node(0).endpoint.connected_peers().collect();
+    assert_eq!(peers.len(), 3);
+    // The links stop, so nothing queued leaves: two peers fill the host budget.
+    for &a in &clients {
+        h.network().cut(addr(SERVER), a, true);
+    }
+    let message = vec![0u8; 10_000];
+    let queue = |h: &mut volley_proto::sim::Harness, peer, limit: usize| {
+        let mut queued = 0;
+        while queued < limit
+            && h.node(0).endpoint.send(peer, 0, TransferMode::Reliable, &message).is_ok()
+        {
+            queued += 1;
+        }
+        queued
+    };
+    assert_eq!(queue(&mut h, peers[0], 1000), 30, "its own limit, 300 kB");
+    assert_eq!(queue(&mut h, peers[1], 1000), 10, "the host's, 400 kB in all");
+    // The third peer is within its fair share: never refused for the others.
+    assert_eq!(queue(&mut h, peers[2], 1000), 10, "its fair share, 100 kB");
+}

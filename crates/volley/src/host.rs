@@ -23,8 +23,16 @@ use volley_proto::{
 use crate::socket::{BindError, HostSocket, RecvBatch, SendBatch, SocketConfig};
 use crate::trace;
 
+mod batch;
+
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
+
+/// Most datagrams one pump reads (ENet's figure): under a flood the socket
+/// never runs dry, and what was read must reach the application (and its
+/// answers the wire) before reading on, or a legitimate peer's message
+/// waits behind the whole of the receive buffer.
+const MAX_RECEIVE_PER_PUMP: usize = 256;
 
 /// Settings of a [`Host`]: its socket and its protocol endpoint.
 ///
@@ -145,6 +153,9 @@ struct Core {
     recv: RecvBatch,
     send: SendBatch,
     tx: Vec<u8>,
+    /// The last receive stopped at [`MAX_RECEIVE_PER_PUMP`], not at an
+    /// empty socket: the edge-triggered poll will not report what waits.
+    unread: bool,
     /// The last flush left datagrams the socket would not take; a writable
     /// event, not a timer, says when to try again.
     backlogged: bool,
@@ -159,6 +170,7 @@ impl Core {
     /// "would block" (on these machines each system call is microseconds).
     fn receive(&mut self, now: Instant) -> io::Result<usize> {
         let mut datagrams = 0;
+        self.unread = false;
         loop {
             if self.socket.recv_batch(&mut self.recv)? == 0 {
                 break;
@@ -168,6 +180,10 @@ impl Core {
                 datagrams += 1;
             }
             if !self.recv.filled() {
+                break;
+            }
+            if datagrams >= MAX_RECEIVE_PER_PUMP {
+                self.unread = true;
                 break;
             }
         }
@@ -208,7 +224,7 @@ impl Core {
     /// which reports anything that arrived since.
     fn pump(&mut self, now: Instant, skip_receive: bool) -> io::Result<Pumped> {
         self.flush(now);
-        let received = if skip_receive { 0 } else { self.receive(now)? };
+        let received = if skip_receive && !self.unread { 0 } else { self.receive(now)? };
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }
@@ -406,6 +422,12 @@ impl HostHandle {
         self.core.lock().endpoint.stats()
     }
 
+    /// The socket's receive buffer as the kernel granted it (see
+    /// [`SocketConfig::DEFAULT_RECV_BUFFER_SIZE`] for raising the system's cap).
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        self.core.lock().socket.recv_buffer_size()
+    }
+
     /// Gives a received payload buffer back for reuse.
     pub fn recycle(&self, payload: Vec<u8>) {
         self.core.lock().endpoint.recycle(payload);
@@ -452,11 +474,36 @@ pub struct Host {
 struct Sleeper {
     poll: Poll,
     events: Events,
+    /// The socket is registered for writability too: only while datagrams
+    /// wait for room. Loopback and most links turn a socket writable again
+    /// after nearly every send, so an edge-triggered writable interest kept
+    /// all the time wakes the sleep (and a pointless receive) once per send.
+    writable: bool,
 }
 
 impl fmt::Debug for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Host").field("local_addr", &self.handle.local_addr).finish_non_exhaustive()
+    }
+}
+
+/// The host's UDP socket, for an outside event loop that waits on many
+/// sockets at once: readable means [`Host::service`] (or
+/// [`Host::service_batch`]) with `Duration::ZERO` has input. Leave reading
+/// and writing to the host.
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use volley::{Host, HostConfig};
+///
+/// let host = Host::new(HostConfig::client())?;
+/// assert!(host.as_raw_fd() >= 0);
+/// # Ok::<(), volley::HostError>(())
+/// ```
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for Host {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.handle.core.lock().socket.as_raw_fd()
     }
 }
 
@@ -480,6 +527,7 @@ impl Host {
             recv: RecvBatch::default(),
             send: SendBatch::default(),
             tx: vec![0; TRANSMIT_BUFFER_SIZE],
+            unread: false,
             backlogged: false,
             drop_log: trace::SocketDropLog::default(),
         };
@@ -501,13 +549,13 @@ impl Host {
             Some(sleeper) => sleeper,
             None => {
                 let poll = Poll::new()?;
-                let interest = Interest::READABLE | Interest::WRITABLE;
+                let interest = Interest::READABLE;
                 poll.registry().register(&mut self.handle.core.lock().socket, SOCKET, interest)?;
                 let waker = Waker::new(poll.registry(), WAKER)?;
                 // Set before `sleeping` can be: a sender that sees `sleeping`
                 // finds the waker.
                 let _ = self.handle.waker.set(waker);
-                Sleeper { poll, events: Events::with_capacity(16) }
+                Sleeper { poll, events: Events::with_capacity(16), writable: false }
             }
         };
         Ok(self.sleeper.insert(sleeper))
@@ -550,46 +598,71 @@ impl Host {
         loop {
             self.handle.wake_pending.store(false, Ordering::SeqCst);
             let now = Instant::now();
-            let wake_at = {
+            let (wake_at, drained, unread) = {
                 let mut core = self.handle.core.lock();
                 let drained = match core.pump(now, skip_receive)? {
                     Pumped::Event(event) => return Ok(Some(event)),
                     Pumped::Idle { drained } => drained,
                 };
-                // With the socket full, the writable event wakes us; do not
-                // spin on an engine that is ready to send.
-                match core.endpoint.poll_timeout() {
-                    Some(t) if t > now || drained => t.min(deadline),
-                    _ => deadline,
-                }
+                let wake_at = if core.unread {
+                    // More waits in the socket: read it before any sleep.
+                    now
+                } else {
+                    // With the socket full, the writable event wakes us; do
+                    // not spin on an engine that is ready to send.
+                    match core.endpoint.poll_timeout() {
+                        Some(t) if t > now || drained => t.min(deadline),
+                        _ => deadline,
+                    }
+                };
+                (wake_at, drained, core.unread)
             };
             if now >= deadline {
-                if skip_receive {
+                // Nothing came unless the socket was read empty: an
+                // externally polled host is woken only by what arrives next.
+                if skip_receive || unread {
                     // No sleep after all: read before saying nothing came.
                     skip_receive = false;
                     continue;
                 }
                 return Ok(None);
             }
-            let wait = wake_at.saturating_duration_since(now);
-            self.sleeper()?;
-            self.handle.sleeping.store(true, Ordering::SeqCst);
-            if self.handle.wake_pending.load(Ordering::SeqCst) {
-                // Queued after the pump: send it before sleeping.
-                self.handle.sleeping.store(false, Ordering::SeqCst);
-                continue;
+            if self.sleep(wake_at.saturating_duration_since(now), !drained)? {
+                skip_receive = false;
             }
-            let polled = match &mut self.sleeper {
-                Some(sleeper) => sleeper.poll.poll(&mut sleeper.events, Some(wait)),
-                None => Ok(()),
-            };
+        }
+    }
+
+    /// Sleeps in the poll instance for up to `wait`, until the socket turns
+    /// readable (or, with `writable`, writable: datagrams wait for room) or
+    /// another thread queues something. Returns false without sleeping when
+    /// something was queued since the last pump.
+    fn sleep(&mut self, wait: Duration, writable: bool) -> Result<bool, HostError> {
+        self.sleeper()?;
+        if let Some(sleeper) = &mut self.sleeper
+            && sleeper.writable != writable
+        {
+            let interest =
+                if writable { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            let registry = sleeper.poll.registry();
+            registry.reregister(&mut self.handle.core.lock().socket, SOCKET, interest)?;
+            sleeper.writable = writable;
+        }
+        self.handle.sleeping.store(true, Ordering::SeqCst);
+        if self.handle.wake_pending.load(Ordering::SeqCst) {
+            // Queued after the pump: send it before sleeping.
             self.handle.sleeping.store(false, Ordering::SeqCst);
-            skip_receive = false;
-            match polled {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
+            return Ok(false);
+        }
+        let polled = match &mut self.sleeper {
+            Some(sleeper) => sleeper.poll.poll(&mut sleeper.events, Some(wait)),
+            None => Ok(()),
+        };
+        self.handle.sleeping.store(false, Ordering::SeqCst);
+        match polled {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -651,6 +724,10 @@ impl Host {
     /// writable event is what to wait for.
     pub fn next_deadline(&self) -> Option<Instant> {
         let core = self.handle.core.lock();
+        if core.unread {
+            // The socket was not read empty: no edge will say so.
+            return Some(Instant::now());
+        }
         if core.backlogged { None } else { core.endpoint.poll_timeout() }
     }
 

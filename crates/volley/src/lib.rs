@@ -100,3 +100,4 @@ pub use volley_proto::{
     DisconnectReason, EndpointConfig, Event, PeerHandle, PeerState, PeerStats, Timeouts,
     TransferMode,
 };
+pub use volley_proto::{LentEvent, Outbox};

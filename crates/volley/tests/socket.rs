@@ -86,6 +86,22 @@ fn std_socket(address: &str) -> UdpSocket {
 }
 
 #[test]
+fn the_receive_buffer_is_sized_for_a_server_within_the_system_cap() {
+    let socket = HostSocket::bind(&loopback_v4()).unwrap();
+    let granted = socket.recv_buffer_size().unwrap();
+    // Linux doubles what is asked, within twice net.core.rmem_max.
+    let cap = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if let Some(cap) = cap {
+        let expected = (2 * SocketConfig::DEFAULT_RECV_BUFFER_SIZE).min(2 * cap);
+        assert!(granted >= expected, "granted {granted}, expected {expected}");
+    }
+    let small = HostSocket::bind(&loopback_v4().recv_buffer_size(64 * 1024)).unwrap();
+    assert!(small.recv_buffer_size().unwrap() <= 2 * 64 * 1024, "what was asked, doubled");
+}
+
+#[test]
 fn binds_ipv4_loopback() {
     let socket = HostSocket::bind(&loopback_v4()).unwrap();
     assert_eq!(socket.local_addr().ip(), std::net::Ipv4Addr::LOCALHOST);

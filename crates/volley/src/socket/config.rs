@@ -23,13 +23,31 @@ pub struct SocketConfig {
     pub(super) send_buffer_size: usize,
     pub(super) recv_buffer_size: usize,
     pub(super) reuse_address: bool,
+    pub(super) reuse_port: bool,
     pub(super) segmentation_offload: bool,
 }
 
 impl SocketConfig {
-    /// Kernel buffer size used for both directions unless set otherwise; the
-    /// same 256 KiB ENet asks for.
+    /// Kernel send buffer unless set otherwise; the same 256 KiB ENet asks for.
     pub const DEFAULT_BUFFER_SIZE: usize = 256 * 1024;
+
+    /// Kernel receive buffer unless set otherwise: 1 MiB, sized for a
+    /// server, whose socket takes the bursts of every peer (and of floods)
+    /// while the host is busy; four times what ENet asks. Linux doubles it,
+    /// within twice `net.core.rmem_max` (often 208 KiB, which leaves 416 KiB),
+    /// unless the process may override the limit. Raise it to let servers
+    /// have their buffer:
+    ///
+    /// ```sh
+    /// sysctl -w net.core.rmem_max=2097152   # and in /etc/sysctl.conf to keep it
+    /// ```
+    ///
+    /// [`HostSocket::recv_buffer_size`](super::HostSocket::recv_buffer_size)
+    /// says what the kernel granted. Memory is used only while datagrams
+    /// wait in it. Much larger buffers absorb longer bursts but, under a
+    /// flood the host cannot keep up with, every datagram waits behind all
+    /// of them: latency grows with the buffer.
+    pub const DEFAULT_RECV_BUFFER_SIZE: usize = 1024 * 1024;
 
     /// Defaults, bound to `bind_address` (port 0 picks a free port).
     pub fn new(bind_address: SocketAddr) -> Self {
@@ -37,8 +55,9 @@ impl SocketConfig {
             bind_address,
             dual_stack: false,
             send_buffer_size: Self::DEFAULT_BUFFER_SIZE,
-            recv_buffer_size: Self::DEFAULT_BUFFER_SIZE,
+            recv_buffer_size: Self::DEFAULT_RECV_BUFFER_SIZE,
             reuse_address: false,
+            reuse_port: false,
             segmentation_offload: true,
         }
     }
@@ -69,8 +88,9 @@ impl SocketConfig {
         self
     }
 
-    /// Kernel receive buffer (`SO_RCVBUF`) in bytes. Linux doubles the value
-    /// and caps it at `net.core.rmem_max`.
+    /// Kernel receive buffer (`SO_RCVBUF`) in bytes (default
+    /// [`Self::DEFAULT_RECV_BUFFER_SIZE`]). Linux doubles the value and caps
+    /// it at twice `net.core.rmem_max`.
     #[must_use]
     pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
         self.recv_buffer_size = bytes;
@@ -82,6 +102,34 @@ impl SocketConfig {
     #[must_use]
     pub fn reuse_address(mut self, enabled: bool) -> Self {
         self.reuse_address = enabled;
+        self
+    }
+
+    /// Whether to set `SO_REUSEPORT` (Unix), letting several sockets that all
+    /// set it bind the same address and port. Default `false`.
+    ///
+    /// This is how one server uses several cores: one [`Host`](crate::Host)
+    /// per core, each on its own thread and socket, all bound to the game's
+    /// port. On Linux the kernel hands each datagram to one of them by a
+    /// hash of its source address and port, so every client always reaches
+    /// the same host, which owns its connection (`docs/architecture.md`,
+    /// "Many cores"). Ignored where the system has no such option.
+    ///
+    /// ```
+    /// use volley::socket::SocketConfig;
+    /// use volley::{Host, HostConfig};
+    ///
+    /// let first = SocketConfig::new("127.0.0.1:0".parse()?).reuse_port(true);
+    /// let mut config = HostConfig::server("127.0.0.1:0".parse()?);
+    /// let one = Host::new(config.socket(first).clone())?;
+    /// let same_port = SocketConfig::new(one.local_addr()).reuse_port(true);
+    /// let two = Host::new(config.socket(same_port).clone())?;
+    /// assert_eq!(one.local_addr(), two.local_addr());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn reuse_port(mut self, enabled: bool) -> Self {
+        self.reuse_port = enabled;
         self
     }
 
@@ -111,7 +159,14 @@ impl SocketConfig {
             // Set explicitly: the system default (net.ipv6.bindv6only) varies.
             socket.set_only_v6(!self.dual_stack).map_err(io("setting IPV6_V6ONLY"))?;
         }
-        socket.set_reuse_address(self.reuse_address).map_err(io("setting SO_REUSEADDR"))?;
+        // Off by default: a client host (one per connection) saves the call.
+        if self.reuse_address {
+            socket.set_reuse_address(true).map_err(io("setting SO_REUSEADDR"))?;
+        }
+        #[cfg(unix)]
+        if self.reuse_port {
+            socket.set_reuse_port(true).map_err(io("setting SO_REUSEPORT"))?;
+        }
         socket.set_send_buffer_size(self.send_buffer_size).map_err(io("setting SO_SNDBUF"))?;
         socket.set_recv_buffer_size(self.recv_buffer_size).map_err(io("setting SO_RCVBUF"))?;
         socket.set_nonblocking(true).map_err(io("making the socket non-blocking"))?;

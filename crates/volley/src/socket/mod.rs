@@ -107,7 +107,14 @@ impl HostSocket {
     #[cfg(target_os = "linux")]
     fn gso_support(config: &SocketConfig, socket: &mio::net::UdpSocket) -> GsoSupport {
         use std::os::fd::AsRawFd;
-        if config.segmentation_offload && linux::supports_gso(socket.as_raw_fd()) {
+        use std::sync::OnceLock;
+        // The kernel's answer holds for the whole process (per family):
+        // asked once, not once per socket (a client host is a socket).
+        static SUPPORTED: [OnceLock<bool>; 2] = [OnceLock::new(), OnceLock::new()];
+        let family = &SUPPORTED[usize::from(config.bind_address.is_ipv6())];
+        if config.segmentation_offload
+            && *family.get_or_init(|| linux::supports_gso(socket.as_raw_fd()))
+        {
             GsoSupport::FULL
         } else {
             GsoSupport::OFF
@@ -122,6 +129,17 @@ impl HostSocket {
     /// The address the socket is bound to (with the actual port when 0 was asked).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The receive buffer the kernel granted, in bytes (Linux reports twice
+    /// what was asked, as it counts its bookkeeping); less than asked means
+    /// the system's limit (`net.core.rmem_max` on Linux) capped it.
+    ///
+    /// # Errors
+    ///
+    /// The error of the `getsockopt` call.
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        socket2::SockRef::from(&self.socket).recv_buffer_size()
     }
 
     /// What the socket has moved and dropped so far.
@@ -230,6 +248,13 @@ fn kernel_destination(destination: SocketAddr, local_is_ipv6: bool) -> SocketAdd
             SocketAddr::from((v4.ip().to_ipv6_mapped(), v4.port()))
         }
         _ => destination,
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for HostSocket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
     }
 }
 

@@ -20,7 +20,7 @@ use volley_proto::{
     Endpoint, EndpointConfig, Event, PeerHandle, SendError, TRANSMIT_BUFFER_SIZE, TransferMode,
 };
 
-/// Virtual time that passes in one [`Crowd::round`].
+/// Virtual time that passes in one `Crowd::round`.
 pub const ROUND: Duration = Duration::from_millis(1);
 
 /// Bytes of each message that carry its per-client sequence stamp.

@@ -84,14 +84,14 @@ impl Host {
     /// handed over with its payload borrowed: from the receive buffer when
     /// the message fitted in one datagram and was deliverable at once,
     /// otherwise from a buffer the host takes back by itself; there is
-    /// nothing to [`recycle`](HostHandle::recycle). Answer through the
+    /// nothing to [`recycle`](super::HostHandle::recycle). Answer through the
     /// [`Outbox`] (send, broadcast, disconnect, accept, refuse, and reading
     /// the engine): the host's lock is held during `on_event`, so calling
     /// a [`HostHandle`] there, even a clone, would deadlock.
     ///
     /// Acknowledgements of what was read, and whatever `on_event` or the
     /// caller queues afterwards, leave together at the next `service`,
-    /// `service_batch` or [`flush`](HostHandle::flush): a server that reads
+    /// `service_batch` or [`flush`](super::HostHandle::flush): a server that reads
     /// a tick's input, answers every peer and then flushes sends each peer
     /// one datagram per tick with the acknowledgements and the answer.
     ///

@@ -202,10 +202,11 @@ impl Server {
                         "client joined"
                     );
                 }
-                Incoming::Event(PeerEvent::Disconnected(peer)) => {
+                Incoming::Event(PeerEvent::Disconnected(peer, reason)) => {
                     let client = self.clients.remove(&peer);
                     info!(
                         %peer,
+                        %reason,
                         address = client.and_then(|c| c.address).map(tracing::field::display),
                         stayed_s = client.map(|c| c.joined.elapsed().as_secs()),
                         clients = self.clients.len(),

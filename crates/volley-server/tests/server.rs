@@ -232,6 +232,19 @@ fn a_full_server_refuses_and_says_so() {
         },
     );
     server.expect_line(&["refused connections", "full=true"]);
+    // A departure is logged with its reason.
+    let first_id = first.unique_id();
+    first.disconnect_peer(PeerId::SERVER, false).expect("connected");
+    poll_until(
+        &mut [&mut first as &mut dyn MultiplayerPeer, &mut second],
+        &mut received,
+        |c, _| c[0].connection_status() == ConnectionStatus::Disconnected,
+    );
+    server.expect_line(&[
+        "client left",
+        &format!("peer={first_id}"),
+        "reason=closed by the remote",
+    ]);
     server.signal("INT");
     assert_eq!(server.wait(), 0);
 }

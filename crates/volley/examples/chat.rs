@@ -196,9 +196,9 @@ fn show(peer: &mut dyn ChatPeer, incoming: Incoming, present: &mut BTreeSet<Peer
             present.insert(id);
             println!("* peer {id} joined");
         }
-        Incoming::Event(PeerEvent::Disconnected(id)) => {
+        Incoming::Event(PeerEvent::Disconnected(id, reason)) => {
             present.remove(&id);
-            println!("* peer {id} left");
+            println!("* peer {id} left ({reason})");
         }
         Incoming::Event(_) => {}
     }

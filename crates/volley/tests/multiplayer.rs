@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use volley::multiplayer::enet::{AddMeshPeerError, EnetMultiplayerPeer, EnetPeerOptions, Role};
 use volley::multiplayer::framing::{RefuseReason, WireProfile};
 use volley::multiplayer::{
-    ConnectionStatus, DisconnectPeerError, MultiplayerPeer, PeerEvent, PeerId, PollError,
-    PutPacketError, Target,
+    ConnectionStatus, DepartureReason, DisconnectPeerError, MultiplayerPeer, PeerEvent, PeerId,
+    PollError, PutPacketError, Target,
 };
 use volley::{DisconnectReason, Event, TransferMode};
 use world::{Raw, World, id, local, seeded};
@@ -75,16 +75,14 @@ fn clients_see_each_other_join_and_leave() {
         let mut world = World::session(profile, 3, 20);
         let leaver = world.nodes[3].id();
         world.nodes[3].peer.close();
-        assert!(world.run_until(|w| {
-            w.nodes[..3].iter().all(|n| n.saw(PeerEvent::Disconnected(leaver)))
-        }));
+        assert!(world.run_until(|w| { w.nodes[..3].iter().all(|n| n.saw_departure(leaver)) }));
         // Nobody hears of a peer twice, and the leaver's log stopped at close.
         for node in &world.nodes[..3] {
             let joins =
                 node.events().iter().filter(|e| **e == PeerEvent::Connected(leaver)).count();
             assert_eq!(joins, 1, "{profile}");
         }
-        assert!(!world.nodes[3].saw(PeerEvent::Disconnected(PeerId::SERVER)));
+        assert!(!world.nodes[3].saw_departure(PeerId::SERVER));
     }
 }
 
@@ -95,7 +93,7 @@ fn without_relay_clients_hear_of_no_one_but_the_server() {
         assert!(!world.nodes[0].peer.is_server_relay_supported());
         let leaver = world.nodes[3].id();
         world.nodes[3].peer.close();
-        assert!(world.run_until(|w| w.nodes[0].saw(PeerEvent::Disconnected(leaver))));
+        assert!(world.run_until(|w| w.nodes[0].saw_departure(leaver)));
         fence(&mut world, 0, &[1, 2]);
         for client in &world.nodes[1..3] {
             assert_eq!(client.events(), [PeerEvent::Connected(PeerId::SERVER)], "{profile}");
@@ -393,7 +391,7 @@ fn a_duplicate_id_is_refused_and_the_client_retries_with_a_fresh_one() {
         let server_events = world.nodes[0].events();
         let about_taken: Vec<_> = server_events
             .iter()
-            .filter(|e| matches!(e, PeerEvent::Connected(i) | PeerEvent::Disconnected(i) if *i == taken))
+            .filter(|e| matches!(e, PeerEvent::Connected(i) | PeerEvent::Disconnected(i, _) if *i == taken))
             .collect();
         assert_eq!(about_taken, [&PeerEvent::Connected(taken)], "only the first client's");
         assert_eq!(world.nodes[first].id(), taken);
@@ -490,7 +488,7 @@ fn close_drops_everyone_at_once_without_events() {
         }));
         assert_eq!(world.nodes[0].events().len(), server_events, "no events after close");
         for client in &world.nodes[1..] {
-            assert!(client.saw(PeerEvent::Disconnected(PeerId::SERVER)), "{profile}");
+            assert!(client.saw_departure(PeerId::SERVER), "{profile}");
             assert_eq!(
                 client.statuses,
                 [
@@ -502,8 +500,14 @@ fn close_drops_everyone_at_once_without_events() {
         }
         // The other clients went with the server; the last event is the server's.
         let events = world.nodes[2].events();
-        assert!(events.contains(&PeerEvent::Disconnected(c0)), "{profile}");
-        assert_eq!(events.last(), Some(&PeerEvent::Disconnected(PeerId::SERVER)));
+        assert!(
+            events.iter().any(|e| matches!(e, PeerEvent::Disconnected(i, _) if *i == c0)),
+            "{profile}"
+        );
+        assert!(
+            matches!(events.last(), Some(PeerEvent::Disconnected(PeerId::SERVER, _))),
+            "{profile}: {events:?}"
+        );
     }
 }
 
@@ -546,7 +550,13 @@ fn close_and_a_forced_disconnect_send_what_was_queued_first() {
                 matches!(i, volley::multiplayer::Incoming::Packet(p) if p.payload == b"closing")
             });
             let gone = log.iter().position(|i| {
-                *i == volley::multiplayer::Incoming::Event(PeerEvent::Disconnected(PeerId::SERVER))
+                matches!(
+                    i,
+                    volley::multiplayer::Incoming::Event(PeerEvent::Disconnected(
+                        PeerId::SERVER,
+                        _
+                    ))
+                )
             });
             assert!(words.is_some() && words < gone, "{profile}: {log:?}");
         }
@@ -565,9 +575,9 @@ fn disconnect_peer_graceful_and_forced() {
 
         // Graceful: an event on the server, and the client learns.
         world.nodes[0].peer.disconnect_peer(c0, false).unwrap();
-        assert!(world.run_until(|w| w.nodes[0].saw(PeerEvent::Disconnected(c0))
-            && w.nodes[1].saw(PeerEvent::Disconnected(PeerId::SERVER))
-            && w.nodes[3].saw(PeerEvent::Disconnected(c0))));
+        assert!(world.run_until(|w| w.nodes[0].saw_departure(c0)
+            && w.nodes[1].saw_departure(PeerId::SERVER)
+            && w.nodes[3].saw_departure(c0)));
         assert_eq!(world.nodes[1].peer.connection_status(), ConnectionStatus::Disconnected);
 
         // Forced: no event on the server; the client and the others learn.
@@ -576,18 +586,19 @@ fn disconnect_peer_graceful_and_forced() {
             world.nodes[0].peer.disconnect_peer(c1, true),
             Err(DisconnectPeerError::UnknownPeer(c1))
         );
-        assert!(world.run_until(|w| w.nodes[2].saw(PeerEvent::Disconnected(PeerId::SERVER))
-            && w.nodes[3].saw(PeerEvent::Disconnected(c1))));
+        assert!(world.run_until(
+            |w| w.nodes[2].saw_departure(PeerId::SERVER) && w.nodes[3].saw_departure(c1)
+        ));
         fence(&mut world, 0, &[3]);
-        assert!(!world.nodes[0].saw(PeerEvent::Disconnected(c1)), "{profile}: forced is silent");
+        assert!(!world.nodes[0].saw_departure(c1), "{profile}: forced is silent");
 
         // A client forcing its server away closes.
         let c2 = world.nodes[3].id();
         world.nodes[3].peer.disconnect_peer(PeerId::SERVER, true).unwrap();
         assert_eq!(world.nodes[3].peer.local_addr(), None);
         assert_eq!(world.nodes[3].peer.connection_status(), ConnectionStatus::Disconnected);
-        assert!(world.run_until(|w| w.nodes[0].saw(PeerEvent::Disconnected(c2))));
-        assert!(!world.nodes[3].saw(PeerEvent::Disconnected(PeerId::SERVER)));
+        assert!(world.run_until(|w| w.nodes[0].saw_departure(c2)));
+        assert!(!world.nodes[3].saw_departure(PeerId::SERVER));
     }
 }
 
@@ -597,14 +608,21 @@ fn a_client_leaving_gracefully_is_announced() {
         let mut world = World::session(profile, 2, 150);
         let c0 = world.nodes[1].id();
         world.nodes[1].peer.disconnect_peer(PeerId::SERVER, false).unwrap();
-        assert!(world.run_until(|w| w.nodes[1].saw(PeerEvent::Disconnected(PeerId::SERVER))
-            && w.nodes[0].saw(PeerEvent::Disconnected(c0))
-            && w.nodes[2].saw(PeerEvent::Disconnected(c0))));
+        assert!(world.run_until(|w| w.nodes[1].saw_departure(PeerId::SERVER)
+            && w.nodes[0].saw_departure(c0)
+            && w.nodes[2].saw_departure(c0)));
+        // The server saw the client close; the other client was told.
+        assert!(world.nodes[0].saw(PeerEvent::Disconnected(c0, DepartureReason::Closed)));
+        assert!(world.nodes[2].saw(PeerEvent::Disconnected(c0, DepartureReason::Announced)));
         let events = world.nodes[1].events();
         let other = world.nodes[2].id();
         assert_eq!(
             &events[events.len() - 2..],
-            [PeerEvent::Disconnected(other), PeerEvent::Disconnected(PeerId::SERVER)],
+            [
+                // Reached through the server, gone with it.
+                PeerEvent::Disconnected(other, DepartureReason::SessionEnded),
+                PeerEvent::Disconnected(PeerId::SERVER, DepartureReason::Disconnected),
+            ],
             "{profile}"
         );
     }
@@ -703,8 +721,8 @@ fn a_mesh_of_three_connects_directly_and_reaches_every_target() {
         }
         // Leaving is seen by the others directly.
         world.nodes[2].peer.disconnect_peer(ids[0], false).unwrap();
-        assert!(world.run_until(|w| w.nodes[0].saw(PeerEvent::Disconnected(ids[2]))
-            && w.nodes[2].saw(PeerEvent::Disconnected(ids[0]))));
+        assert!(world.run_until(|w| w.nodes[0].saw_departure(ids[2])
+            && w.nodes[2].saw_departure(ids[0])));
     }
 }
 
@@ -736,7 +754,7 @@ fn a_node_log_sees_packets_and_events_in_order() {
         let c0 = world.nodes[1].id();
         world.nodes[1].send(Target::Broadcast, b"last words");
         world.nodes[1].peer.disconnect_peer(PeerId::SERVER, false).unwrap();
-        assert!(world.run_until(|w| w.nodes[2].saw(PeerEvent::Disconnected(c0))));
+        assert!(world.run_until(|w| w.nodes[2].saw_departure(c0)));
         let log = &world.nodes[2].log;
         let position = |pred: &dyn Fn(&volley::multiplayer::Incoming) -> bool| {
             log.iter().position(pred).expect("present")
@@ -744,8 +762,9 @@ fn a_node_log_sees_packets_and_events_in_order() {
         let words = position(
             &|i| matches!(i, volley::multiplayer::Incoming::Packet(p) if p.payload == b"last words"),
         );
-        let gone =
-            position(&|i| *i == volley::multiplayer::Incoming::Event(PeerEvent::Disconnected(c0)));
+        let gone = position(
+            &|i| matches!(i, volley::multiplayer::Incoming::Event(PeerEvent::Disconnected(id, _)) if *id == c0),
+        );
         assert!(words < gone, "{profile}");
     }
 }

@@ -33,7 +33,7 @@
 //!             peer.recycle(packet.payload);
 //!         }
 //!         Incoming::Event(PeerEvent::Connected(id)) => println!("{id} joined"),
-//!         Incoming::Event(PeerEvent::Disconnected(id)) => println!("{id} left"),
+//!         Incoming::Event(PeerEvent::Disconnected(id, _)) => println!("{id} left"),
 //!         Incoming::Event(_) => {}
 //!     }
 //! }
@@ -99,8 +99,8 @@ impl fmt::Display for ConnectionStatus {
 pub enum PeerEvent {
     /// This peer can now be sent to.
     Connected(PeerId),
-    /// This peer is gone; sending to it fails from now on.
-    Disconnected(PeerId),
+    /// This peer is gone, for this reason; sending to it fails from now on.
+    Disconnected(PeerId, DepartureReason),
     /// This peer's transport connected and it now authenticates (Godot 4's
     /// `peer_authenticating`; only with
     /// [`SessionOptions::authentication`](session::SessionOptions::authentication)):
@@ -120,6 +120,54 @@ pub enum PeerEvent {
     /// client retries with a fresh id (an invalid or duplicate id) are not
     /// failures; only the last one is.
     ConnectionFailed(Option<framing::RefuseReason>),
+}
+
+/// Why a peer left the session, as far as this side knows (Godot's
+/// `peer_disconnected` signal carries no reason; Volley's event does).
+///
+/// ```
+/// use volley::multiplayer::{DepartureReason, Incoming, PeerEvent};
+///
+/// fn describe(incoming: &Incoming) -> Option<String> {
+///     match incoming {
+///         Incoming::Event(PeerEvent::Disconnected(id, DepartureReason::TimedOut)) => {
+///             Some(format!("{id} timed out"))
+///         }
+///         Incoming::Event(PeerEvent::Disconnected(id, reason)) => Some(format!("{id} left: {reason}")),
+///         _ => None,
+///     }
+/// }
+/// # let _ = describe;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DepartureReason {
+    /// The remote closed its connection (ENet DISCONNECT, WebSocket close,
+    /// WebRTC close).
+    Closed,
+    /// The remote fell silent: its transport gave up on it.
+    TimedOut,
+    /// This side ended it: `disconnect_peer`, `close`, or the session
+    /// dropping a peer.
+    Disconnected,
+    /// A client learnt from the server that another client left: the
+    /// announcement carries no reason.
+    Announced,
+    /// A client's connection to the server ended, and with it the other
+    /// clients it reached through the server.
+    SessionEnded,
+}
+
+impl fmt::Display for DepartureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Closed => "closed by the remote",
+            Self::TimedOut => "timed out",
+            Self::Disconnected => "disconnected by this side",
+            Self::Announced => "announced by the server",
+            Self::SessionEnded => "the session with the server ended",
+        })
+    }
 }
 
 /// A received packet, owned by the caller.
@@ -584,7 +632,7 @@ mod tests {
         let script = [
             Incoming::Event(PeerEvent::Connected(id(5))),
             packet(5, b"last words"),
-            Incoming::Event(PeerEvent::Disconnected(id(5))),
+            Incoming::Event(PeerEvent::Disconnected(id(5), DepartureReason::TimedOut)),
         ];
         let mut peer = ScriptedPeer { queue: script.clone().into(), ..Default::default() };
         let taken: Vec<Incoming> = std::iter::from_fn(|| peer.next_incoming()).collect();
@@ -616,11 +664,18 @@ mod tests {
     #[test]
     fn next_packet_stops_at_the_packet_and_keeps_later_events() {
         let mut peer = ScriptedPeer {
-            queue: [packet(2, b"a"), Incoming::Event(PeerEvent::Disconnected(id(2)))].into(),
+            queue: [
+                packet(2, b"a"),
+                Incoming::Event(PeerEvent::Disconnected(id(2), DepartureReason::Closed)),
+            ]
+            .into(),
             ..Default::default()
         };
         assert_eq!(peer.next_packet().map(|p| p.payload), Some(b"a".to_vec()));
-        assert_eq!(peer.next_incoming(), Some(Incoming::Event(PeerEvent::Disconnected(id(2)))));
+        assert_eq!(
+            peer.next_incoming(),
+            Some(Incoming::Event(PeerEvent::Disconnected(id(2), DepartureReason::Closed)))
+        );
     }
 
     #[test]

@@ -181,7 +181,7 @@ fn a_pending_peer_can_be_turned_away() {
     world.nodes[0].peer.disconnect_peer(client_id, false).unwrap();
     assert!(world.run_until(|w| w.nodes[0].saw(PeerEvent::AuthenticationFailed(client_id))
         && w.nodes[client].saw(PeerEvent::AuthenticationFailed(PeerId::SERVER))));
-    assert!(!world.nodes[0].saw(PeerEvent::Disconnected(client_id)));
+    assert!(!world.nodes[0].saw_departure(client_id));
     assert_eq!(world.nodes[client].peer.connection_status(), ConnectionStatus::Disconnected);
 }
 

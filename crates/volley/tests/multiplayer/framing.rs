@@ -4,7 +4,9 @@
 
 use volley::multiplayer::enet::EnetMultiplayerPeer;
 use volley::multiplayer::framing::{RefuseReason, WireProfile};
-use volley::multiplayer::{ConnectionStatus, MultiplayerPeer, PeerEvent, PeerId, Target};
+use volley::multiplayer::{
+    ConnectionStatus, DepartureReason, MultiplayerPeer, PeerEvent, PeerId, Target,
+};
 use volley::{Event, TransferMode};
 
 use crate::world::{Direction, Kind, Proxy, Raw, World, local, seeded};
@@ -346,7 +348,7 @@ fn a_relay_client_follows_a_godot3_server() {
             format!("{:?}", PeerEvent::Connected(id(5000))),
             "early from 5000".to_owned(),
             format!("{:?}", PeerEvent::Connected(id(6000))),
-            format!("{:?}", PeerEvent::Disconnected(id(5000))),
+            format!("{:?}", PeerEvent::Disconnected(id(5000), DepartureReason::Announced)),
             format!("{:?}", PeerEvent::Connected(id(5000))),
             "from the server from 1".to_owned(),
         ]

@@ -8,7 +8,8 @@ use volley::TransferMode;
 use volley::multiplayer::enet::{EnetMultiplayerPeer, EnetPeerOptions};
 use volley::multiplayer::framing::WireProfile;
 use volley::multiplayer::{
-    ConnectionStatus, Incoming, MultiplayerPeer, PeerEvent, PeerId, PutPacketError, Target,
+    ConnectionStatus, DepartureReason, Incoming, MultiplayerPeer, PeerEvent, PeerId,
+    PutPacketError, Target,
 };
 
 use crate::world::{Direction, Kind, Proxy, Raw, World, id, local, seeded};
@@ -314,7 +315,7 @@ fn a_volley_client_follows_a_godot4_server() {
             format!("{:?}", PeerEvent::Connected(id(5000))),
             "\u{3}early from 5000".to_owned(),
             format!("{:?}", PeerEvent::Connected(id(6000))),
-            format!("{:?}", PeerEvent::Disconnected(id(5000))),
+            format!("{:?}", PeerEvent::Disconnected(id(5000), DepartureReason::Announced)),
             format!("{:?}", PeerEvent::Connected(id(5000))),
             "\u{3}from the server from 1".to_owned(),
         ]

@@ -128,8 +128,7 @@ fn one_session_on_two_listeners(profile: WireProfile) {
     // A client of listener 1 leaves: listener 0's clients are told.
     world.nodes[2].peer.disconnect_peer(PeerId::SERVER, false).unwrap();
     assert!(world.run_until(|w| {
-        w.sessions[0].saw(PeerEvent::Disconnected(ids[2]))
-            && w.nodes[..2].iter().all(|n| n.saw(PeerEvent::Disconnected(ids[2])))
+        w.sessions[0].saw_departure(ids[2]) && w.nodes[..2].iter().all(|n| n.saw_departure(ids[2]))
     }));
     // And the session keeps one id space: a newcomer with a taken id is
     // refused whichever listener it dials.

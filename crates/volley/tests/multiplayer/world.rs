@@ -94,6 +94,11 @@ impl<P: Peer> Node<P> {
         self.events().contains(&event)
     }
 
+    /// Whether `id` left, for any reason.
+    pub(crate) fn saw_departure(&self, id: PeerId) -> bool {
+        self.events().iter().any(|e| matches!(e, PeerEvent::Disconnected(i, _) if *i == id))
+    }
+
     pub(crate) fn packets(&self) -> Vec<&Packet> {
         self.log
             .iter()

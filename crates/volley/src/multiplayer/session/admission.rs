@@ -5,7 +5,9 @@ use super::link::{DownCause, IdClaim, LinkEvent, LinkId, Links};
 use super::roster::{Member, Stage};
 use super::{Core, MAX_DEPARTED, Role};
 use crate::multiplayer::framing::RefuseReason;
-use crate::multiplayer::{ConnectionStatus, PeerEvent, PeerId, generate_unique_id};
+use crate::multiplayer::{
+    ConnectionStatus, DepartureReason, PeerEvent, PeerId, generate_unique_id,
+};
 
 /// How many fresh ids a server draws for a link it assigns one to before
 /// calling itself full. With at most a few thousand of 2^31 ids taken, the
@@ -161,9 +163,9 @@ impl Core {
             return;
         }
         match self.role {
-            Role::Client => self.end_client_session(),
+            Role::Client => self.end_client_session(cause.departure()),
             Role::Server | Role::Mesh => {
-                self.emit(PeerEvent::Disconnected(member.id));
+                self.emit(PeerEvent::Disconnected(member.id, cause.departure()));
                 if self.announces() {
                     self.announce_leave(links, member.id);
                 }
@@ -194,17 +196,18 @@ impl Core {
         self.set_status(ConnectionStatus::Disconnected);
     }
 
-    /// The server is gone: the others reached through it are gone too.
-    fn end_client_session(&mut self) {
+    /// The server is gone, for `reason`: the others reached through it are
+    /// gone too.
+    fn end_client_session(&mut self, reason: DepartureReason) {
         if let Some(client) = self.client.as_mut() {
             let mut gone: Vec<PeerId> = client.relayed.drain().collect();
             client.departed.clear();
             gone.sort_unstable();
             for id in gone {
-                self.emit(PeerEvent::Disconnected(id));
+                self.emit(PeerEvent::Disconnected(id, DepartureReason::SessionEnded));
             }
         }
-        self.emit(PeerEvent::Disconnected(PeerId::SERVER));
+        self.emit(PeerEvent::Disconnected(PeerId::SERVER, reason));
         self.set_status(ConnectionStatus::Disconnected);
     }
 
@@ -242,7 +245,7 @@ impl Core {
                 }
                 client.departed.insert(id);
                 if client.relayed.remove(&id) {
-                    self.emit(PeerEvent::Disconnected(id));
+                    self.emit(PeerEvent::Disconnected(id, DepartureReason::Announced));
                 }
             }
         }

@@ -8,8 +8,8 @@
 
 use volley_proto::TransferMode;
 
-use crate::multiplayer::PeerId;
 use crate::multiplayer::framing::{LinkFraming, RefuseReason};
+use crate::multiplayer::{DepartureReason, PeerId};
 
 /// One link of a session: the transport it belongs to (its position in the
 /// session) and a slot the transport chose.
@@ -78,6 +78,16 @@ pub(crate) enum DownCause {
 }
 
 impl DownCause {
+    /// The reason a departure reports.
+    pub(crate) fn departure(self) -> DepartureReason {
+        match self {
+            // A refusal after admission is a remote's close with a code.
+            Self::Refused(_) | Self::Remote(_) => DepartureReason::Closed,
+            Self::TimedOut => DepartureReason::TimedOut,
+            Self::Local => DepartureReason::Disconnected,
+        }
+    }
+
     /// The refusal a Volley server gave, if the cause carries one.
     pub(crate) fn refusal(self) -> Option<RefuseReason> {
         match self {

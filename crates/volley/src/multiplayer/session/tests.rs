@@ -6,7 +6,9 @@ use volley_proto::TransferMode;
 use super::link::{Departure, DownCause, IdClaim, Lane, LinkEvent, LinkId, LinkSendError, Links};
 use super::{ClientState, Core, CoreConfig, Role, SessionOptions};
 use crate::multiplayer::framing::{LinkFraming, RefuseReason, WireProfile};
-use crate::multiplayer::{ConnectionStatus, Incoming, PeerEvent, PeerId, PutPacketError, Target};
+use crate::multiplayer::{
+    ConnectionStatus, DepartureReason, Incoming, PeerEvent, PeerId, PutPacketError, Target,
+};
 
 pub(super) fn id(raw: u32) -> PeerId {
     PeerId::try_from(raw).expect("valid test id")
@@ -242,7 +244,7 @@ fn a_relay_server_announces_in_each_links_framing_and_forwards_the_original_byte
     links.forget();
     core.handle(&mut links, LinkEvent::Down { link: link(0, 0), cause: DownCause::Remote(2) });
     assert_eq!(links.sent, [(link(1, 4), Lane::System, vec![1, 0, 0, 0, 2, 0, 0, 0])]);
-    assert_eq!(drain(&mut core), [event(PeerEvent::Disconnected(id(2)))]);
+    assert_eq!(drain(&mut core), [event(PeerEvent::Disconnected(id(2), DepartureReason::Closed))]);
 }
 
 #[test]
@@ -432,7 +434,10 @@ fn a_godot4_client_wraps_what_is_not_for_the_server() {
     receive(&mut core, &mut links, link(0, 0), RELIABLE_0, &[7, 2, 0x5C, 0, 0, 0]);
     assert_eq!(
         drain(&mut core),
-        [packet(0x5C, RELIABLE_0, &[3, b'y']), event(PeerEvent::Disconnected(id(0x5C)))]
+        [
+            packet(0x5C, RELIABLE_0, &[3, b'y']),
+            event(PeerEvent::Disconnected(id(0x5C), DepartureReason::Announced))
+        ]
     );
 }
 
@@ -599,7 +604,7 @@ fn random_input_never_panics_or_breaks_event_order() {
                     Incoming::Event(PeerEvent::Connected(peer)) => {
                         assert!(present.insert(peer), "seed {seed}: {peer} connected twice");
                     }
-                    Incoming::Event(PeerEvent::Disconnected(peer)) => {
+                    Incoming::Event(PeerEvent::Disconnected(peer, _)) => {
                         assert!(present.remove(&peer), "seed {seed}: {peer} left unseen");
                     }
                     Incoming::Packet(packet) => {

@@ -9,8 +9,6 @@
 //! Its own test binary without the libtest harness, so that no other
 //! thread allocates while it counts.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use volley::TransferMode;
@@ -20,36 +18,11 @@ use volley::multiplayer::session::{ServerSession, SessionOptions};
 use volley::multiplayer::websocket::{WebSocketMultiplayerPeer, WsClientOptions, WsListener};
 use volley::multiplayer::{ConnectionStatus, Incoming, MultiplayerPeer, Target};
 
-/// The system allocator, counting allocations and reallocations.
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every call forwards to the system allocator with the caller's
-// arguments, so its contract is the caller's; counting touches no memory
-// the allocator hands out.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged (see the impl).
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged (see the impl).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged (see the impl).
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 /// One game frame per round on every peer: each connected client broadcasts
 /// 64 bytes (alternately reliable and unreliable), everyone polls once and
@@ -156,9 +129,9 @@ fn websocket() {
             frames(&mut peers, 1);
         }
         frames(&mut peers, 500);
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = counting_alloc::allocations();
         let received = frames(&mut peers, 2000);
-        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let allocations = counting_alloc::allocations() - before;
         // 2000 rounds x 3 clients broadcast; each is sent once by its client
         // and relayed once by the server.
         let messages_sent = 2000 * 3 * 2;
@@ -194,9 +167,9 @@ fn main() {
         burst(&mut peers);
         frames(&mut peers, 500);
 
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = counting_alloc::allocations();
         let received = frames(&mut peers, 2000);
-        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let allocations = counting_alloc::allocations() - before;
 
         // 6000 broadcasts, each read by the server and two clients; loopback
         // may still lose an unreliable one under load.

@@ -660,28 +660,7 @@ fn crowd_clients(
     server_loop: ServerLoop,
     duration: Duration,
 ) -> Result<PeersCost, String> {
-    let mut clients = Vec::with_capacity(peers);
-    for _ in 0..peers {
-        clients.push(system.client(server).map_err(|e| format!("client: {e}"))?);
-    }
-    let mut up = vec![false; peers];
-    let mut waiting = peers;
-    let deadline = Instant::now() + CONNECT_PATIENCE;
-    while waiting > 0 {
-        for (client, up) in clients.iter_mut().zip(&mut up) {
-            client
-                .service(Wait::Poll, &mut |incoming| {
-                    if matches!(incoming, Incoming::Connected(_)) && !*up {
-                        *up = true;
-                        waiting -= 1;
-                    }
-                })
-                .map_err(|e| format!("connecting: {e}"))?;
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{waiting} of {peers} clients did not connect"));
-        }
-    }
+    let mut clients = connect_many(system, server, peers)?;
     let start = Instant::now();
     let spacing = load.tick / u32::try_from(peers).unwrap_or(u32::MAX).max(1);
     // Client `i` ticks at `start + i × spacing + k × tick`: in index order,
@@ -764,6 +743,38 @@ pub(crate) fn connects(
     })
 }
 
+/// `count` clients of `system`, all made at once and serviced in turn
+/// until every one is connected (within [`CONNECT_PATIENCE`]).
+fn connect_many(
+    system: &dyn System,
+    server: SocketAddr,
+    count: usize,
+) -> Result<Vec<Box<dyn Client>>, String> {
+    let mut clients = Vec::with_capacity(count);
+    for _ in 0..count {
+        clients.push(system.client(server).map_err(|e| format!("client: {e}"))?);
+    }
+    let mut up = vec![false; count];
+    let mut waiting = count;
+    let deadline = Instant::now() + CONNECT_PATIENCE;
+    while waiting > 0 {
+        for (client, up) in clients.iter_mut().zip(&mut up) {
+            client
+                .service(Wait::Poll, &mut |incoming| {
+                    if matches!(incoming, Incoming::Connected(_)) && !*up {
+                        *up = true;
+                        waiting -= 1;
+                    }
+                })
+                .map_err(|e| format!("connecting: {e}"))?;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{waiting} of {count} clients did not connect"));
+        }
+    }
+    Ok(clients)
+}
+
 /// Connects batches of up to `batch` clients at once (fewer near the end of
 /// a count), dropping each batch (disconnecting) once all are up, until
 /// `until` (counting connections). Returns the connections made and the
@@ -778,28 +789,8 @@ fn connect_batches(
     let mut connected = 0_u64;
     while until.more(start.elapsed(), connected) {
         let batch = usize::try_from(until.remaining(connected)).unwrap_or(usize::MAX).min(batch);
-        let mut clients = Vec::with_capacity(batch);
-        for _ in 0..batch {
-            clients.push(system.client(server).map_err(|e| format!("client: {e}"))?);
-        }
-        let mut waiting = batch;
-        let mut up = vec![false; batch];
-        let deadline = Instant::now() + CONNECT_PATIENCE;
-        while waiting > 0 {
-            for (client, up) in clients.iter_mut().zip(&mut up) {
-                client
-                    .service(Wait::Poll, &mut |incoming| {
-                        if matches!(incoming, Incoming::Connected(_)) && !*up {
-                            *up = true;
-                            waiting -= 1;
-                        }
-                    })
-                    .map_err(|e| format!("connecting: {e}"))?;
-            }
-            if Instant::now() > deadline {
-                return Err(format!("{waiting} of {batch} clients did not connect"));
-            }
-        }
+        // The clients are dropped (and disconnect) as soon as all are up.
+        drop(connect_many(system, server, batch)?);
         connected += batch as u64;
     }
     Ok((connected, start.elapsed()))
